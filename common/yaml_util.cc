@@ -88,8 +88,10 @@ std::optional<YAML::Node> ParseYaml(std::string_view text, Diagnostics* diags) {
   }
 }
 
-bool CheckMap(const YAML::Node& node, std::initializer_list<std::string_view> allowed,
-              std::string_view what, Diagnostics* diags) {
+namespace {
+
+bool CheckKeys(const YAML::Node& node, const std::initializer_list<std::string_view>* allowed,
+               std::string_view what, Diagnostics* diags) {
   if (!node.IsMap()) {
     diags->Error(node, std::string(what) + " must be a mapping");
     return false;
@@ -105,16 +107,28 @@ bool CheckMap(const YAML::Node& node, std::initializer_list<std::string_view> al
       diags->Error(kv.first, "duplicate key " + Quote(key) + " in " + std::string(what));
       continue;
     }
+    if (allowed == nullptr) continue;
     bool known = false;
-    for (auto a : allowed) known |= (a == key);
+    for (auto a : *allowed) known |= (a == key);
     if (!known) {
       std::string list;
-      for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      for (auto a : *allowed) list += (list.empty() ? "" : ", ") + std::string(a);
       diags->Error(kv.first, "unknown key " + Quote(key) + " in " + std::string(what) +
                                  " (expected one of: " + list + ")");
     }
   }
   return true;
+}
+
+}  // namespace
+
+bool CheckMap(const YAML::Node& node, std::initializer_list<std::string_view> allowed,
+              std::string_view what, Diagnostics* diags) {
+  return CheckKeys(node, &allowed, what, diags);
+}
+
+bool CheckDuplicateKeys(const YAML::Node& node, std::string_view what, Diagnostics* diags) {
+  return CheckKeys(node, nullptr, what, diags);
 }
 
 YAML::Node KeyNode(const YAML::Node& node, std::string_view key) {

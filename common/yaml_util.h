@@ -63,6 +63,9 @@ std::optional<YAML::Node> ParseYaml(std::string_view text, Diagnostics* diags);
 // and duplicate keys. Returns false if `node` is not a map.
 bool CheckMap(const YAML::Node& node, std::initializer_list<std::string_view> allowed,
               std::string_view what, Diagnostics* diags);
+// Reports duplicate (and non-string) keys of a map whose keys are free-form
+// names. Returns false if `node` is not a map.
+bool CheckDuplicateKeys(const YAML::Node& node, std::string_view what, Diagnostics* diags);
 // The key node of `key` inside map `node` (for positions), or `node` itself.
 YAML::Node KeyNode(const YAML::Node& node, std::string_view key);
 

@@ -1,0 +1,36 @@
+// OpenSSH authorized_keys lines: `[options] type base64 [comment]`, as listed
+// under a user's `keys:` in the policy or in an `authorized_keys:` file.
+// Parsing is pure (text in, entries and diagnostics out). Thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "common/yaml_util.h"
+#include "policy/restrictions.h"
+
+namespace hopgate::policy {
+
+struct AuthorizedKey {
+  std::string type;     // key type name from the blob, e.g. "ssh-ed25519"
+  std::string blob;     // the public key's wire blob
+  std::string comment;
+  bool has_options = false;
+  Restrictions restrictions;  // from the options (permissive when none)
+  SourceLocation location;
+};
+
+// Parses one line (no trailing newline). Blank lines and comments must be
+// filtered by the caller. `where` names the line in restriction sources.
+Result<AuthorizedKey> ParseAuthorizedKeyLine(std::string_view line, std::string_view where);
+
+// Parses a whole authorized_keys file; errors go to `diags` with line:col.
+std::vector<AuthorizedKey> ParseAuthorizedKeysFile(std::string_view text,
+                                                   Diagnostics* diags);
+
+// "YYYYMMDD[HHMM[SS]]" (UTC; an optional trailing Z) to unix seconds.
+Result<int64_t> ParseExpiryTime(std::string_view text);
+
+}  // namespace hopgate::policy

@@ -1,0 +1,348 @@
+#include "policy/decide.h"
+
+#include <algorithm>
+
+#include "common/strings.h"
+
+namespace hopgate::policy {
+namespace {
+
+bool Contains(const std::vector<std::string>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::string JoinList(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// Checks the rule's conditions. On a miss, `*why` says which one failed.
+bool ConditionsHold(const Rule& r, const Identity& id, const std::vector<std::string>& groups,
+                    std::string* why) {
+  if (r.HasWho()) {
+    bool listed = Contains(r.users, id.user);
+    bool member = false;
+    for (const auto& g : r.groups) member |= Contains(groups, g);
+    if (!listed && !member) {
+      std::string want;
+      if (!r.users.empty()) want += "users [" + JoinList(r.users) + "]";
+      if (!r.groups.empty()) want += std::string(want.empty() ? "" : " or ") + "groups [" + JoinList(r.groups) + "]";
+      *why = "user " + id.user + " is not in " + want;
+      return false;
+    }
+  }
+  if (!r.principals.empty()) {
+    if (!id.certificate) {
+      *why = "needs a certificate with principal [" + JoinList(r.principals) + "]";
+      return false;
+    }
+    bool any = false;
+    for (const auto& p : id.principals) any |= Contains(r.principals, p);
+    if (!any) {
+      *why = "certificate principals [" + JoinList(id.principals) + "] not in [" +
+             JoinList(r.principals) + "]";
+      return false;
+    }
+  }
+  if (!r.from.empty()) {
+    if (!id.source) {
+      *why = "source address unknown";
+      return false;
+    }
+    bool any = false;
+    for (const auto& c : r.from) any |= c.Contains(*id.source);
+    if (!any) {
+      std::vector<std::string> cidrs;
+      for (const auto& c : r.from) cidrs.push_back(c.ToString());
+      *why = "source " + id.source->Unmapped().ToString() + " not in from [" + JoinList(cidrs) + "]";
+      return false;
+    }
+  }
+  return true;
+}
+
+struct Destination {
+  std::vector<std::string> names;  // every name the destination is known by
+  const Host* host = nullptr;
+};
+
+Destination Resolve(const Policy& p, const std::string& host) {
+  Destination d;
+  d.names.push_back(ToLower(host));
+  d.host = p.FindHost(host);
+  if (d.host) {
+    d.names.push_back(ToLower(d.host->name));
+    for (const auto& a : d.host->aliases) d.names.push_back(ToLower(a));
+    d.names.push_back(ToLower(d.host->address.host));
+  }
+  return d;
+}
+
+const OpenPattern* MatchOpen(const std::vector<OpenPattern>& patterns, const Destination& d,
+                             uint16_t port) {
+  for (const auto& pat : patterns) {
+    if (pat.Matches(d.names, port)) return &pat;
+  }
+  return nullptr;
+}
+
+const ListenPattern* MatchListen(const std::vector<ListenPattern>& patterns,
+                                 const std::string& address, uint16_t port, std::string* bind) {
+  for (const auto& pat : patterns) {
+    if (pat.Matches(address, port, bind)) return &pat;
+  }
+  return nullptr;
+}
+
+// Narrows `rule`'s grants by every restriction. Returns a deny reason, or
+// nullopt when the request survives.
+std::optional<std::string> Narrow(const Rule& rule, const Identity& id, const Request& req,
+                                  const Destination& dest, Grants* g) {
+  g->tcp_forwarding = rule.tcp_forwarding;
+  for (const auto& p : rule.permit_open) g->permit_open.push_back(p.text);
+  for (const auto& p : rule.permit_listen) g->permit_listen.push_back(p.text);
+  g->pty = rule.pty;
+  g->agent_forwarding = rule.agent_forwarding;
+  g->x11_forwarding = rule.x11_forwarding;
+  g->user_rc = true;
+  g->max_session = rule.max_session;
+  g->idle_timeout = rule.idle_timeout;
+  if (rule.force_command) {
+    g->force_command = rule.force_command;
+    g->force_command_source = "rule " + rule.name;
+  }
+  std::optional<std::string> deny;
+  for (const auto& r : id.restrictions) {
+    if (!r.port_forwarding) {
+      g->tcp_forwarding = TcpForwarding::kNo;
+      if (!deny && req.kind != Request::Kind::kSession) {
+        deny = r.source + " does not permit port forwarding";
+      }
+    }
+    g->pty &= r.pty;
+    g->agent_forwarding &= r.agent_forwarding;
+    g->x11_forwarding &= r.x11_forwarding;
+    g->user_rc &= r.user_rc;
+    if (r.permit_open) {
+      for (const auto& p : *r.permit_open) g->permit_open.push_back(p.text + " (" + r.source + ")");
+      if (!deny && req.kind == Request::Kind::kOpen &&
+          !MatchOpen(*r.permit_open, dest, req.port)) {
+        deny = r.source + " permitopen does not include " + JoinHostPort(req.host, req.port);
+      }
+    }
+    if (r.permit_listen) {
+      for (const auto& p : *r.permit_listen) g->permit_listen.push_back(p.text + " (" + r.source + ")");
+      std::string ignored;
+      if (!deny && req.kind == Request::Kind::kListen &&
+          !MatchListen(*r.permit_listen, req.host, req.port, &ignored)) {
+        deny = r.source + " permitlisten does not include " + JoinHostPort(req.host, req.port);
+      }
+    }
+    if (r.force_command) {
+      if (g->force_command && *g->force_command != *r.force_command) {
+        g->force_command_conflict = "conflicting forced commands: " + g->force_command_source +
+                                    " forces " + Quote(*g->force_command) + ", " + r.source +
+                                    " forces " + Quote(*r.force_command);
+      } else if (!g->force_command) {
+        g->force_command = r.force_command;
+        g->force_command_source = r.source;
+      }
+    }
+  }
+  if (!deny && req.kind == Request::Kind::kSession && g->force_command_conflict) {
+    deny = *g->force_command_conflict;
+  }
+  return deny;
+}
+
+}  // namespace
+
+std::string Request::ToString() const {
+  switch (kind) {
+    case Kind::kOpen: return "direct-tcpip to " + JoinHostPort(host, port);
+    case Kind::kListen: return "tcpip-forward on " + JoinHostPort(host.empty() ? "*" : host, port);
+    case Kind::kSession: return "session";
+  }
+  return "?";
+}
+
+std::string Decision::RuleDescription() const {
+  if (rule.empty()) return "default deny";
+  return rule + " (" + rule_location.ToString() + ")";
+}
+
+Decision Decide(const Policy& policy, const Identity& id, const Request& req) {
+  Decision d;
+  d.policy_version = policy.version;
+  std::vector<std::string> groups = policy.GroupsOf(id.user);
+  for (const auto& g : id.extra_groups) {
+    if (!Contains(groups, g)) groups.push_back(g);
+  }
+  Destination dest;
+  if (req.kind == Request::Kind::kOpen) {
+    dest = Resolve(policy, req.host);
+    if (dest.host) {
+      d.host_entry = dest.host->name;
+      d.dial_host = dest.host->address.host;
+      // The entry's address carries its SSH port; port 22 (what `ssh -J`
+      // asks for by default) means that port.
+      d.dial_port = req.port == 22 ? dest.host->address.port : req.port;
+    } else {
+      d.dial_host = req.host;
+      d.dial_port = req.port;
+    }
+  }
+
+  auto step = [&](const Rule& r, TraceStep::Outcome o, std::string detail) {
+    d.trace.push_back({r.name, r.location, r.effect, o, std::move(detail)});
+  };
+
+  // Deny rules first, wherever they stand in the file.
+  const Rule* denied_by = nullptr;
+  for (const auto& r : policy.rules) {
+    if (r.effect != Effect::kDeny) continue;
+    if (denied_by) {
+      step(r, TraceStep::Outcome::kNotEvaluated, "a deny rule already matched");
+      continue;
+    }
+    std::string why;
+    if (!ConditionsHold(r, id, groups, &why)) {
+      step(r, TraceStep::Outcome::kSkipped, why);
+      continue;
+    }
+    if (!r.destinations.empty()) {
+      if (req.kind != Request::Kind::kOpen) {
+        step(r, TraceStep::Outcome::kSkipped, "destinations apply to direct-tcpip only");
+        continue;
+      }
+      const OpenPattern* hit = MatchOpen(r.destinations, dest, req.port);
+      if (!hit) {
+        step(r, TraceStep::Outcome::kSkipped,
+             "destination " + JoinHostPort(req.host, req.port) + " not in destinations");
+        continue;
+      }
+      step(r, TraceStep::Outcome::kMatched, "denies " + hit->text);
+    } else {
+      step(r, TraceStep::Outcome::kMatched, "denies every request of this identity");
+    }
+    denied_by = &r;
+  }
+  if (denied_by) {
+    d.allow = false;
+    d.rule = denied_by->name;
+    d.rule_location = denied_by->location;
+    d.reason = "denied by rule " + denied_by->name;
+    for (const auto& r : policy.rules) {
+      if (r.effect == Effect::kAllow) step(r, TraceStep::Outcome::kNotEvaluated, "a deny rule matched");
+    }
+    return d;
+  }
+
+  const Rule* decider = nullptr;
+  for (const auto& r : policy.rules) {
+    if (r.effect != Effect::kAllow) continue;
+    if (decider) {
+      step(r, TraceStep::Outcome::kNotEvaluated, "an earlier rule decided");
+      continue;
+    }
+    std::string why;
+    if (!ConditionsHold(r, id, groups, &why)) {
+      step(r, TraceStep::Outcome::kSkipped, why);
+      continue;
+    }
+    switch (req.kind) {
+      case Request::Kind::kOpen: {
+        if (!AllowsLocal(r.tcp_forwarding)) {
+          step(r, TraceStep::Outcome::kSkipped,
+               std::string("allow_tcp_forwarding is ") + TcpForwardingName(r.tcp_forwarding));
+          continue;
+        }
+        const OpenPattern* hit = MatchOpen(r.permit_open, dest, req.port);
+        if (!hit) {
+          step(r, TraceStep::Outcome::kSkipped,
+               "permit_open has no entry for " + JoinHostPort(req.host, req.port));
+          continue;
+        }
+        step(r, TraceStep::Outcome::kMatched, "permit_open " + hit->text);
+        break;
+      }
+      case Request::Kind::kListen: {
+        if (!AllowsRemote(r.tcp_forwarding)) {
+          step(r, TraceStep::Outcome::kSkipped,
+               std::string("allow_tcp_forwarding is ") + TcpForwardingName(r.tcp_forwarding));
+          continue;
+        }
+        const ListenPattern* hit = MatchListen(r.permit_listen, req.host, req.port, &d.bind_address);
+        if (!hit) {
+          step(r, TraceStep::Outcome::kSkipped,
+               "permit_listen has no entry for " +
+                   JoinHostPort(req.host.empty() ? "*" : req.host, req.port));
+          continue;
+        }
+        step(r, TraceStep::Outcome::kMatched, "permit_listen " + hit->text);
+        break;
+      }
+      case Request::Kind::kSession:
+        step(r, TraceStep::Outcome::kMatched, "conditions hold");
+        break;
+    }
+    decider = &r;
+  }
+  if (!decider) {
+    d.allow = false;
+    d.reason = "no rule permits " + req.ToString() + " for user " + id.user;
+    return d;
+  }
+  d.rule = decider->name;
+  d.rule_location = decider->location;
+  std::optional<std::string> narrowed =
+      Narrow(*decider, id, req, dest, &d.grants);
+  if (narrowed) {
+    d.allow = false;
+    d.reason = *narrowed;
+    return d;
+  }
+  d.allow = true;
+  return d;
+}
+
+std::vector<std::string> DescribeAccess(const Policy& policy, const Identity& id) {
+  std::vector<std::string> out;
+  std::vector<std::string> groups = policy.GroupsOf(id.user);
+  for (const auto& g : id.extra_groups) groups.push_back(g);
+  bool port_forwarding = true;
+  for (const auto& r : id.restrictions) port_forwarding &= r.port_forwarding;
+  for (const auto& r : policy.rules) {
+    std::string why;
+    if (r.effect == Effect::kDeny && r.destinations.empty() && ConditionsHold(r, id, groups, &why)) {
+      return {};  // denied everything
+    }
+  }
+  if (!port_forwarding) return {};
+  for (const auto& r : policy.rules) {
+    std::string why;
+    if (r.effect != Effect::kAllow || !ConditionsHold(r, id, groups, &why)) continue;
+    if (AllowsLocal(r.tcp_forwarding)) {
+      for (const auto& p : r.permit_open) {
+        std::string host = p.cidr ? p.cidr->ToString() : p.host;
+        std::string port = p.port ? std::to_string(*p.port) : "*";
+        std::string desc = host + ":" + port;
+        if (!p.cidr) {
+          if (const Host* h = policy.FindHost(p.host)) {
+            desc += "  (" + h->address.ToString() + ")";
+          }
+        }
+        out.push_back("open   " + desc + "   [rule " + r.name + "]");
+      }
+    }
+    if (AllowsRemote(r.tcp_forwarding)) {
+      for (const auto& p : r.permit_listen) {
+        out.push_back("listen " + p.text + "   [rule " + r.name + "]");
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace hopgate::policy

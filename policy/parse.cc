@@ -1,0 +1,406 @@
+// YAML policy -> Policy, in one pass with every error at file:line:col.
+#include <algorithm>
+#include <set>
+
+#include "common/encoding.h"
+#include "common/strings.h"
+#include "policy/lint.h"
+#include "policy/policy.h"
+
+namespace hopgate::policy {
+namespace {
+
+bool ValidName(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_' || c == '@';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+class Parser {
+ public:
+  Parser(const std::string& file, const FileReader& reader, Diagnostics* diags)
+      : file_(file), reader_(reader), d_(diags) {}
+
+  std::shared_ptr<Policy> Parse(std::string_view text) {
+    auto root = ParseYaml(text, d_);
+    if (!root) return nullptr;
+    auto p = std::make_shared<Policy>();
+    p->file = file_;
+    hash_input_ = std::string(text);
+    if (!CheckMap(*root, {"version", "users", "groups", "hosts", "rules"}, "the policy", d_)) {
+      return nullptr;
+    }
+    const YAML::Node& root_node = *root;
+    if (!root_node["version"]) {
+      d_->Error(root_node, "missing \"version: 1\"");
+    } else if (auto v = ReadInt(root_node["version"], "version", 1, 1, d_); !v) {
+      // reported
+    }
+    if (auto n = root_node["users"]) ParseUsers(n, p.get());
+    if (auto n = root_node["groups"]) ParseGroups(n, p.get());
+    if (auto n = root_node["hosts"]) ParseHosts(n, p.get());
+    if (auto n = root_node["rules"]) {
+      ParseRules(n, p.get());
+    } else {
+      d_->Warning(root_node, "no rules: every request will be denied");
+    }
+    p->version = "sha256:" + Sha256Hex(hash_input_).substr(0, 16);
+    return p;
+  }
+
+ private:
+  void ParseUsers(const YAML::Node& node, Policy* p) {
+    if (!node.IsMap()) {
+      d_->Error(node, "users must be a mapping of user name to keys");
+      return;
+    }
+    CheckDuplicateKeys(node, "users", d_);
+    for (const auto& kv : node) {
+      std::string name = kv.first.Scalar();
+      if (!ValidName(name)) {
+        d_->Error(kv.first, "invalid user name " + Quote(name));
+        continue;
+      }
+      User u;
+      u.name = name;
+      u.location = d_->Locate(kv.first);
+      const YAML::Node& body = kv.second;
+      if (!CheckMap(body, {"keys", "authorized_keys"}, "user " + Quote(name), d_)) continue;
+      if (auto keys = body["keys"]) {
+        if (!keys.IsSequence()) {
+          d_->Error(keys, "keys must be a list of public key lines");
+        } else {
+          for (const auto& k : keys) {
+            if (!k.IsScalar()) {
+              d_->Error(k, "each key must be a string such as \"ssh-ed25519 AAAA... comment\"");
+              continue;
+            }
+            SourceLocation loc = d_->Locate(k);
+            auto key = ParseAuthorizedKeyLine(k.Scalar(), "key of user " + name + " at " +
+                                                              loc.ToString());
+            if (!key) {
+              d_->Error(k, key.message());
+              continue;
+            }
+            key->location = loc;
+            u.keys.push_back(std::move(*key));
+          }
+        }
+      }
+      if (auto ak = body["authorized_keys"]) {
+        if (auto path = ReadString(ak, "authorized_keys", d_)) {
+          std::string resolved =
+              !path->empty() && (*path)[0] == '/' ? *path : DirName(file_) + "/" + *path;
+          u.authorized_keys_path = resolved;
+          auto content = reader_(resolved);
+          if (!content) {
+            d_->Error(ak, "cannot read authorized_keys " + Quote(resolved) + ": " +
+                              content.message());
+          } else {
+            hash_input_ += std::string(1, '\0') + resolved + std::string(1, '\0') + *content;
+            Diagnostics file_diags(resolved);
+            auto keys = ParseAuthorizedKeysFile(*content, &file_diags);
+            d_->Append(file_diags);
+            for (auto& k : keys) u.keys.push_back(std::move(k));
+          }
+        }
+      }
+      if (!body["keys"] && !body["authorized_keys"]) {
+        d_->Warning(kv.first, "user " + Quote(name) +
+                                  " has no keys: only certificate logins can authenticate");
+      }
+      p->users[name] = std::move(u);
+    }
+  }
+
+  void ParseGroups(const YAML::Node& node, Policy* p) {
+    if (!node.IsMap()) {
+      d_->Error(node, "groups must be a mapping of group name to a list of users");
+      return;
+    }
+    CheckDuplicateKeys(node, "groups", d_);
+    for (const auto& kv : node) {
+      std::string name = kv.first.Scalar();
+      if (!ValidName(name)) {
+        d_->Error(kv.first, "invalid group name " + Quote(name));
+        continue;
+      }
+      auto members = ReadStringList(kv.second, "group " + Quote(name), d_);
+      if (!members) continue;
+      for (size_t i = 0; i < members->size(); ++i) {
+        if (!ValidName((*members)[i])) {
+          d_->Error(kv.second[i], "invalid user name " + Quote((*members)[i]));
+        }
+      }
+      p->groups[name] = *members;
+    }
+  }
+
+  void ParseHosts(const YAML::Node& node, Policy* p) {
+    if (!node.IsMap()) {
+      d_->Error(node, "hosts must be a mapping of host name to {address: host:port}");
+      return;
+    }
+    CheckDuplicateKeys(node, "hosts", d_);
+    std::map<std::string, SourceLocation> names;  // lower-cased name/alias -> where
+    for (const auto& kv : node) {
+      std::string name = kv.first.Scalar();
+      if (!ValidName(name)) {
+        d_->Error(kv.first, "invalid host name " + Quote(name));
+        continue;
+      }
+      Host h;
+      h.name = name;
+      h.location = d_->Locate(kv.first);
+      const YAML::Node& body = kv.second;
+      if (!CheckMap(body, {"address", "aliases"}, "host " + Quote(name), d_)) continue;
+      if (auto a = body["address"]) {
+        if (auto text = ReadString(a, "address", d_)) {
+          auto hp = HostPort::Parse(*text);
+          if (!hp) {
+            d_->Error(a, "address: " + hp.message());
+          } else {
+            h.address = *hp;
+          }
+        }
+      } else {
+        d_->Error(kv.first, "host " + Quote(name) + " needs an address (host:port)");
+      }
+      if (auto a = body["aliases"]) {
+        if (auto list = ReadStringList(a, "aliases", d_)) h.aliases = *list;
+      }
+      std::vector<std::pair<std::string, YAML::Node>> all = {{name, kv.first}};
+      for (size_t i = 0; i < h.aliases.size(); ++i) all.push_back({h.aliases[i], body["aliases"][i]});
+      for (const auto& [n, at] : all) {
+        auto [it, inserted] = names.emplace(ToLower(n), d_->Locate(at));
+        if (!inserted) {
+          d_->Error(at, "host name or alias " + Quote(n) + " is already used at " +
+                            it->second.ToString());
+        }
+      }
+      p->hosts[name] = std::move(h);
+    }
+  }
+
+  void ParseRules(const YAML::Node& node, Policy* p) {
+    if (!node.IsSequence()) {
+      d_->Error(node, "rules must be a list");
+      return;
+    }
+    std::map<std::string, SourceLocation> seen;
+    for (const auto& rn : node) {
+      Rule r;
+      r.location = d_->Locate(rn);
+      if (!CheckMap(rn,
+                    {"name", "effect", "users", "groups", "principals", "from", "destinations",
+                     "allow_tcp_forwarding", "permit_open", "permit_listen", "force_command",
+                     "pty", "agent_forwarding", "x11_forwarding", "max_session", "idle_timeout"},
+                    "a rule", d_)) {
+        continue;
+      }
+      if (auto n = rn["name"]) {
+        if (auto s = ReadString(n, "name", d_)) r.name = *s;
+        if (r.name.empty()) d_->Error(n, "rule name must not be empty");
+        auto [it, inserted] = seen.emplace(r.name, d_->Locate(n));
+        if (!inserted && !r.name.empty()) {
+          d_->Error(n, "duplicate rule name " + Quote(r.name) + " (first at " +
+                           it->second.ToString() + ")");
+        }
+      } else {
+        d_->Error(rn, "every rule needs a name (decisions and audit events cite it)");
+      }
+      if (auto n = rn["effect"]) {
+        if (auto s = ReadString(n, "effect", d_)) {
+          if (*s == "allow") {
+            r.effect = Effect::kAllow;
+          } else if (*s == "deny") {
+            r.effect = Effect::kDeny;
+          } else {
+            d_->Error(n, "effect must be allow or deny");
+          }
+        }
+      }
+      if (auto n = rn["users"]) {
+        if (auto l = ReadStringList(n, "users", d_)) r.users = *l;
+      }
+      if (auto n = rn["groups"]) {
+        if (auto l = ReadStringList(n, "groups", d_)) r.groups = *l;
+      }
+      if (auto n = rn["principals"]) {
+        if (auto l = ReadStringList(n, "principals", d_)) r.principals = *l;
+      }
+      if (auto n = rn["from"]) {
+        if (auto l = ReadStringList(n, "from", d_)) {
+          for (size_t i = 0; i < l->size(); ++i) {
+            auto c = Cidr::Parse((*l)[i]);
+            if (!c) {
+              d_->Error(n[i], "from: " + c.message());
+            } else {
+              r.from.push_back(*c);
+            }
+          }
+        }
+      }
+      ParseOpenList(rn, "destinations", &r.destinations);
+      ParseOpenList(rn, "permit_open", &r.permit_open);
+      if (auto n = rn["permit_listen"]) {
+        if (auto l = ReadStringList(n, "permit_listen", d_)) {
+          for (size_t i = 0; i < l->size(); ++i) {
+            auto lp = ListenPattern::Parse((*l)[i]);
+            if (!lp) {
+              d_->Error(n[i], "permit_listen: " + lp.message());
+            } else {
+              r.permit_listen.push_back(*lp);
+            }
+          }
+        }
+      }
+      if (auto n = rn["allow_tcp_forwarding"]) {
+        if (auto s = ReadString(n, "allow_tcp_forwarding", d_)) {
+          if (*s == "no" || *s == "false") {
+            r.tcp_forwarding = TcpForwarding::kNo;
+          } else if (*s == "local") {
+            r.tcp_forwarding = TcpForwarding::kLocal;
+          } else if (*s == "remote") {
+            r.tcp_forwarding = TcpForwarding::kRemote;
+          } else if (*s == "yes" || *s == "true" || *s == "all") {
+            r.tcp_forwarding = TcpForwarding::kYes;
+          } else {
+            d_->Error(n, "allow_tcp_forwarding must be no, local, remote or yes");
+          }
+        }
+      }
+      if (auto n = rn["force_command"]) {
+        if (auto s = ReadString(n, "force_command", d_)) {
+          if (s->empty()) {
+            d_->Error(n, "force_command must not be empty");
+          } else {
+            r.force_command = *s;
+          }
+        }
+      }
+      if (auto n = rn["pty"]) {
+        if (auto b = ReadBool(n, "pty", d_)) r.pty = *b;
+      }
+      if (auto n = rn["agent_forwarding"]) {
+        if (auto b = ReadBool(n, "agent_forwarding", d_)) r.agent_forwarding = *b;
+      }
+      if (auto n = rn["x11_forwarding"]) {
+        if (auto b = ReadBool(n, "x11_forwarding", d_)) r.x11_forwarding = *b;
+      }
+      if (auto n = rn["max_session"]) r.max_session = ReadPositiveDuration(n, "max_session");
+      if (auto n = rn["idle_timeout"]) r.idle_timeout = ReadPositiveDuration(n, "idle_timeout");
+      if (r.effect == Effect::kDeny) {
+        for (const char* key : {"allow_tcp_forwarding", "permit_open", "permit_listen",
+                                "force_command", "pty", "agent_forwarding", "x11_forwarding",
+                                "max_session", "idle_timeout"}) {
+          if (rn[key]) {
+            d_->Error(KeyNode(rn, key), std::string("a deny rule cannot grant ") + key +
+                                            " (deny rules only have conditions and destinations)");
+          }
+        }
+      } else if (rn["destinations"]) {
+        d_->Error(KeyNode(rn, "destinations"),
+                  "destinations is for deny rules; allow rules use permit_open");
+      }
+      p->rules.push_back(std::move(r));
+    }
+  }
+
+  void ParseOpenList(const YAML::Node& rn, const char* key, std::vector<OpenPattern>* out) {
+    auto n = rn[key];
+    if (!n) return;
+    auto l = ReadStringList(n, key, d_);
+    if (!l) return;
+    for (size_t i = 0; i < l->size(); ++i) {
+      auto op = OpenPattern::Parse((*l)[i]);
+      if (!op) {
+        d_->Error(n[i], std::string(key) + ": " + op.message());
+      } else {
+        out->push_back(*op);
+      }
+    }
+  }
+
+  std::optional<int64_t> ReadPositiveDuration(const YAML::Node& n, const char* what) {
+    auto d = ReadDuration(n, what, d_);
+    if (d && *d <= 0) {
+      d_->Error(n, std::string(what) + " must be longer than 0s");
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  const std::string& file_;
+  const FileReader& reader_;
+  Diagnostics* d_;
+  std::string hash_input_;
+};
+
+}  // namespace
+
+const char* TcpForwardingName(TcpForwarding f) {
+  switch (f) {
+    case TcpForwarding::kNo: return "no";
+    case TcpForwarding::kLocal: return "local";
+    case TcpForwarding::kRemote: return "remote";
+    case TcpForwarding::kYes: return "yes";
+  }
+  return "?";
+}
+
+const AuthorizedKey* Policy::FindKey(std::string_view user, std::string_view blob) const {
+  auto it = users.find(std::string(user));
+  if (it == users.end()) return nullptr;
+  for (const auto& k : it->second.keys) {
+    if (k.blob == blob) return &k;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> Policy::GroupsOf(std::string_view user) const {
+  std::vector<std::string> out;
+  for (const auto& [name, members] : groups) {
+    if (std::find(members.begin(), members.end(), user) != members.end()) out.push_back(name);
+  }
+  return out;
+}
+
+const Host* Policy::FindHost(std::string_view name) const {
+  std::string lower = ToLower(name);
+  for (const auto& [hname, h] : hosts) {
+    if (ToLower(hname) == lower) return &h;
+    for (const auto& a : h.aliases) {
+      if (ToLower(a) == lower) return &h;
+    }
+  }
+  for (const auto& [hname, h] : hosts) {
+    if (ToLower(h.address.host) == lower) return &h;
+  }
+  return nullptr;
+}
+
+LoadResult ParsePolicy(std::string_view text, const std::string& file,
+                       const FileReader& read_file) {
+  LoadResult result{nullptr, Diagnostics(file)};
+  Parser parser(file, read_file, &result.diagnostics);
+  std::shared_ptr<Policy> p = parser.Parse(text);
+  if (p && !result.diagnostics.has_errors()) {
+    Lint(*p, &result.diagnostics);
+  }
+  if (p && !result.diagnostics.has_errors()) result.policy = std::move(p);
+  return result;
+}
+
+}  // namespace hopgate::policy

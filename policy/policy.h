@@ -1,0 +1,105 @@
+// The access policy: users and their keys, groups, named hosts and ordered
+// rules, parsed from the administrators' YAML. A Policy is immutable once
+// built and shared by pointer, so a reload swaps it atomically while
+// in-flight decisions keep the old one. Pure: files referenced by the policy
+// are read through the FileReader the caller passes in.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/net.h"
+#include "common/result.h"
+#include "common/yaml_util.h"
+#include "policy/authorized_keys.h"
+#include "policy/patterns.h"
+
+namespace hopgate::policy {
+
+enum class Effect { kAllow, kDeny };
+// sshd's AllowTcpForwarding: local = direct-tcpip (-J, -W, -L, -D), remote =
+// tcpip-forward (-R).
+enum class TcpForwarding { kNo, kLocal, kRemote, kYes };
+const char* TcpForwardingName(TcpForwarding f);
+inline bool AllowsLocal(TcpForwarding f) {
+  return f == TcpForwarding::kLocal || f == TcpForwarding::kYes;
+}
+inline bool AllowsRemote(TcpForwarding f) {
+  return f == TcpForwarding::kRemote || f == TcpForwarding::kYes;
+}
+
+struct User {
+  std::string name;
+  std::vector<AuthorizedKey> keys;   // from `keys:` and `authorized_keys:`
+  std::string authorized_keys_path;  // resolved path, empty when not given
+  SourceLocation location;
+};
+
+struct Host {
+  std::string name;
+  std::vector<std::string> aliases;
+  HostPort address;  // where the gateway dials; its port is the SSH port
+  SourceLocation location;
+};
+
+struct Rule {
+  std::string name;
+  SourceLocation location;
+  Effect effect = Effect::kAllow;
+  // Conditions; every one given must hold. users and groups together form one
+  // condition ("who"): the user is listed, or is a member of a listed group.
+  std::vector<std::string> users;
+  std::vector<std::string> groups;
+  std::vector<std::string> principals;  // any certificate principal listed
+  std::vector<Cidr> from;               // client source address
+  // Deny rules only: limit the deny to these direct-tcpip destinations.
+  std::vector<OpenPattern> destinations;
+  // Allow rules only: what the rule grants.
+  TcpForwarding tcp_forwarding = TcpForwarding::kLocal;
+  std::vector<OpenPattern> permit_open;
+  std::vector<ListenPattern> permit_listen;
+  std::optional<std::string> force_command;
+  bool pty = true;
+  bool agent_forwarding = false;
+  bool x11_forwarding = false;
+  std::optional<int64_t> max_session;   // seconds
+  std::optional<int64_t> idle_timeout;  // seconds
+
+  bool HasWho() const { return !users.empty() || !groups.empty(); }
+};
+
+struct Policy {
+  std::string file;
+  std::string version;  // "sha256:<16 hex>" of the policy and the files it names
+  std::map<std::string, User> users;
+  std::map<std::string, std::vector<std::string>> groups;
+  std::map<std::string, Host> hosts;
+  std::vector<Rule> rules;
+
+  // The listed key of `user` whose wire blob is `blob`, or nullptr.
+  const AuthorizedKey* FindKey(std::string_view user, std::string_view blob) const;
+  // Groups that list `user`, in name order.
+  std::vector<std::string> GroupsOf(std::string_view user) const;
+  // The host entry named `name` by its name, an alias (case-insensitive) or
+  // its address host, or nullptr.
+  const Host* FindHost(std::string_view name) const;
+};
+
+using FileReader = std::function<Result<std::string>(const std::string& path)>;
+
+struct LoadResult {
+  std::shared_ptr<const Policy> policy;  // null when there are errors
+  Diagnostics diagnostics;               // errors and warnings, file:line:col
+};
+
+// Parses and checks a policy. `file` names it in diagnostics; relative
+// authorized_keys paths are resolved against its directory.
+LoadResult ParsePolicy(std::string_view text, const std::string& file,
+                       const FileReader& read_file);
+
+}  // namespace hopgate::policy
