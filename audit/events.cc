@@ -1,0 +1,109 @@
+#include "audit/events.h"
+
+#include "common/time_util.h"
+
+namespace hopgate::audit {
+namespace {
+
+using nlohmann::json;
+
+void Fill(json& j, const ServerStart& e) {
+  j["version"] = e.version;
+  j["listen"] = e.listen;
+  j["policy_version"] = e.policy_version;
+  j["host_keys"] = e.host_key_fingerprints;
+}
+
+void Fill(json& j, const ServerStop& e) {
+  j["reason"] = e.reason;
+  j["connections_closed"] = e.connections_closed;
+}
+
+void Fill(json& j, const ConnectionOpen& e) {
+  j["client_addr"] = e.client_addr;
+  j["client_port"] = e.client_port;
+  j["listen"] = e.listen;
+}
+
+void Fill(json& j, const Auth& e) {
+  j["user"] = e.user;
+  j["client_addr"] = e.client_addr;
+  j["client_port"] = e.client_port;
+  j["method"] = e.method;
+  if (!e.key_type.empty()) j["key_type"] = e.key_type;
+  if (!e.fingerprint.empty()) j["fingerprint"] = e.fingerprint;
+  j["result"] = e.success ? "success" : "failure";
+  if (!e.reason.empty()) j["reason"] = e.reason;
+  if (e.certificate) {
+    const CertificateInfo& c = *e.certificate;
+    j["certificate"] = {{"key_id", c.key_id},
+                        {"serial", c.serial},
+                        {"principals", c.principals},
+                        {"ca_fingerprint", c.ca_fingerprint},
+                        {"valid_after", c.valid_after},
+                        {"valid_before", c.valid_before}};
+  }
+}
+
+void Fill(json& j, const ChannelOpen& e) {
+  j["channel"] = e.channel;
+  j["kind"] = e.kind;
+  if (!e.destination.empty()) j["destination"] = e.destination;
+  if (!e.dial.empty()) j["dial"] = e.dial;
+  if (!e.originator.empty()) j["originator"] = e.originator;
+  j["decision"] = e.allow ? "allow" : "deny";
+  j["rule"] = e.rule;
+  if (!e.reason.empty()) j["reason"] = e.reason;
+  j["policy_version"] = e.policy_version;
+}
+
+void Fill(json& j, const ChannelClose& e) {
+  j["channel"] = e.channel;
+  j["kind"] = e.kind;
+  if (!e.destination.empty()) j["destination"] = e.destination;
+  j["bytes_client_to_target"] = e.bytes_client_to_target;
+  j["bytes_target_to_client"] = e.bytes_target_to_client;
+  j["duration_ms"] = e.duration_ms;
+  if (!e.reason.empty()) j["reason"] = e.reason;
+}
+
+void Fill(json& j, const ConnectionClose& e) {
+  if (!e.user.empty()) j["user"] = e.user;
+  j["reason"] = e.reason;
+  j["duration_ms"] = e.duration_ms;
+  j["channels"] = e.channels;
+}
+
+void Fill(json& j, const SessionLimit& e) {
+  j["user"] = e.user;
+  j["limit"] = e.limit;
+  j["seconds"] = e.seconds;
+  if (!e.rule.empty()) j["rule"] = e.rule;
+}
+
+void Fill(json& j, const PolicyReload& e) {
+  j["result"] = e.success ? "success" : "failure";
+  j["trigger"] = e.trigger;
+  j["policy_version"] = e.policy_version;
+  if (!e.previous_version.empty()) j["previous_version"] = e.previous_version;
+  j["errors"] = e.errors;
+  j["warnings"] = e.warnings;
+  if (!e.messages.empty()) j["messages"] = e.messages;
+}
+
+}  // namespace
+
+const char* Event::type() const {
+  return std::visit([](const auto& b) { return std::decay_t<decltype(b)>::kType; }, body);
+}
+
+nlohmann::json Event::ToJson() const {
+  json j;
+  j["ts"] = FormatRfc3339Millis(time_ms);
+  j["type"] = type();
+  if (!connection.empty()) j["connection"] = connection;
+  std::visit([&](const auto& b) { Fill(j, b); }, body);
+  return j;
+}
+
+}  // namespace hopgate::audit

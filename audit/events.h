@@ -1,0 +1,122 @@
+// Typed audit events. Every event has a timestamp, a type and a connection
+// id; the body is one of the structs below. Serialisation goes through
+// nlohmann::json, never hand-built strings. Value types; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace hopgate::audit {
+
+struct ServerStart {
+  static constexpr const char* kType = "server_start";
+  std::string version;
+  std::vector<std::string> listen;
+  std::string policy_version;
+  std::vector<std::string> host_key_fingerprints;
+};
+
+struct ServerStop {
+  static constexpr const char* kType = "server_stop";
+  std::string reason;
+  int64_t connections_closed = 0;
+};
+
+struct ConnectionOpen {
+  static constexpr const char* kType = "connection_open";
+  std::string client_addr;
+  uint16_t client_port = 0;
+  std::string listen;  // the local address:port it arrived on
+};
+
+struct CertificateInfo {
+  std::string key_id;
+  uint64_t serial = 0;
+  std::vector<std::string> principals;
+  std::string ca_fingerprint;
+  std::string valid_after;   // RFC 3339, or "always"
+  std::string valid_before;  // RFC 3339, or "forever"
+};
+
+struct Auth {
+  static constexpr const char* kType = "auth";
+  std::string user;
+  std::string client_addr;
+  uint16_t client_port = 0;
+  std::string method;    // "publickey" or "certificate" (or the refused method)
+  std::string key_type;  // e.g. "ssh-ed25519", "ssh-ed25519-cert-v01@openssh.com"
+  std::string fingerprint;  // SHA256:... of the (certified) key, as OpenSSH prints it
+  bool success = false;
+  std::string reason;  // why refused
+  std::optional<CertificateInfo> certificate;
+};
+
+struct ChannelOpen {
+  static constexpr const char* kType = "channel_open";
+  uint32_t channel = 0;
+  std::string kind;         // direct-tcpip, session, tcpip-forward, forwarded-tcpip
+  std::string destination;  // host:port as requested
+  std::string dial;         // address actually dialled/listened on, when allowed
+  std::string originator;   // originator host:port the client reported
+  bool allow = false;
+  std::string rule;    // deciding rule; empty for the default deny
+  std::string reason;  // deny reason or connect failure
+  std::string policy_version;
+};
+
+struct ChannelClose {
+  static constexpr const char* kType = "channel_close";
+  uint32_t channel = 0;
+  std::string kind;
+  std::string destination;
+  uint64_t bytes_client_to_target = 0;
+  uint64_t bytes_target_to_client = 0;
+  int64_t duration_ms = 0;
+  std::string reason;  // "eof", "client closed", "target error: ...", ...
+};
+
+struct ConnectionClose {
+  static constexpr const char* kType = "connection_close";
+  std::string user;  // empty if never authenticated
+  std::string reason;
+  int64_t duration_ms = 0;
+  uint64_t channels = 0;
+};
+
+struct SessionLimit {
+  static constexpr const char* kType = "session_limit";
+  std::string user;
+  std::string limit;  // "max_session" or "idle_timeout"
+  int64_t seconds = 0;
+  std::string rule;
+};
+
+struct PolicyReload {
+  static constexpr const char* kType = "policy_reload";
+  bool success = false;
+  std::string trigger;  // "SIGHUP", "file change"
+  std::string policy_version;     // the policy in force afterwards
+  std::string previous_version;
+  int errors = 0;
+  int warnings = 0;
+  std::vector<std::string> messages;  // first few diagnostics
+};
+
+using Body = std::variant<ServerStart, ServerStop, ConnectionOpen, Auth, ChannelOpen,
+                          ChannelClose, ConnectionClose, SessionLimit, PolicyReload>;
+
+struct Event {
+  int64_t time_ms = 0;          // Unix milliseconds
+  std::string connection;       // connection id; empty for server events
+  Body body;
+
+  const char* type() const;
+  nlohmann::json ToJson() const;
+};
+
+}  // namespace hopgate::audit

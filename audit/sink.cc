@@ -1,0 +1,79 @@
+#include "audit/sink.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace hopgate::audit {
+
+Result<std::unique_ptr<FileSink>> FileSink::Open(const std::string& path) {
+  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Error{"cannot open audit log " + path + ": " + strerror(errno)};
+  return std::unique_ptr<FileSink>(new FileSink(path, fd));
+}
+
+FileSink::~FileSink() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Status FileSink::Write(const Event& event) {
+  std::string line = event.ToJson().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  line.push_back('\n');
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t off = 0;
+  while (off < line.size()) {
+    ssize_t n = write(fd_, line.data() + off, line.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO;
+      healthy_.store(false, std::memory_order_relaxed);
+      return Error{"audit log " + path_ + ": " + strerror(err)};
+    }
+    off += static_cast<size_t>(n);
+  }
+  healthy_.store(true, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Status FileSink::Reopen() {
+  int fd = open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    healthy_.store(false, std::memory_order_relaxed);
+    return Error{"cannot reopen audit log " + path_ + ": " + strerror(errno)};
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  close(fd_);
+  fd_ = fd;
+  return Status::Ok();
+}
+
+bool FileSink::Probe() {
+  // A zero-length write reports EBADF/EIO-class errors; access() catches a
+  // file made read-only or a directory that vanished.
+  std::lock_guard<std::mutex> lock(mu_);
+  bool ok = write(fd_, "", 0) == 0 && access(path_.c_str(), W_OK) == 0;
+  healthy_.store(ok, std::memory_order_relaxed);
+  return ok;
+}
+
+Status MemorySink::Write(const Event& event) {
+  std::lock_guard<std::mutex> lock(mu_);
+  events_.push_back(event.ToJson());
+  return Status::Ok();
+}
+
+std::vector<nlohmann::json> MemorySink::Events() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return events_;
+}
+
+Status Log::Record(const std::string& connection, Body body) {
+  Event e{clock_(), connection, std::move(body)};
+  Status st = sink_->Write(e);
+  if (observer_) observer_(e.type(), st.ok());
+  return st;
+}
+
+}  // namespace hopgate::audit
