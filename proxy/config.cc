@@ -1,0 +1,186 @@
+#include "proxy/config.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "common/strings.h"
+#include "common/time_util.h"
+
+namespace hopgate::proxy {
+namespace {
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::string Resolve(const std::string& base_file, const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  return DirName(base_file) + "/" + path;
+}
+
+std::optional<std::string> ReadPath(const YAML::Node& n, std::string_view what,
+                                    const std::string& file, Diagnostics* d) {
+  auto s = ReadString(n, what, d);
+  if (!s) return std::nullopt;
+  if (s->empty()) {
+    d->Error(n, std::string(what) + " must not be empty");
+    return std::nullopt;
+  }
+  return Resolve(file, *s);
+}
+
+}  // namespace
+
+ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
+  ConfigLoad out{std::nullopt, Diagnostics(file)};
+  Diagnostics* d = &out.diagnostics;
+  auto root = ParseYaml(text, d);
+  if (!root) return out;
+  Config c;
+  c.file = file;
+  const YAML::Node& r = *root;
+  if (!CheckMap(r, {"version", "listen", "host_keys", "policy", "audit", "limits", "log_level"},
+                "the config", d)) {
+    return out;
+  }
+  if (!r["version"]) {
+    d->Error(r, "missing \"version: 1\"");
+  } else {
+    (void)ReadInt(r["version"], "version", 1, 1, d);
+  }
+
+  if (auto n = r["listen"]) {
+    if (auto list = ReadStringList(n, "listen", d)) {
+      if (list->empty()) d->Error(n, "listen must name at least one host:port");
+      for (size_t i = 0; i < list->size(); ++i) {
+        auto hp = HostPort::Parse((*list)[i]);
+        if (!hp) {
+          d->Error(n[i], "listen: " + hp.message());
+        } else if (!IpAddress::Parse(hp->host) && hp->host != "localhost") {
+          d->Error(n[i], "listen: " + Quote(hp->host) +
+                             " must be an IP address (IPv6 in brackets) or localhost");
+        } else {
+          c.listen.push_back(*hp);
+        }
+      }
+    }
+  } else {
+    d->Error(r, "missing listen (e.g. listen: [\"0.0.0.0:2222\"])");
+  }
+
+  if (auto n = r["host_keys"]) {
+    if (auto list = ReadStringList(n, "host_keys", d)) {
+      if (list->empty()) d->Error(n, "host_keys must name at least one key file");
+      for (const auto& k : *list) c.host_keys.push_back(Resolve(file, k));
+    }
+  } else {
+    d->Error(r, "missing host_keys (private key files; missing ones are generated)");
+  }
+
+  if (auto n = r["policy"]) {
+    if (auto p = ReadPath(n, "policy", file, d)) c.policy = *p;
+  } else {
+    d->Error(r, "missing policy (path of the policy file)");
+  }
+
+  if (auto n = r["audit"]) {
+    if (CheckMap(n, {"log"}, "audit", d)) {
+      if (auto l = n["log"]) {
+        if (auto p = ReadPath(l, "audit.log", file, d)) c.audit_log = *p;
+      } else {
+        d->Error(n, "missing audit.log (path of the JSON-lines audit log)");
+      }
+    }
+  } else {
+    d->Error(r, "missing audit (audit: {log: /var/log/hopgate/audit.jsonl})");
+  }
+
+  if (auto n = r["limits"]) {
+    if (CheckMap(n, {"login_grace_time", "max_startups", "max_sessions_per_user",
+                     "max_auth_tries", "connect_timeout", "max_connections"},
+                 "limits", d)) {
+      if (auto v = n["login_grace_time"]) {
+        if (auto s = ReadDuration(v, "limits.login_grace_time", d)) {
+          if (*s < 1) {
+            d->Error(v, "limits.login_grace_time must be at least 1s");
+          } else {
+            c.login_grace_time = *s;
+          }
+        }
+      }
+      if (auto v = n["connect_timeout"]) {
+        if (auto s = ReadDuration(v, "limits.connect_timeout", d)) {
+          if (*s < 1) {
+            d->Error(v, "limits.connect_timeout must be at least 1s");
+          } else {
+            c.connect_timeout = *s;
+          }
+        }
+      }
+      if (auto v = n["max_startups"]) {
+        if (auto i = ReadInt(v, "limits.max_startups", 1, 100000, d)) c.max_startups = *i;
+      }
+      if (auto v = n["max_sessions_per_user"]) {
+        if (auto i = ReadInt(v, "limits.max_sessions_per_user", 0, 1000000, d)) {
+          c.max_sessions_per_user = *i;
+        }
+      }
+      if (auto v = n["max_auth_tries"]) {
+        if (auto i = ReadInt(v, "limits.max_auth_tries", 1, 100, d)) c.max_auth_tries = *i;
+      }
+      if (auto v = n["max_connections"]) {
+        if (auto i = ReadInt(v, "limits.max_connections", 1, 1000000, d)) c.max_connections = *i;
+      }
+    }
+  }
+
+  if (auto n = r["log_level"]) {
+    if (auto s = ReadString(n, "log_level", d)) {
+      if (*s == "debug" || *s == "info" || *s == "warning" || *s == "error") {
+        c.log_level = *s;
+      } else {
+        d->Error(n, "log_level must be debug, info, warning or error");
+      }
+    }
+  }
+
+  if (!d->has_errors()) out.config = std::move(c);
+  return out;
+}
+
+ConfigLoad LoadConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    ConfigLoad out{std::nullopt, Diagnostics(path)};
+    out.diagnostics.ErrorAtFile(std::string("cannot read config: ") + strerror(errno));
+    return out;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), path);
+}
+
+std::string Config::Dump() const {
+  std::string out = "version: 1\nlisten:\n";
+  for (const auto& l : listen) out += "  - " + Quote(l.ToString()) + "\n";
+  out += "host_keys:\n";
+  for (const auto& k : host_keys) out += "  - " + Quote(k) + "\n";
+  out += "policy: " + Quote(policy) + "\n";
+  out += "audit:\n  log: " + Quote(audit_log) + "\n";
+  out += "limits:\n";
+  out += "  login_grace_time: " + FormatDuration(login_grace_time) + "\n";
+  out += "  max_startups: " + std::to_string(max_startups) + "\n";
+  out += "  max_sessions_per_user: " + std::to_string(max_sessions_per_user) + "\n";
+  out += "  max_auth_tries: " + std::to_string(max_auth_tries) + "\n";
+  out += "  connect_timeout: " + FormatDuration(connect_timeout) + "\n";
+  out += "  max_connections: " + std::to_string(max_connections) + "\n";
+  out += "log_level: " + log_level + "\n";
+  return out;
+}
+
+}  // namespace hopgate::proxy

@@ -1,0 +1,48 @@
+// The daemon's configuration file (YAML, `version: 1`): typed, defaulted and
+// checked in one pass, every error at FILE:LINE:COL. Parsing is from text so
+// tests need no files; Load() reads the file. Immutable after loading.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/net.h"
+#include "common/yaml_util.h"
+
+namespace hopgate::proxy {
+
+struct Config {
+  std::string file;  // where it was loaded from
+  std::vector<HostPort> listen;
+  std::vector<std::string> host_keys;  // private key files, absolute paths
+  std::string policy;                  // policy file, absolute path
+  std::string audit_log;               // JSON-lines audit log, absolute path
+
+  // limits
+  int64_t login_grace_time = 30;    // seconds
+  int64_t max_startups = 64;        // concurrent unauthenticated connections
+  int64_t max_sessions_per_user = 0;  // concurrent connections; 0 = unlimited
+  int64_t max_auth_tries = 6;       // failed userauth requests per connection
+  int64_t connect_timeout = 10;     // seconds, per upstream dial
+  int64_t max_connections = 10000;  // all connections, authenticated or not
+
+  std::string log_level = "info";   // debug, info, warning, error
+
+  // Renders the effective configuration (defaults filled in), like sshd -T.
+  std::string Dump() const;
+};
+
+struct ConfigLoad {
+  std::optional<Config> config;  // set only when there are no errors
+  Diagnostics diagnostics;
+};
+
+// Parses config text. Relative paths are resolved against `file`'s directory.
+ConfigLoad ParseConfig(std::string_view text, const std::string& file);
+// Reads and parses `path`.
+ConfigLoad LoadConfig(const std::string& path);
+
+}  // namespace hopgate::proxy

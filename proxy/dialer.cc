@@ -1,0 +1,130 @@
+#include "proxy/dialer.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "common/net.h"
+
+namespace hopgate::proxy {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string AddrText(const sockaddr* sa) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (sa->sa_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+    port = ntohs(in->sin_port);
+  } else if (sa->sa_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+    port = ntohs(in6->sin6_port);
+  }
+  return JoinHostPort(buf, port);
+}
+
+}  // namespace
+
+const char* DialFailureName(DialFailure f) {
+  switch (f) {
+    case DialFailure::kResolve: return "resolve";
+    case DialFailure::kRefused: return "refused";
+    case DialFailure::kTimeout: return "timeout";
+    case DialFailure::kUnreachable: return "unreachable";
+    case DialFailure::kOther: return "other";
+  }
+  return "other";
+}
+
+void TuneSocket(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+}
+
+Result<Dialed> Dial(const std::string& host, uint16_t port, int64_t timeout_ms,
+                    DialError* error) {
+  int64_t start = NowMs();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  std::string port_text = std::to_string(port);
+  int gai = getaddrinfo(host.c_str(), port_text.c_str(), &hints, &res);
+  if (gai != 0) {
+    // AI_ADDRCONFIG hides ::1 on hosts without a global IPv6 address.
+    hints.ai_flags = AI_NUMERICSERV;
+    gai = getaddrinfo(host.c_str(), port_text.c_str(), &hints, &res);
+  }
+  if (gai != 0) {
+    error->kind = DialFailure::kResolve;
+    error->message = "cannot resolve " + host + ": " + gai_strerror(gai);
+    return Error{error->message};
+  }
+  std::string last_error = "no addresses";
+  DialFailure last_kind = DialFailure::kOther;
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    int64_t left = timeout_ms - (NowMs() - start);
+    if (left <= 0) {
+      last_kind = DialFailure::kTimeout;
+      last_error = "timed out";
+      break;
+    }
+    std::string target = AddrText(ai->ai_addr);
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      last_error = "connect to " + target + " failed: " + strerror(errno);
+      continue;
+    }
+    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    int err = rc == 0 ? 0 : errno;
+    if (rc != 0 && err == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      int pr;
+      do {
+        left = timeout_ms - (NowMs() - start);
+        pr = poll(&p, 1, static_cast<int>(left > 0 ? left : 0));
+      } while (pr < 0 && errno == EINTR);
+      if (pr == 0) {
+        err = ETIMEDOUT;
+      } else {
+        socklen_t len = sizeof err;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      }
+    }
+    if (err == 0) {
+      freeaddrinfo(res);
+      TuneSocket(fd);
+      return Dialed{fd, target, NowMs() - start};
+    }
+    close(fd);
+    last_error = "connect to " + target + " failed: " + strerror(err);
+    last_kind = err == ECONNREFUSED                        ? DialFailure::kRefused
+                : err == ETIMEDOUT                         ? DialFailure::kTimeout
+                : err == ENETUNREACH || err == EHOSTUNREACH ? DialFailure::kUnreachable
+                                                            : DialFailure::kOther;
+  }
+  freeaddrinfo(res);
+  error->kind = last_kind;
+  error->message = last_error;
+  return Error{last_error};
+}
+
+}  // namespace hopgate::proxy

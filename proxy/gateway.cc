@@ -1,0 +1,66 @@
+#include "proxy/gateway.h"
+
+#include <openssl/rand.h>
+
+#include <chrono>
+
+#include "common/encoding.h"
+#include "proxy/connection.h"
+
+namespace hopgate::proxy {
+
+Gateway::Gateway(Config config, std::shared_ptr<audit::Log> audit)
+    : config_(std::move(config)), audit_(std::move(audit)) {}
+
+void Gateway::Register(Connection* c) {
+  std::lock_guard<std::mutex> lock(mu_);
+  connections_.insert(c);
+}
+
+void Gateway::Unregister(Connection* c) {
+  std::lock_guard<std::mutex> lock(mu_);
+  connections_.erase(c);
+  cv_.notify_all();
+}
+
+size_t Gateway::active() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return connections_.size();
+}
+
+bool Gateway::WaitForAll(int64_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                      [&] { return connections_.empty(); });
+}
+
+void Gateway::WakeAll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Connection* c : connections_) c->Wake();
+}
+
+bool Gateway::AcquireUserSlot(const std::string& user) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t& n = user_slots_[user];
+  if (config_.max_sessions_per_user > 0 && n >= config_.max_sessions_per_user) return false;
+  ++n;
+  return true;
+}
+
+void Gateway::ReleaseUserSlot(const std::string& user) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = user_slots_.find(user);
+  if (it != user_slots_.end() && --it->second <= 0) user_slots_.erase(it);
+}
+
+std::string Gateway::NewConnectionId() {
+  unsigned char b[8];
+  if (RAND_bytes(b, sizeof b) != 1) {
+    static std::atomic<uint64_t> counter{0};
+    uint64_t v = ++counter;
+    return "c" + HexEncode(std::string(reinterpret_cast<char*>(&v), sizeof v));
+  }
+  return "c" + HexEncode(std::string(reinterpret_cast<char*>(b), sizeof b));
+}
+
+}  // namespace hopgate::proxy

@@ -1,0 +1,79 @@
+// State shared by every connection thread: the configuration, the policy in
+// force (swapped atomically on reload), the audit log, connection and
+// per-user accounting, and the stop flag. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "audit/sink.h"
+#include "policy/policy.h"
+#include "proxy/config.h"
+
+namespace hopgate::proxy {
+
+class Connection;
+
+class PolicyStore {
+ public:
+  std::shared_ptr<const policy::Policy> Get() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return policy_;
+  }
+  void Set(std::shared_ptr<const policy::Policy> p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    policy_ = std::move(p);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const policy::Policy> policy_;
+};
+
+class Gateway {
+ public:
+  Gateway(Config config, std::shared_ptr<audit::Log> audit);
+
+  const Config& config() const { return config_; }
+  PolicyStore& policy() { return policy_; }
+  audit::Log& audit() { return *audit_; }
+  int64_t NowMs() const { return audit_->Now(); }
+
+  // Connection bookkeeping.
+  void Register(Connection* c);
+  void Unregister(Connection* c);
+  size_t active() const;
+  // Waits until every connection has ended or `timeout_ms` passed.
+  bool WaitForAll(int64_t timeout_ms);
+  void WakeAll();
+  std::atomic<int>& unauthenticated() { return unauthenticated_; }
+
+  // Per-user concurrent connection slots (limits.max_sessions_per_user).
+  bool AcquireUserSlot(const std::string& user);
+  void ReleaseUserSlot(const std::string& user);
+
+  bool stopping() const { return stopping_.load(); }
+  void Stop() { stopping_.store(true); }
+
+  static std::string NewConnectionId();
+
+ private:
+  Config config_;
+  PolicyStore policy_;
+  std::shared_ptr<audit::Log> audit_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<Connection*> connections_;
+  std::map<std::string, int64_t> user_slots_;
+  std::atomic<int> unauthenticated_{0};
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace hopgate::proxy

@@ -1,0 +1,310 @@
+#include "proxy/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "common/net.h"
+#include "proxy/connection.h"
+#include "proxy/dialer.h"
+#include "proxy/files.h"
+#include "proxy/logging.h"
+#include "proxy/version.h"
+
+namespace hopgate::proxy {
+namespace {
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Accepted key types: every certificate type and plain type OpenSSH offers,
+// without SHA-1 "ssh-rsa" signatures. The plain names must be listed too:
+// libssh checks the signature algorithm, not the certificate type.
+constexpr const char* kAcceptedKeyTypes =
+    "ssh-ed25519-cert-v01@openssh.com,"
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com,"
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com,"
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com,"
+    "rsa-sha2-512-cert-v01@openssh.com,"
+    "rsa-sha2-256-cert-v01@openssh.com,"
+    "ssh-ed25519,"
+    "ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
+    "rsa-sha2-512,rsa-sha2-256";
+
+Result<int> Listen(const HostPort& hp) {
+  std::string host = hp.host == "localhost" ? "127.0.0.1" : hp.host;
+  auto ip = IpAddress::Parse(host);
+  if (!ip) return Error{"listen " + hp.ToString() + ": not an IP address"};
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (ip->v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(hp.port);
+    memcpy(&a->sin6_addr, ip->bytes.data(), 16);
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(hp.port);
+    memcpy(&a->sin_addr, ip->bytes.data(), 4);
+    len = sizeof *a;
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Error{"listen " + hp.ToString() + ": " + strerror(errno)};
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ip->v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, 1024) != 0) {
+    std::string err = strerror(errno);
+    close(fd);
+    return Error{"listen " + hp.ToString() + ": " + err};
+  }
+  return fd;
+}
+
+struct ThreadArgs {
+  std::unique_ptr<Connection> conn;
+};
+
+void* ConnectionThread(void* arg) {
+  std::unique_ptr<ThreadArgs> args(static_cast<ThreadArgs*>(arg));
+  args->conn->Run();
+  args->conn.reset();  // unregisters last, after its audit events
+  return nullptr;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::Start(Config config) {
+  std::unique_ptr<Server> s(new Server());
+
+  auto policy = LoadPolicyFile(config.policy);
+  for (const auto& d : policy.diagnostics.items()) {
+    if (d.severity == Diagnostic::Severity::kWarning) spdlog::warn("{}", d.ToString());
+  }
+  if (!policy.policy) return Error{policy.diagnostics.ToString()};
+
+  auto sink = audit::FileSink::Open(config.audit_log);
+  if (!sink) return Error{sink.message()};
+  s->audit_sink_ = std::move(*sink);
+  auto log = std::make_shared<audit::Log>(s->audit_sink_, &WallMs);
+
+  auto keys = LoadOrGenerateHostKeys(config.host_keys, /*generate_missing=*/true);
+  if (!keys) return Error{keys.message()};
+  s->host_keys_ = std::move(*keys);
+
+  s->bind_.reset(ssh_bind_new());
+  ssh_bind b = s->bind_.get();
+  bool no_config = false;
+  ssh_bind_options_set(b, SSH_BIND_OPTIONS_PROCESS_CONFIG, &no_config);
+  for (const auto& k : s->host_keys_) {
+    if (ssh_bind_options_set(b, SSH_BIND_OPTIONS_HOSTKEY, k.path.c_str()) != SSH_OK) {
+      return Error{k.path + ": libssh refused the host key"};
+    }
+  }
+  ssh_bind_options_set(b, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, kAcceptedKeyTypes);
+  ssh_bind_options_set(b, SSH_BIND_OPTIONS_BANNER, "hopgate");
+
+  for (const auto& hp : config.listen) {
+    auto fd = Listen(hp);
+    if (!fd) {
+      for (auto& l : s->listeners_) close(l.fd);
+      s->listeners_.clear();
+      return Error{fd.message()};
+    }
+    s->listeners_.push_back({*fd, hp.ToString()});
+  }
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);  // inherited by connection threads
+  signal(SIGPIPE, SIG_IGN);
+  s->signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+  s->gw_ = std::make_unique<Gateway>(std::move(config), log);
+  s->gw_->policy().Set(policy.policy);
+
+  audit::ServerStart start;
+  start.version = kVersion;
+  for (const auto& l : s->listeners_) start.listen.push_back(l.local);
+  start.policy_version = policy.policy->version;
+  for (const auto& k : s->host_keys_) {
+    start.host_key_fingerprints.push_back(k.type + " " + k.fingerprint);
+    spdlog::info("host key {} {} {}{}", k.path, k.type, k.fingerprint,
+                 k.generated ? " (generated)" : "");
+  }
+  Status st = log->Record("", start);
+  if (!st) return Error{st.message()};
+  for (const auto& l : s->listeners_) spdlog::info("listening on {}", l.local);
+  spdlog::info("policy {} loaded from {} ({} rules)", policy.policy->version,
+               s->gw_->config().policy, policy.policy->rules.size());
+  return s;
+}
+
+Server::~Server() {
+  for (auto& l : listeners_) close(l.fd);
+  if (signal_fd_ >= 0) close(signal_fd_);
+}
+
+int Server::Run() {
+  std::vector<pollfd> fds;
+  fds.push_back({signal_fd_, POLLIN, 0});
+  for (const auto& l : listeners_) fds.push_back({l.fd, POLLIN, 0});
+  while (true) {
+    int n = poll(fds.data(), fds.size(), -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("poll failed: {}", strerror(errno));
+      Shutdown("internal error");
+      return 1;
+    }
+    if (fds[0].revents & POLLIN) {
+      signalfd_siginfo si;
+      while (read(signal_fd_, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+          ReloadPolicy("SIGHUP");
+        } else {
+          Shutdown(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+          return 0;
+        }
+      }
+    }
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (fds[i].revents & POLLIN) Accept(listeners_[i - 1].fd, listeners_[i - 1].local);
+    }
+  }
+}
+
+void Server::Accept(int listen_fd, const std::string& local) {
+  for (int burst = 0; burst < 64; ++burst) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len,
+                     SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        spdlog::warn("accept on {} failed: {}", local, strerror(errno));
+      }
+      return;
+    }
+    ClientEndpoint client;
+    client.local = local;
+    char buf[INET6_ADDRSTRLEN] = "?";
+    if (ss.ss_family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+      client.port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+      client.port = ntohs(a->sin6_port);
+    }
+    auto ip = IpAddress::Parse(buf);
+    client.address = ip ? ip->Unmapped().ToString() : buf;
+
+    const Config& cfg = gw_->config();
+    if (gw_->unauthenticated().load() >= cfg.max_startups ||
+        static_cast<int64_t>(gw_->active()) >= cfg.max_connections) {
+      close(fd);
+      if (rejected_startups_++ % 100 == 0) {
+        spdlog::warn("refused connection from {}: {} (max_startups {}, max_connections {})",
+                     JoinHostPort(client.address, client.port),
+                     gw_->unauthenticated().load() >= cfg.max_startups
+                         ? "too many unauthenticated connections"
+                         : "too many connections",
+                     cfg.max_startups, cfg.max_connections);
+      }
+      continue;
+    }
+    TuneSocket(fd);
+    SessionPtr session(ssh_new());
+    if (!session || ssh_bind_accept_fd(bind_.get(), session.get(), fd) != SSH_OK) {
+      spdlog::error("cannot set up a session for {}: {}", client.address,
+                    ssh_get_error(bind_.get()));
+      close(fd);
+      continue;
+    }
+    gw_->unauthenticated().fetch_add(1);
+    auto args = std::make_unique<ThreadArgs>();
+    args->conn = std::make_unique<Connection>(gw_.get(), std::move(session), client,
+                                              Gateway::NewConnectionId(), WallMs());
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 512 * 1024);
+    pthread_t tid;
+    ThreadArgs* raw = args.release();
+    if (pthread_create(&tid, &attr, &ConnectionThread, raw) != 0) {
+      spdlog::error("cannot start a thread for {}: {}", client.address, strerror(errno));
+      gw_->unauthenticated().fetch_sub(1);
+      delete raw;  // closes the session and its socket
+    }
+    pthread_attr_destroy(&attr);
+  }
+}
+
+void Server::ReloadPolicy(const std::string& trigger) {
+  auto current = gw_->policy().Get();
+  auto loaded = LoadPolicyFile(gw_->config().policy);
+  audit::PolicyReload e;
+  e.trigger = trigger;
+  e.previous_version = current->version;
+  e.errors = loaded.diagnostics.error_count();
+  e.warnings = loaded.diagnostics.warning_count();
+  for (const auto& d : loaded.diagnostics.items()) {
+    if (e.messages.size() < 20) e.messages.push_back(d.ToString());
+    if (d.severity == Diagnostic::Severity::kError) {
+      spdlog::error("{}", d.ToString());
+    } else {
+      spdlog::warn("{}", d.ToString());
+    }
+  }
+  if (loaded.policy) {
+    gw_->policy().Set(loaded.policy);
+    e.success = true;
+    e.policy_version = loaded.policy->version;
+    spdlog::info("policy reloaded ({}): {} -> {}", trigger, current->version,
+                 loaded.policy->version);
+  } else {
+    e.success = false;
+    e.policy_version = current->version;
+    spdlog::error("policy reload ({}) failed with {} errors; keeping policy {}", trigger,
+                  e.errors, current->version);
+  }
+  (void)gw_->audit().Record("", e);
+}
+
+void Server::Shutdown(const std::string& reason) {
+  spdlog::info("{}: stopping; closing {} connections", reason, gw_->active());
+  for (auto& l : listeners_) close(l.fd);
+  listeners_.clear();
+  int64_t open = static_cast<int64_t>(gw_->active());
+  gw_->Stop();
+  gw_->WakeAll();
+  if (!gw_->WaitForAll(10'000)) {
+    spdlog::warn("{} connections did not close within 10s", gw_->active());
+  }
+  audit::ServerStop e;
+  e.reason = reason;
+  e.connections_closed = open;
+  (void)gw_->audit().Record("", e);
+  spdlog::info("stopped");
+}
+
+}  // namespace hopgate::proxy
