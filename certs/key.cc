@@ -222,6 +222,9 @@ Result<PublicKey> MakeEcdsaPublicKey(KeyType type, std::string_view point) {
 
 Result<KeyTextFields> SplitKeyText(std::string_view line) {
   line = Trim(line);
+  if (line.find_first_of("\r\n") != std::string_view::npos) {
+    return Error{"expected a single line"};
+  }
   auto is_space = [](char c) { return c == ' ' || c == '\t'; };
   size_t i = 0;
   while (i < line.size() && !is_space(line[i])) ++i;
@@ -260,6 +263,22 @@ Result<PublicKey> ParsePublicKeyLine(std::string_view line, std::string* comment
   }
   if (comment) comment->assign(fields->comment);
   return key;
+}
+
+Result<std::vector<PublicKey>> ParsePublicKeyLines(std::string_view text) {
+  std::vector<PublicKey> keys;
+  size_t line_no = 0;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = Trim(text.substr(0, nl));
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    ++line_no;
+    if (line.empty() || line[0] == '#') continue;
+    auto key = ParsePublicKeyLine(line);
+    if (!key.ok()) return Error{"line " + std::to_string(line_no) + ": " + key.message()};
+    keys.push_back(std::move(key).value());
+  }
+  return keys;
 }
 
 }  // namespace hopgate::certs

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "common/wire.h"
@@ -66,6 +67,11 @@ Result<PublicKey> ParsePublicKeyBlob(std::string_view blob);
 // rest of the line, trimmed, when non-null.
 Result<PublicKey> ParsePublicKeyLine(std::string_view line,
                                      std::string* comment = nullptr);
+
+// Parses a list of public keys, one per line (a TrustedUserCAKeys file):
+// blank lines and '#' comments are skipped; any other line must be a valid
+// plain key, else "line N: reason".
+Result<std::vector<PublicKey>> ParsePublicKeyLines(std::string_view text);
 
 // Lower level, shared with certificate parsing: reads the key fields that
 // follow the type name (and, in a certificate, the nonce) from `reader`,

@@ -131,9 +131,25 @@ TEST_CASE("key lines: the type word must match, base64 must be strict") {
   CHECK_FALSE(ParsePublicKeyLine("ssh-ed25519").ok());
   CHECK_FALSE(ParsePublicKeyLine("ssh-ed25519 " + b64.substr(1)).ok());
   CHECK_FALSE(ParsePublicKeyLine("").ok());
+  CHECK_FALSE(ParsePublicKeyLine("ssh-ed25519 " + b64 + " one\nssh-ed25519 " + b64).ok());
   CHECK(IsCertificateTypeName("ssh-ed25519-cert-v01@openssh.com"));
   CHECK(IsCertificateTypeName("ssh-dss-cert-v01@openssh.com"));
   CHECK_FALSE(IsCertificateTypeName("ssh-ed25519"));
+}
+
+TEST_CASE("key lists (TrustedUserCAKeys files) with comments and line numbers") {
+  TempDir dir;
+  std::string a = ReadFile(dir.KeyGen("a", "ed25519") + ".pub");
+  std::string b = ReadFile(dir.KeyGen("b", "ecdsa -b 384") + ".pub");
+  auto keys = ParsePublicKeyLines("# CAs\n\n" + a + "\r\n" + b);
+  REQUIRE(keys.ok());
+  REQUIRE(keys->size() == 2);
+  CHECK(*ParsePublicKeyLine(a) == (*keys)[0]);
+  CHECK((*keys)[1].TypeName() == "ecdsa-sha2-nistp384");
+  auto bad = ParsePublicKeyLines(a + "# x\nssh-ed25519 AAAA\n");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.message().rfind("line 3: ", 0) == 0);
+  CHECK(ParsePublicKeyLines("").value().empty());
 }
 
 }  // namespace
