@@ -1,0 +1,449 @@
+#include "tests/support/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace hopgate::testing {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+[[noreturn]] void Fatal(const std::string& what) {
+  throw std::runtime_error("test harness: " + what);
+}
+
+std::vector<char*> Argv(const std::vector<std::string>& argv) {
+  std::vector<char*> out;
+  for (const auto& a : argv) out.push_back(const_cast<char*>(a.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+std::string Absolute(const std::string& path) {
+  char buf[PATH_MAX];
+  if (realpath(path.c_str(), buf) == nullptr) Fatal("cannot resolve " + path);
+  return buf;
+}
+
+std::string RunfilePath(const char* env_name, const char* fallback) {
+  const char* p = getenv(env_name);
+  return Absolute(p != nullptr ? p : fallback);
+}
+
+}  // namespace
+
+std::string MakeTempDir(const std::string& prefix) {
+  static std::atomic<int> counter{0};
+  const char* base = getenv("TEST_TMPDIR");
+  std::string root = base != nullptr ? base : "/tmp";
+  std::string path = root + "/" + prefix + "-" + std::to_string(getpid()) + "-" +
+                     std::to_string(counter++);
+  if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) Fatal("mkdir " + path);
+  return path;
+}
+
+int FreePort() {
+  // Random ports from a high range, checked by binding, so parallel test
+  // binaries rarely collide.
+  static std::mt19937 rng(static_cast<unsigned>(getpid() ^ NowMs()));
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    int port = 20000 + static_cast<int>(rng() % 30000);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    if (ok) return port;
+  }
+  Fatal("no free port");
+}
+
+bool WaitForPort(int port, int timeout_ms) {
+  int64_t deadline = NowMs() + timeout_ms;
+  while (NowMs() < deadline) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    if (ok) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+RunResult Run(const std::vector<std::string>& argv, const std::string& input, int timeout_ms) {
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC)) {
+    Fatal("pipe");
+  }
+  auto args = Argv(argv);
+  pid_t pid = fork();
+  if (pid < 0) Fatal("fork");
+  if (pid == 0) {
+    dup2(in_pipe[0], 0);
+    dup2(out_pipe[1], 1);
+    dup2(err_pipe[1], 2);
+    setpgid(0, 0);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(in_pipe[0]);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  RunResult r;
+  size_t written = 0;
+  int in_fd = in_pipe[1];
+  if (input.empty()) {
+    close(in_fd);
+    in_fd = -1;
+  } else {
+    fcntl(in_fd, F_SETFL, O_NONBLOCK);
+  }
+  int64_t deadline = NowMs() + timeout_ms;
+  bool out_open = true, err_open = true;
+  while (out_open || err_open) {
+    pollfd fds[3];
+    int n = 0;
+    int out_i = -1, err_i = -1, in_i = -1;
+    if (out_open) { fds[n] = {out_pipe[0], POLLIN, 0}; out_i = n++; }
+    if (err_open) { fds[n] = {err_pipe[0], POLLIN, 0}; err_i = n++; }
+    if (in_fd >= 0) { fds[n] = {in_fd, POLLOUT, 0}; in_i = n++; }
+    int64_t left = deadline - NowMs();
+    if (left <= 0) {
+      r.timed_out = true;
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      break;
+    }
+    if (poll(fds, n, static_cast<int>(left)) < 0 && errno != EINTR) break;
+    char buf[65536];
+    auto drain = [&](int idx, int fd, std::string* dst, bool* open) {
+      if (idx >= 0 && (fds[idx].revents & (POLLIN | POLLHUP | POLLERR))) {
+        ssize_t k = read(fd, buf, sizeof buf);
+        if (k <= 0) {
+          *open = false;
+        } else {
+          dst->append(buf, static_cast<size_t>(k));
+        }
+      }
+    };
+    drain(out_i, out_pipe[0], &r.out, &out_open);
+    drain(err_i, err_pipe[0], &r.err, &err_open);
+    if (in_i >= 0 && (fds[in_i].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      ssize_t k = write(in_fd, input.data() + written, input.size() - written);
+      if (k > 0) written += static_cast<size_t>(k);
+      if (k < 0 || written == input.size()) {
+        close(in_fd);
+        in_fd = -1;
+      }
+    }
+  }
+  if (in_fd >= 0) close(in_fd);
+  close(out_pipe[0]);
+  close(err_pipe[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!r.timed_out && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+  return r;
+}
+
+Process::Process(const std::vector<std::string>& argv, const std::string& log_path) {
+  auto args = Argv(argv);
+  int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log < 0) Fatal("open " + log_path);
+  pid_ = fork();
+  if (pid_ < 0) Fatal("fork");
+  if (pid_ == 0) {
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    dup2(log, 1);
+    dup2(log, 2);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(log);
+}
+
+Process::~Process() {
+  if (Running()) {
+    kill(pid_, SIGKILL);
+    Wait(5000);
+  }
+}
+
+void Process::Signal(int sig) {
+  if (Running()) kill(pid_, sig);
+}
+
+bool Process::Running() {
+  if (status_) return false;
+  int status;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+  }
+  return r == 0;
+}
+
+std::optional<int> Process::Wait(int timeout_ms) {
+  int64_t deadline = NowMs() + timeout_ms;
+  while (Running()) {
+    if (NowMs() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return status_;
+}
+
+void WriteFile(const std::string& path, const std::string& content, int mode) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) Fatal("write " + path + ": " + strerror(errno));
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = write(fd, content.data() + off, content.size() - off);
+    if (n <= 0) Fatal("write " + path);
+    off += static_cast<size_t>(n);
+  }
+  fchmod(fd, static_cast<mode_t>(mode));
+  close(fd);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Sha256OfFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "missing:" + path;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    EVP_DigestUpdate(ctx, buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  unsigned char md[32];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 15]);
+  }
+  return out;
+}
+
+void WriteRandomFile(const std::string& path, size_t size) {
+  std::ofstream out(path, std::ios::binary);
+  std::mt19937_64 rng(static_cast<uint64_t>(NowMs()));
+  std::vector<uint64_t> block(1 << 17);
+  size_t left = size;
+  while (left > 0) {
+    for (auto& w : block) w = rng();
+    size_t n = std::min(left, block.size() * sizeof(uint64_t));
+    out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(n));
+    left -= n;
+  }
+}
+
+KeyPair GenerateKey(const std::string& dir, const std::string& name, const std::string& type) {
+  KeyPair k;
+  k.private_path = dir + "/" + name;
+  k.public_path = k.private_path + ".pub";
+  std::vector<std::string> argv = {"ssh-keygen", "-q", "-t", type, "-N", "", "-C", name,
+                                   "-f", k.private_path};
+  if (type == "rsa") {
+    argv.push_back("-b");
+    argv.push_back("2048");
+  }
+  RunResult r = Run(argv);
+  if (r.exit_code != 0) Fatal("ssh-keygen failed: " + r.err);
+  k.public_line = ReadFile(k.public_path);
+  while (!k.public_line.empty() && k.public_line.back() == '\n') k.public_line.pop_back();
+  return k;
+}
+
+Sshd::Sshd(const std::string& dir, const std::vector<std::string>& authorized_keys,
+           const std::string& extra_config) {
+  struct stat st;
+  if (stat("/run/sshd", &st) != 0) {
+    Fatal("/run/sshd is missing: sshd needs it (create it with: mkdir -p /run/sshd)");
+  }
+  port_ = FreePort();
+  log_ = dir + "/sshd.log";
+  KeyPair host = GenerateKey(dir, "sshd_host_key");
+  host_key_line_ = host.public_line;
+  std::string ak;
+  for (const auto& k : authorized_keys) ak += k + "\n";
+  WriteFile(dir + "/authorized_keys", ak, 0600);
+  std::string cfg = "Port " + std::to_string(port_) +
+                    "\nListenAddress 127.0.0.1\n"
+                    "HostKey " + host.private_path +
+                    "\nAuthorizedKeysFile " + dir + "/authorized_keys\n"
+                    "PidFile none\nStrictModes no\nUsePAM no\n"
+                    "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                    "PermitRootLogin prohibit-password\nLogLevel VERBOSE\n"
+                    "MaxStartups 100:30:200\nMaxSessions 100\n"
+                    "Subsystem sftp internal-sftp\n" + extra_config;
+  WriteFile(dir + "/sshd_config", cfg);
+  proc_ = std::make_unique<Process>(
+      std::vector<std::string>{"/usr/sbin/sshd", "-D", "-f", dir + "/sshd_config", "-E", log_},
+      dir + "/sshd.stdout");
+  if (!WaitForPort(port_, 10'000)) Fatal("sshd did not start: " + ReadFile(log_));
+}
+
+Sshd::~Sshd() {
+  proc_->Signal(SIGTERM);
+  proc_->Wait(5000);
+}
+
+std::string Gate::Binary() { return RunfilePath("HOPGATE_BIN", "proxy/hopgate"); }
+std::string Gate::HopctlBinary() { return RunfilePath("HOPCTL_BIN", "proxy/hopctl"); }
+
+Gate::Gate(const std::string& dir, const std::string& policy_yaml,
+           const std::string& extra_config, bool start)
+    : dir_(dir) {
+  port_ = FreePort();
+  config_ = dir + "/hopgate.yaml";
+  policy_ = dir + "/policy.yaml";
+  audit_ = dir + "/audit.jsonl";
+  log_ = dir + "/hopgate.log";
+  WriteFile(policy_, policy_yaml, 0600);
+  std::string cfg = "version: 1\nlisten: [\"127.0.0.1:" + std::to_string(port_) +
+                    "\"]\nhost_keys: [" + dir + "/host_ed25519]\npolicy: " + policy_ +
+                    "\naudit:\n  log: " + audit_ + "\n" + extra_config;
+  WriteFile(config_, cfg, 0600);
+  if (start) Start();
+}
+
+void Gate::Start() {
+  proc_ = std::make_unique<Process>(std::vector<std::string>{Binary(), "--config", config_},
+                                    log_);
+  // Wait for the log line rather than probing the port, so tests see only
+  // their own connections in the audit log.
+  int64_t deadline = NowMs() + 10'000;
+  while (ReadFile(log_).find("listening on") == std::string::npos) {
+    if (NowMs() > deadline || !proc_->Running()) Fatal("hopgate did not start: " + ReadFile(log_));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+Gate::~Gate() {
+  if (proc_) {
+    proc_->Signal(SIGTERM);
+    proc_->Wait(15'000);
+  }
+}
+
+std::vector<nlohmann::json> Gate::Audit() const {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(ReadFile(audit_));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    out.push_back(nlohmann::json::parse(line));  // throws on a malformed line
+  }
+  return out;
+}
+
+std::vector<nlohmann::json> Gate::AuditEvents(const std::string& type) const {
+  std::vector<nlohmann::json> out;
+  for (auto& e : Audit()) {
+    if (e.value("type", "") == type) out.push_back(e);
+  }
+  return out;
+}
+
+bool Gate::WaitForAudit(const std::string& type, const std::string& field,
+                        const std::string& value, int timeout_ms) {
+  int64_t deadline = NowMs() + timeout_ms;
+  while (NowMs() < deadline) {
+    for (const auto& e : AuditEvents(type)) {
+      if (field.empty()) return true;
+      if (e.contains(field) && e[field].is_string() && e[field] == value) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return false;
+}
+
+Client::Client(const std::string& dir, const std::string& identity_path,
+               const std::string& extra_config) {
+  config_ = dir + "/ssh_config";
+  WriteFile(config_,
+            "Host *\n"
+            "  IdentityFile " + identity_path + "\n"
+            "  IdentitiesOnly yes\n"
+            "  IdentityAgent none\n"
+            "  StrictHostKeyChecking no\n"
+            "  UserKnownHostsFile /dev/null\n"
+            "  GlobalKnownHostsFile /dev/null\n"
+            "  LogLevel ERROR\n"
+            "  BatchMode yes\n"
+            "  ConnectTimeout 20\n" +
+                extra_config,
+            0600);
+}
+
+std::vector<std::string> Client::SshJ(const std::string& gate_user, int gate_port,
+                                      int target_port, const std::vector<std::string>& command,
+                                      const std::string& target_host) const {
+  std::vector<std::string> argv = {"ssh", "-F", config_, "-J",
+                                   gate_user + "@127.0.0.1:" + std::to_string(gate_port),
+                                   "-p", std::to_string(target_port), "root@" + target_host};
+  argv.insert(argv.end(), command.begin(), command.end());
+  return argv;
+}
+
+std::vector<std::string> Client::ScpJ(const std::string& gate_user, int gate_port,
+                                      int target_port, const std::string& from,
+                                      const std::string& to) const {
+  return {"scp", "-q", "-F", config_, "-J",
+          gate_user + "@127.0.0.1:" + std::to_string(gate_port), "-P",
+          std::to_string(target_port), from, to};
+}
+
+std::vector<std::string> Client::SshGate(const std::string& gate_user, int gate_port,
+                                         const std::vector<std::string>& command) const {
+  std::vector<std::string> argv = {"ssh", "-F", config_, "-p", std::to_string(gate_port),
+                                   gate_user + "@127.0.0.1"};
+  argv.insert(argv.end(), command.begin(), command.end());
+  return argv;
+}
+
+}  // namespace hopgate::testing

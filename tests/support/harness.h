@@ -1,0 +1,136 @@
+// Test harness for integration tests against real OpenSSH peers: temp dirs,
+// free loopback ports, child processes with timeouts, a real sshd target, the
+// hopgate daemon under test, ssh/scp client command lines and audit-log
+// reading. Everything lives under $TEST_TMPDIR and 127.0.0.1. Not thread-safe
+// except Run(), which tests call from several threads.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace hopgate::testing {
+
+// A fresh directory under $TEST_TMPDIR (or /tmp).
+std::string MakeTempDir(const std::string& prefix);
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+bool WaitForPort(int port, int timeout_ms);
+
+struct RunResult {
+  int exit_code = -1;  // -1 when killed by a signal or timed out
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+// Runs a command to completion (or kills it at `timeout_ms`).
+RunResult Run(const std::vector<std::string>& argv, const std::string& input = "",
+              int timeout_ms = 60'000);
+
+class Process {
+ public:
+  // Starts `argv` with stdout and stderr appended to `log_path`.
+  Process(const std::vector<std::string>& argv, const std::string& log_path);
+  ~Process();  // SIGKILLs if still running
+  pid_t pid() const { return pid_; }
+  void Signal(int sig);
+  // Waits for exit; returns the exit code (or 128+signal), nullopt on timeout.
+  std::optional<int> Wait(int timeout_ms);
+  bool Running();
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+void WriteFile(const std::string& path, const std::string& content, int mode = 0644);
+std::string ReadFile(const std::string& path);
+std::string Sha256OfFile(const std::string& path);
+// Writes `size` random bytes.
+void WriteRandomFile(const std::string& path, size_t size);
+
+struct KeyPair {
+  std::string private_path;
+  std::string public_path;
+  std::string public_line;  // "ssh-ed25519 AAAA... comment"
+};
+KeyPair GenerateKey(const std::string& dir, const std::string& name,
+                    const std::string& type = "ed25519");
+
+// A real OpenSSH sshd on 127.0.0.1, accepting `authorized` keys for root.
+class Sshd {
+ public:
+  Sshd(const std::string& dir, const std::vector<std::string>& authorized_keys,
+       const std::string& extra_config = "");
+  ~Sshd();
+  int port() const { return port_; }
+  const std::string& log_path() const { return log_; }
+  const std::string& host_key_line() const { return host_key_line_; }
+
+ private:
+  int port_;
+  std::string log_;
+  std::string host_key_line_;
+  std::unique_ptr<Process> proc_;
+};
+
+// hopgate under test, with a generated config around the given policy.
+class Gate {
+ public:
+  // `extra_config` is appended to the generated YAML config.
+  Gate(const std::string& dir, const std::string& policy_yaml,
+       const std::string& extra_config = "", bool start = true);
+  ~Gate();
+  void Start();
+  int port() const { return port_; }
+  const std::string& dir() const { return dir_; }
+  const std::string& config_path() const { return config_; }
+  const std::string& policy_path() const { return policy_; }
+  const std::string& audit_path() const { return audit_; }
+  const std::string& log_path() const { return log_; }
+  Process& process() { return *proc_; }
+  std::vector<nlohmann::json> Audit() const;
+  // Events of `type` (and, if given, with field == value).
+  std::vector<nlohmann::json> AuditEvents(const std::string& type) const;
+  // Waits until an audit event of `type` satisfying `field == value` appears.
+  bool WaitForAudit(const std::string& type, const std::string& field,
+                    const std::string& value, int timeout_ms);
+  std::string Log() const { return ReadFile(log_); }
+
+  static std::string Binary();   // path of the hopgate binary under test
+  static std::string HopctlBinary();
+
+ private:
+  std::string dir_, config_, policy_, audit_, log_;
+  int port_;
+  std::unique_ptr<Process> proc_;
+};
+
+// An OpenSSH client configuration in its own file: identity, no host-key
+// prompts, batch mode. Command lines use `-F` so jump hosts see it too.
+class Client {
+ public:
+  Client(const std::string& dir, const std::string& identity_path,
+         const std::string& extra_config = "");
+  // ssh -F cfg -J user@127.0.0.1:gate_port -p target_port root@127.0.0.1 cmd...
+  std::vector<std::string> SshJ(const std::string& gate_user, int gate_port, int target_port,
+                                const std::vector<std::string>& command,
+                                const std::string& target_host = "127.0.0.1") const;
+  std::vector<std::string> ScpJ(const std::string& gate_user, int gate_port, int target_port,
+                                const std::string& from, const std::string& to) const;
+  // ssh -F cfg -p gate_port user@127.0.0.1 cmd... (a session on the gateway)
+  std::vector<std::string> SshGate(const std::string& gate_user, int gate_port,
+                                   const std::vector<std::string>& command = {}) const;
+  const std::string& config_path() const { return config_; }
+
+ private:
+  std::string config_;
+};
+
+}  // namespace hopgate::testing
