@@ -100,6 +100,15 @@ bool WaitForPort(int port, int timeout_ms) {
   return false;
 }
 
+bool WaitUntil(const std::function<bool()>& condition, int timeout_ms) {
+  int64_t deadline = NowMs() + timeout_ms;
+  while (!condition()) {
+    if (NowMs() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return true;
+}
+
 RunResult Run(const std::vector<std::string>& argv, const std::string& input, int timeout_ms) {
   int in_pipe[2], out_pipe[2], err_pipe[2];
   if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC)) {

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,6 +23,8 @@ std::string MakeTempDir(const std::string& prefix);
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
 bool WaitForPort(int port, int timeout_ms);
+// Polls `condition` every 25 ms until it holds or `timeout_ms` passes.
+bool WaitUntil(const std::function<bool()>& condition, int timeout_ms);
 
 struct RunResult {
   int exit_code = -1;  // -1 when killed by a signal or timed out
