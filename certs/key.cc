@@ -107,6 +107,11 @@ bool IsCertificateTypeName(std::string_view name) {
          name.substr(name.size() - kCertSuffix.size()) == kCertSuffix;
 }
 
+bool IsKnownUnsupportedKeyType(std::string_view name) {
+  return name == "ssh-dss" || name == "sk-ssh-ed25519@openssh.com" ||
+         name == "sk-ecdsa-sha2-nistp256@openssh.com";
+}
+
 std::string UnsupportedKeyTypeReason(std::string_view name) {
   if (name == "ssh-dss" || name == "ssh-dss-cert-v01@openssh.com") {
     return "DSA keys are not supported";

@@ -32,6 +32,9 @@ std::optional<KeyType> KeyTypeFromName(std::string_view name);
 std::optional<KeyType> KeyTypeFromCertName(std::string_view name);
 // True for any name of the form "*-cert-v01@openssh.com" (supported or not).
 bool IsCertificateTypeName(std::string_view name);
+// True for well-formed key types OpenSSH knows that hopgate never accepts:
+// "ssh-dss" and the FIDO "sk-*" types (plain, not certificates).
+bool IsKnownUnsupportedKeyType(std::string_view name);
 // A reason for names that are recognised but refused (DSA, FIDO keys) or
 // unknown: "DSA keys are not supported", "unknown key type \"x\"".
 std::string UnsupportedKeyTypeReason(std::string_view name);

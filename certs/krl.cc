@@ -108,6 +108,13 @@ Status ParseBlobs(WireReader* r, std::set<std::string>* out, size_t want_len,
   return Status::Ok();
 }
 
+std::string_view BlobTypeName(std::string_view blob) {
+  WireReader r(blob);
+  std::string_view name;
+  if (!r.ReadString(&name, 256)) return {};
+  return name;
+}
+
 bool InRanges(const std::vector<std::pair<uint64_t, uint64_t>>& ranges,
               uint64_t serial) {
   auto it = std::upper_bound(
@@ -135,8 +142,13 @@ Status RevocationList::ParseCertSection(std::string_view data, size_t* entries) 
   }
   if (!ca_blob.empty()) {
     auto ca = ParsePublicKeyBlob(ca_blob);
-    if (!ca.ok()) return Fail("certificate section CA key: " + ca.message());
-    ca_blob = ca->blob;
+    if (ca.ok()) {
+      ca_blob = ca->blob;
+    } else if (!IsKnownUnsupportedKeyType(BlobTypeName(ca_blob))) {
+      return Fail("certificate section CA key: " + ca.message());
+    }
+    // Else a DSA or FIDO CA, which OpenSSH loads: keep the section (it can
+    // never match, as such CAs are never trusted here).
   }
   CaSection& section = by_ca_[ca_blob];
   while (!r.empty()) {
@@ -267,6 +279,13 @@ Result<RevocationList> RevocationList::ParseText(std::string_view text) {
       auto cert = ParseCertificateText(line);
       if (!cert.ok()) return fail(cert.message());
       blob = cert->key.blob;
+    } else if (IsKnownUnsupportedKeyType(type)) {
+      // DSA and FIDO keys are never accepted here, so listing them revokes
+      // nothing we could accept; still, the line must be well-formed.
+      auto fields = SplitKeyText(line);
+      if (!fields.ok()) return fail(fields.message());
+      if (BlobTypeName(fields->blob) != type) return fail("key type does not match the encoded key");
+      blob = fields->blob;
     } else {
       auto key = ParsePublicKeyLine(line);
       if (!key.ok()) return fail(key.message());

@@ -35,7 +35,8 @@ class RevocationList {
   // signature sections are refused (as OpenSSH 9.4+ does). Text: blank lines
   // and '#' comments allowed, every other line must be a public key or a
   // certificate ("line N: reason" otherwise); a certificate line revokes its
-  // certified key.
+  // certified key. DSA and FIDO keys (never accepted by hopgate) are loaded
+  // in both forms, as OpenSSH does, and simply never match.
   static Result<RevocationList> Parse(std::string_view bytes);
 
   // Why `key` is revoked (explicit key, SHA1 or SHA256 hash; in text form a

@@ -218,9 +218,15 @@ TEST_CASE("plain-text RevokedKeys files") {
   auto garbage = RevocationList::Parse("# ok\n" + w.PubLine(w.bob) + "not a key\n");
   REQUIRE_FALSE(garbage.ok());
   CHECK(garbage.message().rfind("line 3: ", 0) == 0);
-  auto dsa = RevocationList::Parse("ssh-dss AAAAB3NzaC1kc3M=\n");
-  REQUIRE_FALSE(dsa.ok());
-  CHECK(dsa.message() == "line 1: DSA keys are not supported");
+  // DSA keys load (as in sshd) but match nothing hopgate accepts; a DSA
+  // line with a mismatched blob is still garbage.
+  auto dsa = RevocationList::Parse("ssh-dss AAAAB3NzaC1kc3M=\n" + w.PubLine(w.bob));
+  REQUIRE(dsa.ok());
+  CHECK(dsa->RevokedKey(w.Pub(w.bob)).has_value());
+  CHECK_FALSE(dsa->RevokedKey(w.Pub(w.alice)).has_value());
+  auto bad_dsa = RevocationList::Parse("\nssh-dss AAAAC3NzaC1lZDI1NTE5\n");
+  REQUIRE_FALSE(bad_dsa.ok());
+  CHECK(bad_dsa.message() == "line 2: key type does not match the encoded key");
   // Empty lists revoke nothing.
   CHECK(Load("").empty());
   CHECK(Load("# nothing\n\n").empty());
@@ -287,6 +293,18 @@ TEST_CASE("binary KRL rules: extensions, signatures, unknown sections, serial 0"
   CHECK(signed_krl.message().find("signed KRLs are not supported") != std::string::npos);
 
   CHECK_FALSE(RevocationList::Parse(KrlWith(Section(9, ""))).ok());
+  // A section for a DSA CA loads (OpenSSH accepts it); a malformed CA key
+  // of a supported type does not.
+  WireWriter seven;
+  seven.PutU64(7);
+  WireWriter dsa_ca;
+  dsa_ca.PutString("ssh-dss");
+  dsa_ca.PutString("p");
+  CHECK(RevocationList::Parse(KrlWith(Section(1, CertSection(dsa_ca.data(), Section(0x20, seven.data()))))).ok());
+  WireWriter bad_ca;
+  bad_ca.PutString("ssh-ed25519");
+  bad_ca.PutString("short");
+  CHECK_FALSE(RevocationList::Parse(KrlWith(Section(1, CertSection(bad_ca.data(), Section(0x20, seven.data()))))).ok());
   WireWriter zero;
   zero.PutU64(0);
   CHECK_FALSE(RevocationList::Parse(KrlWith(Section(1, CertSection("", Section(0x20, zero.data()))))).ok());

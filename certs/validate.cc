@@ -133,6 +133,7 @@ Result<CertificateGrants> ValidateCertificate(const Certificate& cert,
     return Error{"expired at " + FormatCertTime(cert.valid_before)};
   }
   if (cert.principals.empty()) return Error{"certificate has no principals"};
+  if (ctx.principal.empty()) return Error{"no principal requested"};
   if (std::find(cert.principals.begin(), cert.principals.end(), ctx.principal) ==
       cert.principals.end()) {
     return Error{"principal " + Quote(ctx.principal) + " not listed"};

@@ -81,6 +81,9 @@ TEST_CASE("principals: listed, and never empty") {
   ctx.principal = "ali";
   CHECK(Refusal(cert, ctx) == "principal \"ali\" not listed");
 
+  ctx.principal = "";
+  CHECK(Refusal(cert, ctx) == "no principal requested");
+
   auto none = Make(std::string("-I id ") + kValidity);  // -n omitted
   CHECK(none.principals.empty());
   CHECK(Refusal(none) == "certificate has no principals");
