@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The README's first command: installs what is missing, builds hopgate, and
+# runs it in the foreground on a self-contained demo on 127.0.0.1:
+#   - a target OpenSSH sshd (the "server behind the bastion"),
+#   - demo keys, a demo config and policy,
+# then prints the exact `ssh -J` command to paste into a second terminal.
+# Ctrl-C stops everything and removes the demo directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+deploy/install-deps.sh
+echo "demo: building hopgate (first build takes a minute)..." >&2
+bazel build //proxy:hopgate >&2
+BIN="$(bazel info bazel-bin 2>/dev/null)/proxy/hopgate"
+
+free_port() {  # first free port at or above $1
+  local p=$1
+  while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+  echo "$p"
+}
+GATE_PORT=$(free_port 2222)
+TARGET_PORT=$(free_port 2201)
+[ "$TARGET_PORT" = "$GATE_PORT" ] && TARGET_PORT=$(free_port $((GATE_PORT + 1)))
+
+DEMO=$(mktemp -d /tmp/hopgate-demo.XXXXXX)
+SSHD_PID=""
+cleanup() {
+  [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null || true
+  rm -rf "$DEMO"
+  echo "demo: stopped and cleaned up" >&2
+}
+trap cleanup EXIT
+
+mkdir -p /run/sshd && chmod 0755 /run/sshd
+ssh-keygen -q -t ed25519 -N '' -C alice@demo -f "$DEMO/alice"
+ssh-keygen -q -t ed25519 -N '' -C target-host -f "$DEMO/target_host_key"
+
+# The target: a stock sshd that lets alice's key log in as root.
+cp "$DEMO/alice.pub" "$DEMO/target_authorized_keys"
+cat > "$DEMO/sshd_config" <<CFG
+Port $TARGET_PORT
+ListenAddress 127.0.0.1
+HostKey $DEMO/target_host_key
+AuthorizedKeysFile $DEMO/target_authorized_keys
+PidFile none
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+Subsystem sftp internal-sftp
+CFG
+/usr/sbin/sshd -D -f "$DEMO/sshd_config" -E "$DEMO/target-sshd.log" &
+SSHD_PID=$!
+
+cat > "$DEMO/policy.yaml" <<POLICY
+version: 1
+users:
+  alice:
+    keys:
+      - $(cat "$DEMO/alice.pub")
+hosts:
+  target:
+    address: "127.0.0.1:$TARGET_PORT"
+rules:
+  - name: alice-to-target
+    users: [alice]
+    permit_open: ["target:22", "127.0.0.1:$TARGET_PORT"]
+    max_session: 8h
+POLICY
+
+cat > "$DEMO/hopgate.yaml" <<CONFIG
+version: 1
+listen: ["127.0.0.1:$GATE_PORT"]
+host_keys: [$DEMO/gateway_host_ed25519]
+policy: $DEMO/policy.yaml
+audit:
+  log: $DEMO/audit.jsonl
+limits:
+  login_grace_time: 30s
+CONFIG
+
+# The client side: one ssh_config so the jump connection uses alice's key too.
+cat > "$DEMO/ssh_config" <<SSHCFG
+Host *
+  IdentityFile $DEMO/alice
+  IdentitiesOnly yes
+  UserKnownHostsFile $DEMO/known_hosts
+  StrictHostKeyChecking accept-new
+SSHCFG
+
+cat >&2 <<MSG
+
+================================================================================
+hopgate demo: gateway on 127.0.0.1:$GATE_PORT, target sshd on 127.0.0.1:$TARGET_PORT
+Paste into a second terminal:
+
+  ssh -F $DEMO/ssh_config -J alice@127.0.0.1:$GATE_PORT root@target
+
+Also try:
+  ssh -F $DEMO/ssh_config -p $GATE_PORT alice@127.0.0.1        # the gateway explains itself
+  ssh -F $DEMO/ssh_config -J alice@127.0.0.1:$GATE_PORT -p 22 root@127.0.0.2   # denied by policy
+  tail -f $DEMO/audit.jsonl                                     # the audit log
+
+Ctrl-C here stops the demo.
+================================================================================
+
+MSG
+"$BIN" --config "$DEMO/hopgate.yaml" --check >&2
+"$BIN" --config "$DEMO/hopgate.yaml" &
+GATE_PID=$!
+trap 'kill -TERM $GATE_PID 2>/dev/null' INT TERM
+wait "$GATE_PID" || true
+wait "$GATE_PID" 2>/dev/null || true

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages hopgate needs to build, run and test, if any
+# are missing. Run as root (or with sudo available). Touches nothing else.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  bazel-bootstrap g++ libssh-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev
+  catch2 nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  # real peers for the demo and the tests
+  openssh-server openssh-client
+  # test tools
+  curl procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO="sudo"; else
+    echo "install-deps: missing packages (${missing[*]}) and not root; run as root" >&2
+    exit 1
+  fi
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+# The openssh-server package would start the machine's own sshd on port 22;
+# policy-rc.d keeps package scripts from starting services during install.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod 755 /usr/sbin/policy-rc.d
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
