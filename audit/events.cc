@@ -54,6 +54,7 @@ void Fill(json& j, const ChannelOpen& e) {
   j["decision"] = e.allow ? "allow" : "deny";
   j["rule"] = e.rule;
   if (!e.reason.empty()) j["reason"] = e.reason;
+  if (!e.error.empty()) j["error"] = e.error;
   j["policy_version"] = e.policy_version;
 }
 

@@ -65,7 +65,8 @@ struct ChannelOpen {
   std::string originator;   // originator host:port the client reported
   bool allow = false;
   std::string rule;    // deciding rule; empty for the default deny
-  std::string reason;  // deny reason or connect failure
+  std::string reason;  // why denied
+  std::string error;   // why an allowed request could not be carried out
   std::string policy_version;
 };
 

@@ -1,3 +1,5 @@
+// Connection lifecycle: key exchange, authentication, the event loop,
+// limits and teardown. Request handling is in connection_channels.cc.
 #include "proxy/connection.h"
 
 #include <poll.h>
@@ -5,63 +7,17 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 
 #include "common/encoding.h"
 #include "common/strings.h"
 #include "common/time_util.h"
-#include "proxy/dialer.h"
+#include "proxy/connection_parts.h"
 #include "proxy/logging.h"
 
 namespace hopgate::proxy {
 
-// A relayed channel plus what its audit events need.
-struct Connection::Channel {
-  uint32_t id = 0;
-  std::string kind;
-  std::string destination;
-  std::unique_ptr<TcpRelay> relay;
-};
-
-// A session channel on the gateway itself: it prints where the user may go
-// and exits 0. No shell, no command ever runs on the gateway.
-struct Connection::InfoSession {
-  Connection* conn = nullptr;
-  uint32_t id = 0;
-  ssh_channel channel = nullptr;
-  ssh_channel_callbacks_struct cb{};
-  bool pty = false;
-  bool requested = false;  // shell or exec arrived: answer at the top of the loop
-  bool answered = false;
-  bool closed = false;     // client closed the channel
-
-  static int OnPty(ssh_session, ssh_channel, const char*, int, int, int, int, void* u) {
-    static_cast<InfoSession*>(u)->pty = true;
-    return 0;
-  }
-  static int OnShell(ssh_session, ssh_channel, void* u) {
-    static_cast<InfoSession*>(u)->requested = true;
-    return 0;
-  }
-  static int OnExec(ssh_session, ssh_channel, const char*, void* u) {
-    static_cast<InfoSession*>(u)->requested = true;
-    return 0;
-  }
-  static int OnSubsystem(ssh_session, ssh_channel, const char*, void*) { return -1; }
-  static int OnEnv(ssh_session, ssh_channel, const char*, const char*, void*) { return -1; }
-  static int OnWindowChange(ssh_session, ssh_channel, int, int, int, int, void*) { return 0; }
-  static int OnData(ssh_session, ssh_channel, void*, uint32_t len, int, void*) {
-    return static_cast<int>(len);  // typed input is discarded, never logged
-  }
-  static void OnClose(ssh_session, ssh_channel, void* u) {
-    static_cast<InfoSession*>(u)->closed = true;
-  }
-};
-
 namespace {
-
 int64_t ToMs(int64_t seconds) { return seconds * 1000; }
-
 }  // namespace
 
 Connection::Connection(Gateway* gw, SessionPtr session, ClientEndpoint client, std::string id,
@@ -76,13 +32,10 @@ Connection::Connection(Gateway* gw, SessionPtr session, ClientEndpoint client, s
 }
 
 Connection::~Connection() {
+  AdoptIncoming();
   channels_.clear();
-  for (auto& s : info_sessions_) {
-    if (s->channel != nullptr) {
-      ssh_remove_channel_callbacks(s->channel, &s->cb);
-      ssh_channel_free(s->channel);
-    }
-  }
+  pending_opens_.clear();
+  forwards_.clear();
   info_sessions_.clear();
   event_.reset();
   session_.reset();
@@ -167,6 +120,8 @@ void Connection::Loop() {
       end_reason_ = "gateway shutting down";
       break;
     }
+    AdoptIncoming();
+    ServeForwards(now);
     ReapChannels(now);
     ServeInfoSessions();
     CheckLimits(now);
@@ -180,6 +135,10 @@ void Connection::Loop() {
       if (max_session_) next = std::min(next, authenticated_ms_ + ToMs(*max_session_));
       if (idle_timeout_) next = std::min(next, last_activity_ms_ + ToMs(*idle_timeout_));
     }
+    if (!pending_opens_.empty() || !incoming_channels_.empty() || !incoming_forwards_.empty() ||
+        !incoming_pending_opens_.empty() || !incoming_info_sessions_.empty()) {
+      next = std::min(next, now + 100);
+    }
     int timeout = static_cast<int>(std::max<int64_t>(0, next - now) + 1);
     ssh_event_dopoll(event_.get(), timeout);
 
@@ -188,6 +147,17 @@ void Connection::Loop() {
                                    : "client disconnected before authenticating";
     }
   }
+}
+
+void Connection::AdoptIncoming() {
+  for (auto& c : incoming_channels_) channels_.push_back(std::move(c));
+  incoming_channels_.clear();
+  for (auto& i : incoming_info_sessions_) info_sessions_.push_back(std::move(i));
+  incoming_info_sessions_.clear();
+  for (auto& f : incoming_forwards_) forwards_.push_back(std::move(f));
+  incoming_forwards_.clear();
+  for (auto& p : incoming_pending_opens_) pending_opens_.push_back(std::move(p));
+  incoming_pending_opens_.clear();
 }
 
 void Connection::CheckLimits(int64_t now) {
@@ -305,18 +275,6 @@ int Connection::AuthPubkey(const std::string& user, ssh_key key, char state) {
     return refuse("too many concurrent connections for user " + Quote(user) + " (limit " +
                   std::to_string(gw_->config().max_sessions_per_user) + ")");
   }
-  user_slot_ = true;
-  authenticated_ = true;
-  authenticated_ms_ = gw_->NowMs();
-  last_activity_ms_ = authenticated_ms_;
-  user_ = user;
-  key_type_ = type;
-  fingerprint_ = fingerprint;
-  restrictions_ = {r};
-  if (counted_unauthenticated_) {
-    gw_->unauthenticated().fetch_sub(1);
-    counted_unauthenticated_ = false;
-  }
   audit::Auth e;
   e.user = user;
   e.client_addr = client_.address;
@@ -325,7 +283,25 @@ int Connection::AuthPubkey(const std::string& user, ssh_key key, char state) {
   e.key_type = type;
   e.fingerprint = fingerprint;
   e.success = true;
-  (void)gw_->audit().Record(id_, e);
+  if (Status st = gw_->audit().Record(id_, e); !st) {
+    // Nobody gets in unaudited.
+    gw_->ReleaseUserSlot(user);
+    spdlog::error("conn={} refusing login of {}: {}", id_, Quote(user), st.message());
+    return refuse("audit log unavailable");
+  }
+  user_slot_ = true;
+  authenticated_ = true;
+  authenticated_ms_ = gw_->NowMs();
+  last_activity_ms_ = authenticated_ms_;
+  user_ = user;
+  auth_method_ = "publickey";
+  key_type_ = type;
+  fingerprint_ = fingerprint;
+  restrictions_ = {r};
+  if (counted_unauthenticated_) {
+    gw_->unauthenticated().fetch_sub(1);
+    counted_unauthenticated_ = false;
+  }
   spdlog::info("conn={} user={} authenticated with {} {}", id_, Quote(user), type, fingerprint);
   return SSH_AUTH_SUCCESS;
 }
@@ -338,220 +314,26 @@ policy::Identity Connection::CurrentIdentity() const {
   return id;
 }
 
-// ---------------------------------------------------------------- channels
-
-int Connection::OnMessage(ssh_session, ssh_message msg, void* userdata) {
-  auto* self = static_cast<Connection*>(userdata);
-  int type = ssh_message_type(msg);
-  int subtype = ssh_message_subtype(msg);
-  if (type == SSH_REQUEST_CHANNEL_OPEN && subtype == SSH_CHANNEL_DIRECT_TCPIP) {
-    self->HandleDirectTcpip(msg);
-    return 0;
-  }
-  if (type == SSH_REQUEST_CHANNEL_OPEN) {
-    const char* kind = subtype == SSH_CHANNEL_X11             ? "x11"
-                       : subtype == SSH_CHANNEL_FORWARDED_TCPIP ? "forwarded-tcpip"
-                                                              : "other";
-    audit::ChannelOpen e;
-    e.channel = self->next_channel_++;
-    e.kind = kind;
-    e.allow = false;
-    e.reason = std::string(kind) + " channels are not supported by the gateway";
-    (void)self->gw_->audit().Record(self->id_, e);
-  }
-  return 1;  // refuse with libssh's default reply
-}
-
-void Connection::HandleDirectTcpip(ssh_message msg) {
-  const char* dest = ssh_message_channel_request_open_destination(msg);
-  int port = ssh_message_channel_request_open_destination_port(msg);
-  const char* orig = ssh_message_channel_request_open_originator(msg);
-  int orig_port = ssh_message_channel_request_open_originator_port(msg);
-  std::string host = dest ? dest : "";
-  audit::ChannelOpen e;
-  e.channel = next_channel_++;
-  e.kind = "direct-tcpip";
-  e.destination = JoinHostPort(host, static_cast<uint16_t>(port));
-  if (orig) e.originator = JoinHostPort(orig, static_cast<uint16_t>(orig_port));
-  auto policy = gw_->policy().Get();
-  e.policy_version = policy->version;
-
-  auto refuse = [&](const std::string& reason) {
-    e.allow = false;
-    e.reason = reason;
-    (void)gw_->audit().Record(id_, e);
-    spdlog::info("conn={} user={} direct-tcpip to {} denied: {}", id_, user_, e.destination,
-                 reason);
-    ssh_message_reply_default(msg);
-  };
-  if (host.empty() || port <= 0 || port > 65535) {
-    refuse("malformed destination");
-    return;
-  }
-  policy::Decision d = policy::Decide(*policy, CurrentIdentity(),
-                                      policy::Request::Open(host, static_cast<uint16_t>(port)));
-  e.rule = d.rule;
-  if (!d.allow) {
-    refuse(d.reason);
-    return;
-  }
-  DialError derr;
-  auto dialed = Dial(d.dial_host, d.dial_port, ToMs(gw_->config().connect_timeout), &derr);
-  if (!dialed) {
-    refuse("allowed by rule " + d.rule + ", but " + derr.message);
-    return;
-  }
-  e.allow = true;
-  e.dial = dialed->address;
-  // Nothing is relayed unaudited: if the event cannot be written, refuse.
-  Status st = gw_->audit().Record(id_, e);
-  if (!st) {
-    close(dialed->fd);
-    spdlog::error("conn={} refusing direct-tcpip to {}: {}", id_, e.destination, st.message());
-    ssh_message_reply_default(msg);
-    return;
-  }
-  ssh_channel channel = ssh_message_channel_request_open_reply_accept(msg);
-  if (channel == nullptr) {
-    close(dialed->fd);
-    audit::ChannelClose c;
-    c.channel = e.channel;
-    c.kind = e.kind;
-    c.destination = e.destination;
-    c.reason = "could not confirm the channel to the client";
-    (void)gw_->audit().Record(id_, c);
-    return;
-  }
-  spdlog::info("conn={} user={} direct-tcpip to {} via {} allowed by rule {}", id_, user_,
-               e.destination, dialed->address, d.rule);
-  auto ch = std::make_unique<Channel>();
-  ch->id = e.channel;
-  ch->kind = e.kind;
-  ch->destination = e.destination;
-  int64_t now = gw_->NowMs();
-  ch->relay = std::make_unique<TcpRelay>(event_.get(), channel, dialed->fd, now);
-  channels_.push_back(std::move(ch));
-  ++channels_total_;
-  last_activity_ms_ = now;
-  if (d.grants.max_session && (!max_session_ || *d.grants.max_session < *max_session_)) {
-    max_session_ = d.grants.max_session;
-    max_session_rule_ = d.rule;
-  }
-  if (d.grants.idle_timeout && (!idle_timeout_ || *d.grants.idle_timeout < *idle_timeout_)) {
-    idle_timeout_ = d.grants.idle_timeout;
-    idle_timeout_rule_ = d.rule;
-  }
-}
-
-ssh_channel Connection::OnSessionOpen(ssh_session s, void* userdata) {
-  auto* self = static_cast<Connection*>(userdata);
-  auto is = std::make_unique<InfoSession>();
-  is->conn = self;
-  is->id = self->next_channel_++;
-  is->channel = ssh_channel_new(s);
-  if (is->channel == nullptr) return nullptr;
-  ssh_callbacks_init(&is->cb);
-  is->cb.userdata = is.get();
-  is->cb.channel_pty_request_function = &InfoSession::OnPty;
-  is->cb.channel_shell_request_function = &InfoSession::OnShell;
-  is->cb.channel_exec_request_function = &InfoSession::OnExec;
-  is->cb.channel_subsystem_request_function = &InfoSession::OnSubsystem;
-  is->cb.channel_env_request_function = &InfoSession::OnEnv;
-  is->cb.channel_pty_window_change_function = &InfoSession::OnWindowChange;
-  is->cb.channel_data_function = &InfoSession::OnData;
-  is->cb.channel_close_function = &InfoSession::OnClose;
-  ssh_set_channel_callbacks(is->channel, &is->cb);
-  audit::ChannelOpen e;
-  e.channel = is->id;
-  e.kind = "session";
-  e.allow = true;
-  e.reason = "gateway information session (no shell)";
-  e.policy_version = self->gw_->policy().Get()->version;
-  (void)self->gw_->audit().Record(self->id_, e);
-  ssh_channel ch = is->channel;
-  self->info_sessions_.push_back(std::move(is));
-  return ch;
-}
-
-std::string Connection::InfoText(bool pty) const {
-  auto policy = gw_->policy().Get();
-  std::vector<std::string> lines;
-  lines.push_back("hopgate: this is an SSH gateway; it runs no shell or commands.");
-  lines.push_back("Reach a server behind it with ProxyJump, for example:");
-  lines.push_back("  ssh -J " + user_ + "@" + client_.local + " <login>@<host>");
-  std::vector<std::string> access = policy::DescribeAccess(*policy, CurrentIdentity());
-  if (access.empty()) {
-    lines.push_back("The current policy grants " + user_ + " no destinations.");
-  } else {
-    lines.push_back("The current policy lets " + user_ + " reach:");
-    for (const auto& a : access) lines.push_back("  " + a);
-  }
-  std::string out;
-  for (const auto& l : lines) out += l + (pty ? "\r\n" : "\n");
-  return out;
-}
-
-void Connection::ServeInfoSessions() {
-  for (auto it = info_sessions_.begin(); it != info_sessions_.end();) {
-    InfoSession& is = **it;
-    if (is.requested && !is.answered && !is.closed) {
-      std::string text = InfoText(is.pty);
-      ssh_channel_write(is.channel, text.data(), static_cast<uint32_t>(text.size()));
-      ssh_channel_request_send_exit_status(is.channel, 0);
-      ssh_channel_send_eof(is.channel);
-      ssh_channel_close(is.channel);
-      is.answered = true;
-    }
-    if (is.closed || is.answered) {
-      if (is.closed) {
-        audit::ChannelClose c;
-        c.channel = is.id;
-        c.kind = "session";
-        c.reason = is.answered ? "information shown" : "client closed the channel";
-        (void)gw_->audit().Record(id_, c);
-        ssh_remove_channel_callbacks(is.channel, &is.cb);
-        ssh_channel_free(is.channel);
-        is.channel = nullptr;
-        it = info_sessions_.erase(it);
-        continue;
-      }
-    }
-    ++it;
-  }
-}
-
-void Connection::ReapChannels(int64_t now) {
-  for (auto it = channels_.begin(); it != channels_.end();) {
-    Channel& ch = **it;
-    ch.relay->Sync(now);
-    last_activity_ms_ = std::max(last_activity_ms_, ch.relay->last_activity_ms());
-    if (ch.relay->finished()) {
-      CloseChannel(ch, ch.relay->close_reason());
-      it = channels_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
-void Connection::CloseChannel(Channel& ch, const std::string& reason) {
-  ch.relay->Abort(reason);
-  audit::ChannelClose c;
-  c.channel = ch.id;
-  c.kind = ch.kind;
-  c.destination = ch.destination;
-  c.bytes_client_to_target = ch.relay->bytes_client_to_target();
-  c.bytes_target_to_client = ch.relay->bytes_target_to_client();
-  c.duration_ms = gw_->NowMs() - ch.relay->opened_ms();
-  c.reason = ch.relay->close_reason();
-  (void)gw_->audit().Record(id_, c);
-  spdlog::info("conn={} channel {} to {} closed: {} ({} bytes up, {} down)", id_, ch.id,
-               ch.destination, c.reason, c.bytes_client_to_target, c.bytes_target_to_client);
-}
+// ---------------------------------------------------------------- teardown
 
 void Connection::Teardown(const std::string& reason) {
-  for (auto& ch : channels_) CloseChannel(*ch, reason);
+  AdoptIncoming();
+  for (auto& p : pending_opens_) {
+    audit::ChannelClose c;
+    c.channel = p->id;
+    c.kind = "forwarded-tcpip";
+    c.destination = p->destination;
+    c.reason = reason;
+    (void)gw_->audit().Record(id_, c);
+  }
+  pending_opens_.clear();
+  for (auto& ch : channels_) {
+    ch->relay->Abort(reason);
+    CloseChannel(*ch);
+  }
   channels_.clear();
+  for (auto& f : forwards_) CloseForward(*f, reason);
+  forwards_.clear();
   for (auto& is : info_sessions_) {
     if (is->channel != nullptr) {
       audit::ChannelClose c;

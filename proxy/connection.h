@@ -1,9 +1,16 @@
 // One client connection, from key exchange to disconnect, on its own thread:
 // public-key authentication against the policy, the decision for every
-// channel request, the relays for allowed direct-tcpip channels, the
-// gateway's own information session, limits and audit events.
+// request (direct-tcpip, tcpip-forward, session), the relays for allowed
+// channels, the gateway's own information session, limits and audit events.
+//
 // Owned and run by the thread the server starts for it; only Wake() may be
 // called from other threads.
+//
+// libssh runs callbacks nested inside its own calls, including calls made
+// from the top of our loop (a channel write may process incoming packets).
+// So callbacks only ever append to the `incoming_` lists or mark objects;
+// objects are created into the main lists, registered with the event, and
+// destroyed only at the top of the loop.
 #pragma once
 
 #include <libssh/callbacks.h>
@@ -45,10 +52,12 @@ class Connection {
   const std::string& id() const { return id_; }
 
  private:
-  struct Channel;  // a relayed direct-tcpip channel and what the audit needs
-  struct InfoSession;
+  struct Channel;        // a relayed channel and what its audit events need
+  struct InfoSession;    // a session channel on the gateway itself
+  struct RemoteForward;  // a -R listener on the gateway
+  struct PendingOpen;    // a forwarded-tcpip channel waiting for the client
 
-  // libssh callbacks (run nested inside ssh_event_dopoll).
+  // libssh callbacks (run nested inside ssh_event_dopoll and other calls).
   static int OnAuthPubkey(ssh_session s, const char* user, ssh_key_struct* key,
                           char signature_state, void* userdata);
   static int OnAuthPassword(ssh_session s, const char* user, const char* password,
@@ -57,22 +66,35 @@ class Connection {
   static ssh_channel OnSessionOpen(ssh_session s, void* userdata);
   static int OnMessage(ssh_session s, ssh_message msg, void* userdata);
   static int OnWake(socket_t fd, int revents, void* userdata);
+  static int OnListener(socket_t fd, int revents, void* userdata);
 
+  // Authentication (connection.cc).
   int AuthPubkey(const std::string& user, ssh_key key, char state);
   void RecordAuthFailure(const std::string& user, const std::string& method,
                          const std::string& key_type, const std::string& fingerprint,
                          const std::string& reason);
-  void HandleDirectTcpip(ssh_message msg);
   policy::Identity CurrentIdentity() const;
 
+  // Requests (connection_channels.cc).
+  void HandleDirectTcpip(ssh_message msg);
+  void HandleTcpipForward(ssh_message msg);
+  void HandleCancelForward(ssh_message msg);
+  void AcceptForwarded(RemoteForward& fwd);
+  void NoteLimits(const policy::Decision& d);
+  std::string InfoText(bool pty) const;
+
+  // The loop and its top-of-loop work.
   bool KeyExchange();
   void Loop();
+  void AdoptIncoming();
   void ReapChannels(int64_t now);
   void ServeInfoSessions();
+  void ServeForwards(int64_t now);
   void CheckLimits(int64_t now);
   void Teardown(const std::string& reason);
-  void CloseChannel(Channel& ch, const std::string& reason);
-  std::string InfoText(bool pty) const;
+  void CloseChannel(Channel& ch);
+  void CloseForward(RemoteForward& fwd, const std::string& reason);
+  uint32_t NextChannelId() { return next_channel_++; }
 
   Gateway* gw_;
   SessionPtr session_;
@@ -91,17 +113,20 @@ class Connection {
   int auth_failures_ = 0;
   std::set<std::string> failures_logged_;
   std::string user_;
+  std::string auth_method_;
   std::string key_type_;
   std::string fingerprint_;
   std::vector<policy::Restrictions> restrictions_;
 
-  // Channels.
-  std::vector<std::unique_ptr<Channel>> channels_;
-  std::vector<std::unique_ptr<InfoSession>> info_sessions_;
+  // Channels, sessions and -R listeners, and their inboxes.
+  std::vector<std::unique_ptr<Channel>> channels_, incoming_channels_;
+  std::vector<std::unique_ptr<InfoSession>> info_sessions_, incoming_info_sessions_;
+  std::vector<std::unique_ptr<RemoteForward>> forwards_, incoming_forwards_;
+  std::vector<std::unique_ptr<PendingOpen>> pending_opens_, incoming_pending_opens_;
   uint32_t next_channel_ = 0;
   uint64_t channels_total_ = 0;
   int64_t last_activity_ms_ = 0;
-  std::optional<int64_t> max_session_;   // from the rules that decided channels
+  std::optional<int64_t> max_session_;  // from the rules that decided requests
   std::string max_session_rule_;
   std::optional<int64_t> idle_timeout_;
   std::string idle_timeout_rule_;

@@ -39,7 +39,9 @@ TcpRelay::TcpRelay(ssh_event event, ssh_channel channel, int fd, int64_t now_ms)
   callbacks_.channel_eof_function = &TcpRelay::OnChannelEof;
   callbacks_.channel_close_function = &TcpRelay::OnChannelClose;
   ssh_set_channel_callbacks(channel_, &callbacks_);
-  SetInterest(POLLIN);
+  // The fd is registered by the first Sync(), at the top of the loop: adding
+  // to the event while it dispatches (we may be built inside a callback) is
+  // not safe.
 }
 
 TcpRelay::~TcpRelay() {

@@ -23,6 +23,7 @@ namespace hopgate::proxy {
 class TcpRelay {
  public:
   // Takes ownership of `channel` (already open) and `fd` (non-blocking).
+  // Nothing moves until the first Sync().
   TcpRelay(ssh_event event, ssh_channel channel, int fd, int64_t now_ms);
   ~TcpRelay();
   TcpRelay(const TcpRelay&) = delete;
