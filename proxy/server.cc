@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -139,6 +140,7 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
 
   s->gw_ = std::make_unique<Gateway>(std::move(config), log);
   s->gw_->policy().Set(policy.policy);
+  s->loaded_content_hash_ = policy.policy->version;
 
   audit::ServerStart start;
   start.version = kVersion;
@@ -163,11 +165,16 @@ Server::~Server() {
 }
 
 int Server::Run() {
+  WatchPolicyFiles();
   std::vector<pollfd> fds;
   fds.push_back({signal_fd_, POLLIN, 0});
+  fds.push_back({watcher_.fd(), POLLIN, 0});
   for (const auto& l : listeners_) fds.push_back({l.fd, POLLIN, 0});
+  int64_t reload_at = 0;  // debounce: editors write in several steps
   while (true) {
-    int n = poll(fds.data(), fds.size(), -1);
+    int timeout = -1;
+    if (reload_at != 0) timeout = static_cast<int>(std::max<int64_t>(0, reload_at - WallMs()));
+    int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
       spdlog::error("poll failed: {}", strerror(errno));
@@ -178,17 +185,32 @@ int Server::Run() {
       signalfd_siginfo si;
       while (read(signal_fd_, &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGHUP) {
-          ReloadPolicy("SIGHUP");
+          ReloadPolicy("SIGHUP", /*force=*/true);
+          reload_at = 0;
         } else {
           Shutdown(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
           return 0;
         }
       }
     }
-    for (size_t i = 1; i < fds.size(); ++i) {
-      if (fds[i].revents & POLLIN) Accept(listeners_[i - 1].fd, listeners_[i - 1].local);
+    if ((fds[1].revents & POLLIN) && watcher_.Drain()) reload_at = WallMs() + 300;
+    if (reload_at != 0 && WallMs() >= reload_at) {
+      reload_at = 0;
+      ReloadPolicy("file change", /*force=*/false);
+    }
+    for (size_t i = 2; i < fds.size(); ++i) {
+      if (fds[i].revents & POLLIN) Accept(listeners_[i - 2].fd, listeners_[i - 2].local);
     }
   }
+}
+
+void Server::WatchPolicyFiles() {
+  std::vector<std::string> paths = {gw_->config().policy};
+  auto p = gw_->policy().Get();
+  for (const auto& [name, user] : p->users) {
+    if (!user.authorized_keys_path.empty()) paths.push_back(user.authorized_keys_path);
+  }
+  watcher_.Watch(paths);
 }
 
 void Server::Accept(int listen_fd, const std::string& local) {
@@ -259,9 +281,12 @@ void Server::Accept(int listen_fd, const std::string& local) {
   }
 }
 
-void Server::ReloadPolicy(const std::string& trigger) {
+void Server::ReloadPolicy(const std::string& trigger, bool force) {
   auto current = gw_->policy().Get();
   auto loaded = LoadPolicyFile(gw_->config().policy);
+  std::string content_hash = loaded.policy ? loaded.policy->version : loaded.diagnostics.ToString();
+  if (!force && content_hash == loaded_content_hash_) return;  // touched, not changed
+  loaded_content_hash_ = content_hash;
   audit::PolicyReload e;
   e.trigger = trigger;
   e.previous_version = current->version;
@@ -281,6 +306,7 @@ void Server::ReloadPolicy(const std::string& trigger) {
     e.policy_version = loaded.policy->version;
     spdlog::info("policy reloaded ({}): {} -> {}", trigger, current->version,
                  loaded.policy->version);
+    WatchPolicyFiles();
   } else {
     e.success = false;
     e.policy_version = current->version;

@@ -9,6 +9,7 @@
 
 #include "common/result.h"
 #include "proxy/config.h"
+#include "proxy/file_watcher.h"
 #include "proxy/gateway.h"
 #include "proxy/host_keys.h"
 #include "proxy/ssh_util.h"
@@ -28,7 +29,11 @@ class Server {
  private:
   Server() = default;
   void Accept(int listen_fd, const std::string& local);
-  void ReloadPolicy(const std::string& trigger);
+  // Reloads the policy (and everything it names). `force`: record the
+  // outcome even if nothing changed (SIGHUP); file-change reloads stay quiet
+  // when the content is the same.
+  void ReloadPolicy(const std::string& trigger, bool force);
+  void WatchPolicyFiles();
   void Shutdown(const std::string& reason);
 
   std::unique_ptr<Gateway> gw_;
@@ -41,6 +46,8 @@ class Server {
   };
   std::vector<Listener> listeners_;
   int signal_fd_ = -1;
+  FileWatcher watcher_;
+  std::string loaded_content_hash_;  // of every file the policy reads
   int64_t rejected_startups_ = 0;
 };
 

@@ -1,0 +1,176 @@
+// Port forwarding through hopgate with the real OpenSSH client: -L, -R and
+// -D (with curl as the SOCKS client), each to a permitted and a forbidden
+// destination, against a local HTTP server.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
+
+#include "tests/support/harness.h"
+
+using namespace hopgate::testing;
+
+namespace {
+
+// A tiny HTTP server (python3 -m http.server) serving one known file.
+struct HttpServer {
+  int port = FreePort();
+  std::string dir;
+  std::unique_ptr<Process> proc;
+  explicit HttpServer(const std::string& base) : dir(base + "/www-" + std::to_string(port)) {
+    Run({"mkdir", "-p", dir});
+    WriteFile(dir + "/hello.txt", "hello from port " + std::to_string(port) + "\n");
+    proc = std::make_unique<Process>(
+        std::vector<std::string>{"python3", "-m", "http.server", std::to_string(port), "--bind",
+                                 "127.0.0.1", "--directory", dir},
+        dir + ".log");
+    if (!WaitForPort(port, 10'000)) throw std::runtime_error("http server did not start");
+  }
+  std::string Body() const { return "hello from port " + std::to_string(port) + "\n"; }
+};
+
+struct World {
+  std::string dir = MakeTempDir("forwarding");
+  KeyPair alice = GenerateKey(dir, "alice");
+  HttpServer allowed{dir};
+  HttpServer forbidden{dir};
+  int listen_ok = FreePort();
+  int listen_forbidden = FreePort();
+  std::unique_ptr<Gate> gate;
+  Client client{dir, alice.private_path,
+                "  ExitOnForwardFailure yes\n  ServerAliveInterval 5\n"};
+
+  World() {
+    std::string policy =
+        "version: 1\n"
+        "users:\n"
+        "  alice:\n"
+        "    keys: [\"" + alice.public_line + "\"]\n"
+        "hosts:\n"
+        "  web: {address: \"127.0.0.1:" + std::to_string(allowed.port) + "\"}\n"
+        "rules:\n"
+        "  - name: alice-web\n"
+        "    users: [alice]\n"
+        "    allow_tcp_forwarding: yes\n"
+        "    permit_open: [\"127.0.0.1:" + std::to_string(allowed.port) + "\", \"web:" + std::to_string(allowed.port) + "\"]\n"
+        "    permit_listen: [\"" + std::to_string(listen_ok) + "\"]\n";
+    gate = std::make_unique<Gate>(dir, policy);
+  }
+
+  std::vector<std::string> Ssh(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {"ssh", "-F", client.config_path(), "-N", "-p",
+                                     std::to_string(gate->port())};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("alice@127.0.0.1");
+    return argv;
+  }
+};
+
+RunResult Curl(const std::vector<std::string>& extra, const std::string& url) {
+  std::vector<std::string> argv = {"curl", "-s", "-S", "--max-time", "15"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.push_back(url);
+  return Run(argv, "", 30'000);
+}
+
+// Starts a forwarding ssh in the background and waits until `port` listens
+// (or the ssh exits).
+std::unique_ptr<Process> StartForwarder(World& w, const std::vector<std::string>& args, int port,
+                                        const std::string& log) {
+  auto p = std::make_unique<Process>(w.Ssh(args), log);
+  for (int i = 0; i < 200 && p->Running(); ++i) {
+    if (WaitForPort(port, 50)) break;
+  }
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("-L to a permitted destination carries data; to a forbidden one it is refused") {
+  World w;
+  int local = FreePort();
+  auto fwd = StartForwarder(w, {"-L", "127.0.0.1:" + std::to_string(local) + ":127.0.0.1:" +
+                                          std::to_string(w.allowed.port)},
+                            local, w.dir + "/L.log");
+  REQUIRE(WaitForPort(local, 5000));
+  RunResult ok = Curl({}, "http://127.0.0.1:" + std::to_string(local) + "/hello.txt");
+  CHECK(ok.out == w.allowed.Body());
+
+  int local2 = FreePort();
+  auto bad = StartForwarder(w, {"-L", "127.0.0.1:" + std::to_string(local2) + ":127.0.0.1:" +
+                                          std::to_string(w.forbidden.port)},
+                            local2, w.dir + "/L2.log");
+  REQUIRE(WaitForPort(local2, 5000));  // ssh listens; the gateway refuses each channel
+  RunResult no = Curl({}, "http://127.0.0.1:" + std::to_string(local2) + "/hello.txt");
+  CHECK(no.out.empty());
+  CHECK(no.exit_code != 0);
+  std::string dest = "127.0.0.1:" + std::to_string(w.forbidden.port);
+  REQUIRE(w.gate->WaitForAudit("channel_open", "destination", dest, 5000));
+  for (const auto& e : w.gate->AuditEvents("channel_open")) {
+    if (e.value("destination", "") == dest) {
+      CHECK(e["decision"] == "deny");
+      CHECK(e["reason"] == "no rule permits direct-tcpip to " + dest + " for user alice");
+    }
+  }
+}
+
+TEST_CASE("-R on a permitted port listens on the gateway and carries data; a forbidden port fails") {
+  World w;
+  auto fwd = StartForwarder(w, {"-R", std::to_string(w.listen_ok) + ":127.0.0.1:" +
+                                          std::to_string(w.allowed.port)},
+                            w.listen_ok, w.dir + "/R.log");
+  REQUIRE(WaitForPort(w.listen_ok, 10'000));
+  // A client on the gateway's side reaches the service behind the ssh client.
+  RunResult ok = Curl({}, "http://127.0.0.1:" + std::to_string(w.listen_ok) + "/hello.txt");
+  CHECK(ok.out == w.allowed.Body());
+  REQUIRE(w.gate->WaitForAudit("channel_close", "kind", "forwarded-tcpip", 5000));
+  auto closes = w.gate->AuditEvents("channel_close");
+  bool counted = false;
+  for (const auto& c : closes) {
+    if (c.value("kind", "") == "forwarded-tcpip") {
+      counted = c["bytes_client_to_target"].get<uint64_t>() > w.allowed.Body().size();
+    }
+  }
+  CHECK(counted);
+
+  // A port outside permit_listen: ssh gives up (ExitOnForwardFailure).
+  RunResult bad = Run(w.Ssh({"-R", std::to_string(w.listen_forbidden) + ":127.0.0.1:" +
+                                       std::to_string(w.allowed.port)}),
+                      "", 30'000);
+  CHECK(bad.exit_code == 255);
+  CHECK(bad.err.find("remote port forwarding failed") != std::string::npos);
+  CHECK_FALSE(WaitForPort(w.listen_forbidden, 200));
+
+  // Ending the connection tears the listener down.
+  fwd->Signal(SIGTERM);
+  fwd->Wait(10'000);
+  CHECK(WaitUntil([&] { return !WaitForPort(w.listen_ok, 50); }, 5000));
+  REQUIRE(w.gate->WaitForAudit("channel_close", "kind", "tcpip-forward", 5000));
+}
+
+TEST_CASE("-D with curl as the SOCKS client: permitted destination works, forbidden fails") {
+  World w;
+  int socks = FreePort();
+  auto fwd = StartForwarder(w, {"-D", "127.0.0.1:" + std::to_string(socks)}, socks,
+                            w.dir + "/D.log");
+  REQUIRE(WaitForPort(socks, 5000));
+  std::string proxy = "127.0.0.1:" + std::to_string(socks);
+  RunResult ok = Curl({"--socks5-hostname", proxy},
+                      "http://127.0.0.1:" + std::to_string(w.allowed.port) + "/hello.txt");
+  CHECK(ok.out == w.allowed.Body());
+  // By a hosts: name, resolved by the gateway.
+  RunResult named = Curl({"--socks5-hostname", proxy},
+                         "http://web:" + std::to_string(w.allowed.port) + "/hello.txt");
+  CHECK(named.out == w.allowed.Body());
+  RunResult no = Curl({"--socks5-hostname", proxy},
+                      "http://127.0.0.1:" + std::to_string(w.forbidden.port) + "/hello.txt");
+  CHECK(no.out.empty());
+  CHECK(no.exit_code != 0);
+  REQUIRE(w.gate->WaitForAudit("channel_open", "destination",
+                               "127.0.0.1:" + std::to_string(w.forbidden.port), 5000));
+  int denied = 0;
+  for (const auto& e : w.gate->AuditEvents("channel_open")) denied += e.value("decision", "") == "deny";
+  CHECK(denied == 1);
+}
