@@ -40,10 +40,22 @@
 namespace hopgate::proxy {
 
 const char* const Metrics::kAuthReasons[] = {
-    "none",          "unknown_user",        "unknown_key",       "bad_signature",
-    "source_address", "expired",            "not_yet_valid",     "revoked",
-    "untrusted_ca",  "principal",           "certificate_invalid", "too_many_sessions",
-    "method_refused", "audit_failure",      "other",             nullptr,
+    "none",
+    "unknown_user",
+    "unknown_key",
+    "bad_signature",
+    "source_address",
+    "expired",
+    "not_yet_valid",
+    "revoked",
+    "untrusted_ca",
+    "principal",
+    "certificate_invalid",
+    "too_many_sessions",
+    "method_refused",
+    "audit_failure",
+    "other",
+    nullptr,
 };
 
 namespace {
@@ -53,8 +65,12 @@ using prometheus::Gauge;
 
 // Fixed label sets. Each ends with "other", where unknown values go.
 constexpr const char* kConnectionResults[] = {
-    "accepted",           "rejected_max_startups", "rejected_max_connections",
-    "dropped_login_grace", "dropped_auth_tries",   "handshake_failed",
+    "accepted",
+    "rejected_max_startups",
+    "rejected_max_connections",
+    "dropped_login_grace",
+    "dropped_auth_tries",
+    "handshake_failed",
     "other",
 };
 constexpr const char* kAuthMethods[] = {
@@ -96,8 +112,8 @@ size_t LabelIndex(std::span<const char* const> values, std::string_view value) {
 // ---------------------------------------------------------------------------
 // Process metrics from /proc/self, read at scrape time.
 
-prometheus::MetricFamily OneValue(const char* name, const char* help,
-                                  prometheus::MetricType type, double value) {
+prometheus::MetricFamily OneValue(const char* name, const char* help, prometheus::MetricType type,
+                                  double value) {
   prometheus::MetricFamily family;
   family.name = name;
   family.help = help;
@@ -136,10 +152,9 @@ class ProcessCollector : public prometheus::Collectable {
                              std::strtod(stat[21].c_str(), nullptr) * page));
       double boot = BootTime();
       if (boot > 0) {
-        out.push_back(OneValue("process_start_time_seconds",
-                               "Start time of the process since unix epoch in seconds.",
-                               prometheus::MetricType::Gauge,
-                               boot + std::strtod(stat[19].c_str(), nullptr) / ticks));
+        out.push_back(OneValue(
+            "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+            prometheus::MetricType::Gauge, boot + std::strtod(stat[19].c_str(), nullptr) / ticks));
       }
     }
     if (int fds = OpenFds(); fds >= 0) {
@@ -149,8 +164,7 @@ class ProcessCollector : public prometheus::Collectable {
     struct rlimit limit {};
     if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
       out.push_back(OneValue("process_max_fds", "Maximum number of open file descriptors.",
-                             prometheus::MetricType::Gauge,
-                             static_cast<double>(limit.rlim_cur)));
+                             prometheus::MetricType::Gauge, static_cast<double>(limit.rlim_cur)));
     }
     return out;
   }
@@ -207,14 +221,22 @@ using Router = std::function<HttpReply(std::string_view method, std::string_view
 
 const char* StatusText(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
   }
 }
 
@@ -248,11 +270,16 @@ class CivetListener : public HttpListener {
     } reset;
     server_ = std::make_unique<CivetServer>(
         std::vector<std::string>{
-            "listening_ports", address,
-            "num_threads", "2",
-            "request_timeout_ms", "10000",
-            "enable_keep_alive", "no",
-            "enable_directory_listing", "no",
+            "listening_ports",
+            address,
+            "num_threads",
+            "2",
+            "request_timeout_ms",
+            "10000",
+            "enable_keep_alive",
+            "no",
+            "enable_directory_listing",
+            "no",
         },
         &callbacks);
     // Every path goes to the router, which answers 404 itself: civetweb
@@ -274,15 +301,11 @@ class CivetListener : public HttpListener {
     bool handleHead(CivetServer*, mg_connection* conn) override { return Reply(conn, "HEAD"); }
     bool handlePost(CivetServer*, mg_connection* conn) override { return Reply(conn, "POST"); }
     bool handlePut(CivetServer*, mg_connection* conn) override { return Reply(conn, "PUT"); }
-    bool handleDelete(CivetServer*, mg_connection* conn) override {
-      return Reply(conn, "DELETE");
-    }
+    bool handleDelete(CivetServer*, mg_connection* conn) override { return Reply(conn, "DELETE"); }
     bool handleOptions(CivetServer*, mg_connection* conn) override {
       return Reply(conn, "OPTIONS");
     }
-    bool handlePatch(CivetServer*, mg_connection* conn) override {
-      return Reply(conn, "PATCH");
-    }
+    bool handlePatch(CivetServer*, mg_connection* conn) override { return Reply(conn, "PATCH"); }
 
    private:
     bool Reply(mg_connection* conn, const char* method) {
@@ -335,9 +358,9 @@ class SocketListener : public HttpListener {
     sockaddr_storage bound{};
     socklen_t bound_len = sizeof bound;
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len) == 0) {
-      listener->port_ = ntohs(bound.ss_family == AF_INET6
-                                  ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                  : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+      listener->port_ =
+          ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     }
     listener->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (listener->stop_fd_ < 0) {
@@ -425,8 +448,8 @@ class SocketListener : public HttpListener {
 
   void Send(int conn, std::chrono::steady_clock::time_point deadline, std::string_view method,
             const HttpReply& reply) {
-    std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " " +
-                      StatusText(reply.status) + "\r\nContent-Type: " + reply.content_type +
+    std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " " + StatusText(reply.status) +
+                      "\r\nContent-Type: " + reply.content_type +
                       "\r\nContent-Length: " + std::to_string(reply.body.size()) +
                       "\r\nCache-Control: no-store\r\n" +
                       (reply.allow_header ? "Allow: GET, HEAD\r\n" : "") +
@@ -638,8 +661,9 @@ MetricsImpl::MetricsImpl(const std::string& version) {
 
   upstream_connect_ = &prometheus::BuildHistogram()
                            .Name("hopgate_upstream_connect_seconds")
-                           .Help("Time taken by successful dials to targets (resolve and "
-                                 "TCP connect), in seconds.")
+                           .Help(
+                               "Time taken by successful dials to targets (resolve and "
+                               "TCP connect), in seconds.")
                            .Register(registry_)
                            .Add({}, kUpstreamConnectBuckets);
   auto& failures = prometheus::BuildCounter()
@@ -743,8 +767,8 @@ Status MetricsImpl::Serve(const HostPort& listen, std::function<bool(std::string
     if (addr->ss_family == AF_INET6 && mg_check_feature(MG_FEATURES_IPV6) == 0) {
       listener_ = SocketListener::Start(*addr, len, std::move(router), &why);
     } else {
-      listener_ = std::make_unique<CivetListener>(
-          JoinHostPort(NumericHost(*addr), listen.port), std::move(router), &why);
+      listener_ = std::make_unique<CivetListener>(JoinHostPort(NumericHost(*addr), listen.port),
+                                                  std::move(router), &why);
     }
   } catch (const std::exception& e) {
     if (why.empty()) why = e.what();

@@ -26,7 +26,7 @@ namespace hopgate::proxy {
 namespace {
 
 struct HttpResponse {
-  int status = 0;  // 0: no answer
+  int status = 0;       // 0: no answer
   std::string headers;  // lower-cased
   std::string body;
 };
@@ -58,8 +58,8 @@ HttpResponse Http(const std::string& host, uint16_t port, const std::string& met
     close(fd);
     return out;
   }
-  std::string request = method + " " + path + " HTTP/1.1\r\nHost: metrics\r\n" +
-                        "Connection: close\r\n\r\n";
+  std::string request =
+      method + " " + path + " HTTP/1.1\r\nHost: metrics\r\n" + "Connection: close\r\n\r\n";
   if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size())) {
     close(fd);
@@ -207,11 +207,11 @@ void RecordEvents(Metrics& m) {
 TEST_CASE("kAuthReasons is the documented null-terminated list ending in other") {
   std::vector<std::string> reasons;
   for (const char* const* r = Metrics::kAuthReasons; *r != nullptr; ++r) reasons.push_back(*r);
-  CHECK(reasons == std::vector<std::string>{
-                       "none", "unknown_user", "unknown_key", "bad_signature", "source_address",
-                       "expired", "not_yet_valid", "revoked", "untrusted_ca", "principal",
-                       "certificate_invalid", "too_many_sessions", "method_refused",
-                       "audit_failure", "other"});
+  CHECK(reasons == std::vector<std::string>{"none", "unknown_user", "unknown_key", "bad_signature",
+                                            "source_address", "expired", "not_yet_valid", "revoked",
+                                            "untrusted_ca", "principal", "certificate_invalid",
+                                            "too_many_sessions", "method_refused", "audit_failure",
+                                            "other"});
 }
 
 TEST_CASE("every series exists at zero before any traffic") {
@@ -316,8 +316,8 @@ TEST_CASE("recorded events scrape as exact values") {
   }
 
   SECTION("process metrics come from /proc/self") {
-    double now = std::chrono::duration<double>(
-                     std::chrono::system_clock::now().time_since_epoch()).count();
+    double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     double start = Value(text, "process_start_time_seconds");
     CHECK(start > now - 3600);
     CHECK(start < now + 5);
