@@ -1,7 +1,6 @@
 // Metrics: a prometheus-cpp registry whose label children are all created in
 // the constructor, raw child pointers for the hot path, a /proc/self process
-// collector, and the HTTP front end (civetweb; a small built-in listener for
-// IPv6 when the linked civetweb was built without IPv6, as Debian 12's is).
+// collector, and the HTTP front end (civetweb).
 
 #include "proxy/metrics.h"
 
@@ -208,7 +207,7 @@ class ProcessCollector : public prometheus::Collectable {
 };
 
 // ---------------------------------------------------------------------------
-// HTTP: one routing function, two listeners that call it.
+// HTTP: one routing function, called by the civetweb listener.
 
 struct HttpReply {
   int status = 200;
@@ -218,33 +217,6 @@ struct HttpReply {
 };
 
 using Router = std::function<HttpReply(std::string_view method, std::string_view path)>;
-
-const char* StatusText(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Error";
-  }
-}
-
-class HttpListener {
- public:
-  virtual ~HttpListener() = default;
-  virtual uint16_t port() const = 0;
-};
 
 // civetweb reports why a start failed only through log_message, on the
 // starting thread: collect the first message there.
@@ -257,7 +229,7 @@ int CivetLogMessage(const mg_connection*, const char* message) {
   return 1;  // civetweb itself prints nothing
 }
 
-class CivetListener : public HttpListener {
+class CivetListener {
  public:
   // Throws CivetException if the address cannot be bound.
   CivetListener(const std::string& address, Router router, std::string* error)
@@ -289,9 +261,9 @@ class CivetListener : public HttpListener {
       port_ = static_cast<uint16_t>(p.port);
     }
   }
-  ~CivetListener() override { server_.reset(); }  // joins civetweb's threads first
+  ~CivetListener() { server_.reset(); }  // joins civetweb's threads first
 
-  uint16_t port() const override { return port_; }
+  uint16_t port() const { return port_; }
 
  private:
   class Handler : public CivetHandler {
@@ -331,149 +303,6 @@ class CivetListener : public HttpListener {
   Handler handler_;
   std::unique_ptr<CivetServer> server_;
   uint16_t port_ = 0;
-};
-
-// A minimal HTTP/1.x listener, used only where civetweb cannot bind (IPv6
-// with a civetweb built without it). One thread, one connection at a time,
-// bounded in size (8 KiB of request head) and time (5 s per connection);
-// only the request line is parsed. Every reply closes the connection.
-class SocketListener : public HttpListener {
- public:
-  static std::unique_ptr<SocketListener> Start(const sockaddr_storage& addr, socklen_t len,
-                                               Router router, std::string* error) {
-    auto listener = std::unique_ptr<SocketListener>(new SocketListener(std::move(router)));
-    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-      *error = std::string("socket: ") + std::strerror(errno);
-      return nullptr;
-    }
-    listener->listen_fd_ = fd;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0 || listen(fd, 16) != 0) {
-      *error = std::string("cannot bind: ") + std::strerror(errno);
-      return nullptr;
-    }
-    sockaddr_storage bound{};
-    socklen_t bound_len = sizeof bound;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len) == 0) {
-      listener->port_ =
-          ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-    }
-    listener->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (listener->stop_fd_ < 0) {
-      *error = std::string("eventfd: ") + std::strerror(errno);
-      return nullptr;
-    }
-    listener->thread_ = std::thread([l = listener.get()] { l->Loop(); });
-    return listener;
-  }
-
-  ~SocketListener() override {
-    if (thread_.joinable()) {
-      uint64_t one = 1;
-      [[maybe_unused]] ssize_t n = write(stop_fd_, &one, sizeof one);
-      thread_.join();
-    }
-    if (stop_fd_ >= 0) close(stop_fd_);
-    if (listen_fd_ >= 0) close(listen_fd_);
-  }
-
-  uint16_t port() const override { return port_; }
-
- private:
-  static constexpr size_t kMaxHead = 8192;
-  static constexpr auto kConnectionBudget = std::chrono::seconds(5);
-
-  explicit SocketListener(Router router) : router_(std::move(router)) {}
-
-  // Waits for `fd` to be ready for `events`; false on stop, timeout or error.
-  bool Wait(int fd, short events, std::chrono::steady_clock::time_point deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd fds[2] = {{fd, events, 0}, {stop_fd_, POLLIN, 0}};
-    int n = poll(fds, 2, static_cast<int>(left.count()));
-    return n > 0 && fds[1].revents == 0 && (fds[0].revents & events) != 0;
-  }
-
-  void Loop() {
-    while (true) {
-      pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-      if (poll(fds, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        return;
-      }
-      if (fds[1].revents != 0) return;
-      int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (conn < 0) continue;  // EAGAIN, ECONNABORTED, EMFILE...: poll again
-      ServeConnection(conn);
-      close(conn);
-    }
-  }
-
-  void ServeConnection(int conn) {
-    const auto deadline = std::chrono::steady_clock::now() + kConnectionBudget;
-    std::string head;
-    char buf[1024];
-    while (head.find("\r\n\r\n") == std::string::npos && head.find("\n\n") == std::string::npos) {
-      if (head.size() > kMaxHead) {
-        Send(conn, deadline, "GET", {431, "text/plain; charset=utf-8", "request too large\n"});
-        return;
-      }
-      if (!Wait(conn, POLLIN, deadline)) return;
-      ssize_t n = recv(conn, buf, sizeof buf, 0);
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-      if (n <= 0) return;
-      head.append(buf, static_cast<size_t>(n));
-    }
-    // Request line: METHOD SP request-target SP HTTP/1.x
-    std::string_view line(head);
-    line = line.substr(0, line.find('\n'));
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    size_t sp1 = line.find(' ');
-    size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-    if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos ||
-        line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0) {
-      Send(conn, deadline, "GET", {400, "text/plain; charset=utf-8", "bad request\n"});
-      return;
-    }
-    std::string_view method = line.substr(0, sp1);
-    std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    std::string_view path = target.substr(0, target.find('?'));
-    Send(conn, deadline, method, router_(method, path));
-  }
-
-  void Send(int conn, std::chrono::steady_clock::time_point deadline, std::string_view method,
-            const HttpReply& reply) {
-    std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " " + StatusText(reply.status) +
-                      "\r\nContent-Type: " + reply.content_type +
-                      "\r\nContent-Length: " + std::to_string(reply.body.size()) +
-                      "\r\nCache-Control: no-store\r\n" +
-                      (reply.allow_header ? "Allow: GET, HEAD\r\n" : "") +
-                      "Connection: close\r\n\r\n";
-    if (method != "HEAD") out += reply.body;
-    size_t sent = 0;
-    while (sent < out.size()) {
-      ssize_t n = send(conn, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-      if (n > 0) {
-        sent += static_cast<size_t>(n);
-      } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        if (!Wait(conn, POLLOUT, deadline)) return;
-      } else {
-        return;
-      }
-    }
-    shutdown(conn, SHUT_WR);
-  }
-
-  Router router_;
-  int listen_fd_ = -1;
-  int stop_fd_ = -1;
-  uint16_t port_ = 0;
-  std::thread thread_;
 };
 
 // The numeric address to bind for `host`: literals as given, a name resolved
@@ -600,7 +429,7 @@ class MetricsImpl final : public Metrics {
 
   std::mutex serve_mu_;
   std::function<bool(std::string*)> healthy_;  // set before the listener starts
-  std::unique_ptr<HttpListener> listener_;     // guarded by serve_mu_
+  std::unique_ptr<CivetListener> listener_;     // guarded by serve_mu_
   std::atomic<uint16_t> serving_port_{0};
 };
 
@@ -765,7 +594,10 @@ Status MetricsImpl::Serve(const HostPort& listen, std::function<bool(std::string
   std::string why;
   try {
     if (addr->ss_family == AF_INET6 && mg_check_feature(MG_FEATURES_IPV6) == 0) {
-      listener_ = SocketListener::Start(*addr, len, std::move(router), &why);
+      // Debian 12's civetweb is built without IPv6; rather than a second,
+      // hand-written HTTP server, say so.
+      why = "IPv6 addresses are not supported by the installed civetweb (built without "
+            "IPv6); use an IPv4 address such as 127.0.0.1 or 0.0.0.0";
     } else {
       listener_ = std::make_unique<CivetListener>(JoinHostPort(NumericHost(*addr), listen.port),
                                                   std::move(router), &why);

@@ -28,9 +28,9 @@ class Metrics {
 
   // Serves GET /metrics (text exposition format 0.0.4) and GET /healthz
   // (200 "ok" while `healthy()` returns true, else 503 with the reason) on
-  // `listen`, from background threads (civetweb with 2 threads; one thread
-  // of our own for IPv6 when the installed civetweb lacks IPv6, as Debian
-  // 12's does); any other path gets 404. `healthy` is called from those
+  // `listen`, from background threads (civetweb with 2 threads); any other
+  // path gets 404. IPv6 addresses are refused when the installed civetweb
+  // lacks IPv6, as Debian 12's does. `healthy` is called from those
   // threads (it must be thread-safe); an empty one means always healthy. A
   // host name is resolved once and its first address bound; port 0 binds a
   // free port (see ServingPort). Fails, naming the address, if it cannot be
