@@ -82,6 +82,12 @@ void Fill(json& j, const SessionLimit& e) {
   if (!e.rule.empty()) j["rule"] = e.rule;
 }
 
+void Fill(json& j, const CredentialRevoked& e) {
+  j["user"] = e.user;
+  j["fingerprint"] = e.fingerprint;
+  j["reason"] = e.reason;
+}
+
 void Fill(json& j, const PolicyReload& e) {
   j["result"] = e.success ? "success" : "failure";
   j["trigger"] = e.trigger;

@@ -97,6 +97,13 @@ struct SessionLimit {
   std::string rule;
 };
 
+struct CredentialRevoked {
+  static constexpr const char* kType = "credential_revoked";
+  std::string user;
+  std::string fingerprint;
+  std::string reason;  // "revoked (serial 7)", ...
+};
+
 struct PolicyReload {
   static constexpr const char* kType = "policy_reload";
   bool success = false;
@@ -109,7 +116,8 @@ struct PolicyReload {
 };
 
 using Body = std::variant<ServerStart, ServerStop, ConnectionOpen, Auth, ChannelOpen,
-                          ChannelClose, ConnectionClose, SessionLimit, PolicyReload>;
+                          ChannelClose, ConnectionClose, SessionLimit, CredentialRevoked,
+                          PolicyReload>;
 
 struct Event {
   int64_t time_ms = 0;          // Unix milliseconds

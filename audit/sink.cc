@@ -1,6 +1,7 @@
 #include "audit/sink.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -50,12 +51,13 @@ Status FileSink::Reopen() {
 }
 
 bool FileSink::Probe() {
-  // A zero-length write reports EBADF/EIO-class errors; access() catches a
-  // file made read-only or a directory that vanished.
+  // Healthy while the last write succeeded and the path still names the file
+  // we write to (not deleted or rotated away without a reopen).
   std::lock_guard<std::mutex> lock(mu_);
-  bool ok = write(fd_, "", 0) == 0 && access(path_.c_str(), W_OK) == 0;
-  healthy_.store(ok, std::memory_order_relaxed);
-  return ok;
+  struct stat by_path, by_fd;
+  bool same = stat(path_.c_str(), &by_path) == 0 && fstat(fd_, &by_fd) == 0 &&
+              by_path.st_ino == by_fd.st_ino && by_path.st_dev == by_fd.st_dev;
+  return same && healthy_.load(std::memory_order_relaxed);
 }
 
 Status MemorySink::Write(const Event& event) {

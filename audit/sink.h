@@ -36,7 +36,8 @@ class FileSink : public Sink {
   bool Healthy() const override { return healthy_.load(std::memory_order_relaxed); }
   // Reopens the path (after log rotation).
   Status Reopen();
-  // Checks the file is still writable without writing an event.
+  // True while the last write succeeded and `path` still names the file
+  // being written (for /healthz); writes nothing.
   bool Probe();
 
  private:

@@ -30,7 +30,8 @@ Result<std::string> OptionString(const CertOption& opt) {
   return value;
 }
 
-Status ApplyCriticalOptions(const Certificate& cert, const ValidationContext& ctx,
+// `client` null: source-address is parsed but not enforced (explanations).
+Status ApplyCriticalOptions(const Certificate& cert, const std::optional<IpAddress>* client,
                             CertificateGrants* g) {
   for (const auto& opt : cert.critical_options) {
     // No critical options are defined for host certificates.
@@ -44,16 +45,19 @@ Status ApplyCriticalOptions(const Certificate& cert, const ValidationContext& ct
       if (!v.ok()) return v.error();
       auto list = ParseSourceAddressList(*v);
       if (!list.ok()) return Error{"invalid source-address: " + list.message()};
-      if (!ctx.client_address) {
+      if (client == nullptr) {
+        g->source_addresses = std::move(list).value();
+        continue;
+      }
+      if (!*client) {
         return Error{"certificate restricted to source address " + *v +
                      " but the client address is unknown"};
       }
       bool found = std::any_of(list->begin(), list->end(), [&](const Cidr& c) {
-        return c.Contains(*ctx.client_address);
+        return c.Contains(**client);
       });
       if (!found) {
-        return Error{"source address " +
-                     ctx.client_address->Unmapped().ToString() + " not in " + *v};
+        return Error{"source address " + (*client)->Unmapped().ToString() + " not in " + *v};
       }
       g->source_addresses = std::move(list).value();
     } else {
@@ -139,7 +143,17 @@ Result<CertificateGrants> ValidateCertificate(const Certificate& cert,
     return Error{"principal " + Quote(ctx.principal) + " not listed"};
   }
   CertificateGrants g;
-  if (auto st = ApplyCriticalOptions(cert, ctx, &g); !st.ok()) return st.error();
+  if (auto st = ApplyCriticalOptions(cert, &ctx.client_address, &g); !st.ok()) return st.error();
+  if (auto st = ApplyExtensions(cert, &g); !st.ok()) return st.error();
+  g.certificate = cert;
+  g.key_fingerprint = cert.Fingerprint();
+  g.ca_fingerprint = cert.CaFingerprint();
+  return g;
+}
+
+Result<CertificateGrants> ReadCertificateGrants(const Certificate& cert) {
+  CertificateGrants g;
+  if (auto st = ApplyCriticalOptions(cert, nullptr, &g); !st.ok()) return st.error();
   if (auto st = ApplyExtensions(cert, &g); !st.ok()) return st.error();
   g.certificate = cert;
   g.key_fingerprint = cert.Fingerprint();

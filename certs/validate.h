@@ -55,6 +55,11 @@ struct CertificateGrants {
 Result<CertificateGrants> ValidateCertificate(const Certificate& cert,
                                               const ValidationContext& context);
 
+// What the certificate's options and extensions grant, without checking
+// trust, signature, time, principal or source address (for explanations,
+// never for login). Unsupported critical options are still refused.
+Result<CertificateGrants> ReadCertificateGrants(const Certificate& cert);
+
 // The CA signature check alone (trust is not checked).
 Status VerifyCertificateSignature(const Certificate& cert, bool allow_sha1 = false);
 

@@ -44,7 +44,9 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   Config c;
   c.file = file;
   const YAML::Node& r = *root;
-  if (!CheckMap(r, {"version", "listen", "host_keys", "policy", "audit", "limits", "log_level"},
+  if (!CheckMap(r,
+                {"version", "listen", "host_keys", "policy", "audit", "limits", "authentication",
+                 "metrics", "log_level"},
                 "the config", d)) {
     return out;
   }
@@ -139,6 +141,47 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
     }
   }
 
+  if (auto n = r["authentication"]) {
+    if (CheckMap(n, {"trusted_user_ca_keys", "revoked_keys", "close_revoked_sessions"},
+                 "authentication", d)) {
+      if (auto v = n["trusted_user_ca_keys"]) {
+        if (auto p = ReadPath(v, "authentication.trusted_user_ca_keys", file, d)) {
+          c.trusted_user_ca_keys = *p;
+        }
+      }
+      if (auto v = n["revoked_keys"]) {
+        if (auto p = ReadPath(v, "authentication.revoked_keys", file, d)) c.revoked_keys = *p;
+      }
+      if (auto v = n["close_revoked_sessions"]) {
+        if (auto b = ReadBool(v, "authentication.close_revoked_sessions", d)) {
+          c.close_revoked_sessions = *b;
+        }
+      }
+    }
+  }
+
+  if (auto n = r["metrics"]) {
+    if (CheckMap(n, {"listen"}, "metrics", d)) {
+      if (auto v = n["listen"]) {
+        if (auto text = ReadString(v, "metrics.listen", d)) {
+          auto hp = HostPort::Parse(*text);
+          if (!hp) {
+            d->Error(v, "metrics.listen: " + hp.message());
+          } else if (!IpAddress::Parse(hp->host)) {
+            d->Error(v, "metrics.listen: " + Quote(hp->host) + " must be an IP address");
+          } else if (IpAddress::Parse(hp->host)->v6) {
+            d->Error(v, "metrics.listen: IPv6 is not supported (Debian's civetweb has no IPv6); "
+                        "use an IPv4 address");
+          } else {
+            c.metrics_listen = *hp;
+          }
+        }
+      } else {
+        d->Error(n, "missing metrics.listen (e.g. metrics: {listen: \"127.0.0.1:9642\"})");
+      }
+    }
+  }
+
   if (auto n = r["log_level"]) {
     if (auto s = ReadString(n, "log_level", d)) {
       if (*s == "debug" || *s == "info" || *s == "warning" || *s == "error") {
@@ -179,6 +222,12 @@ std::string Config::Dump() const {
   out += "  max_auth_tries: " + std::to_string(max_auth_tries) + "\n";
   out += "  connect_timeout: " + FormatDuration(connect_timeout) + "\n";
   out += "  max_connections: " + std::to_string(max_connections) + "\n";
+  out += "authentication:\n";
+  out += "  trusted_user_ca_keys: " + Quote(trusted_user_ca_keys) + "\n";
+  out += "  revoked_keys: " + Quote(revoked_keys) + "\n";
+  out += std::string("  close_revoked_sessions: ") + (close_revoked_sessions ? "true" : "false") +
+         "\n";
+  if (metrics_listen) out += "metrics:\n  listen: " + Quote(metrics_listen->ToString()) + "\n";
   out += "log_level: " + log_level + "\n";
   return out;
 }

@@ -29,6 +29,13 @@ struct Config {
   int64_t connect_timeout = 10;     // seconds, per upstream dial
   int64_t max_connections = 10000;  // all connections, authenticated or not
 
+  // authentication
+  std::string trusted_user_ca_keys;  // CA public keys, one per line (optional)
+  std::string revoked_keys;          // KRL or one public key per line (optional)
+  bool close_revoked_sessions = true;  // end live connections a new KRL covers
+
+  std::optional<HostPort> metrics_listen;  // /metrics and /healthz; absent = off
+
   std::string log_level = "info";   // debug, info, warning, error
 
   // Renders the effective configuration (defaults filled in), like sshd -T.

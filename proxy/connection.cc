@@ -12,6 +12,7 @@
 #include "common/strings.h"
 #include "common/time_util.h"
 #include "proxy/connection_parts.h"
+#include "proxy/credentials.h"
 #include "proxy/logging.h"
 
 namespace hopgate::proxy {
@@ -67,6 +68,7 @@ void Connection::Run() {
   (void)gw_->audit().Record(id_, open);
   spdlog::info("conn={} accepted from {} on {}", id_, JoinHostPort(client_.address, client_.port),
                client_.local);
+  gw_->metrics().ConnectionsActive(1);
   if (KeyExchange()) Loop();
   Teardown(end_reason_.empty() ? "closed" : end_reason_);
 }
@@ -121,6 +123,8 @@ void Connection::Loop() {
       break;
     }
     AdoptIncoming();
+    CheckRevocation();
+    if (!end_reason_.empty()) break;
     ServeForwards(now);
     ReapChannels(now);
     ServeInfoSessions();
@@ -204,111 +208,209 @@ int Connection::OnAuthPubkey(ssh_session, const char* user, ssh_key_struct* key,
 int Connection::OnAuthPassword(ssh_session, const char* user, const char*, void* userdata) {
   // The password itself is never looked at, logged or kept.
   auto* self = static_cast<Connection*>(userdata);
-  self->RecordAuthFailure(user ? user : "", "password", "", "",
-                          "only public key authentication is accepted");
-  return SSH_AUTH_DENIED;
+  AuthAttempt a{user ? user : "", "password", "", "", std::nullopt};
+  return self->RefuseAuth(a, "only public key authentication is accepted", "method_refused");
 }
 
 int Connection::OnAuthNone(ssh_session, const char*, void*) { return SSH_AUTH_DENIED; }
 
-void Connection::RecordAuthFailure(const std::string& user, const std::string& method,
-                                   const std::string& key_type, const std::string& fingerprint,
-                                   const std::string& reason) {
+namespace {
+
+// Metrics reason for a certificate refusal from certs::ValidateCertificate.
+const char* CertificateReasonCode(const std::string& reason) {
+  if (reason.rfind("revoked", 0) == 0) return "revoked";
+  if (reason.rfind("expired at", 0) == 0) return "expired";
+  if (reason.rfind("not valid before", 0) == 0) return "not_yet_valid";
+  if (reason.find("principal") != std::string::npos) return "principal";
+  if (reason.rfind("source address", 0) == 0 || reason.find("client address") != std::string::npos) {
+    return "source_address";
+  }
+  if (reason.rfind("CA ", 0) == 0 && reason.find("not trusted") != std::string::npos) {
+    return "untrusted_ca";
+  }
+  if (reason == "bad signature") return "bad_signature";
+  return "certificate_invalid";
+}
+
+}  // namespace
+
+int Connection::RefuseAuth(const AuthAttempt& a, const std::string& reason, const char* code) {
   ++auth_failures_;
-  // A client offers each of its keys in turn; record each refusal once.
-  if (!failures_logged_.insert(user + "\n" + method + "\n" + fingerprint + "\n" + reason).second) {
-    return;
+  gw_->metrics().Auth(a.method, false, code);
+  // A client offers each of its keys in turn, twice each; record each
+  // distinct refusal once.
+  if (!failures_logged_.insert(a.user + "\n" + a.method + "\n" + a.fingerprint + "\n" + reason)
+           .second) {
+    return SSH_AUTH_DENIED;
   }
   audit::Auth e;
-  e.user = user;
+  e.user = a.user;
   e.client_addr = client_.address;
   e.client_port = client_.port;
-  e.method = method;
-  e.key_type = key_type;
-  e.fingerprint = fingerprint;
+  e.method = a.method;
+  e.key_type = a.key_type;
+  e.fingerprint = a.fingerprint;
   e.success = false;
   e.reason = reason;
+  e.certificate = a.certificate;
   (void)gw_->audit().Record(id_, e);
-  spdlog::info("conn={} auth refused user={} method={} {} reason={}", id_, Quote(user), method,
-               fingerprint, reason);
+  spdlog::info("conn={} auth refused user={} method={} {} reason={}", id_, Quote(a.user), a.method,
+               a.fingerprint, reason);
+  return SSH_AUTH_DENIED;
 }
 
 int Connection::AuthPubkey(const std::string& user, ssh_key key, char state) {
+  AuthAttempt a{user, "publickey", KeyTypeName(key), "", std::nullopt};
   if (authenticated_) return SSH_AUTH_DENIED;
-  std::string type = KeyTypeName(key);
   auto blob = KeyBlob(key);
-  if (!blob) {
-    RecordAuthFailure(user, "publickey", type, "", blob.message());
-    return SSH_AUTH_DENIED;
+  if (!blob) return RefuseAuth(a, blob.message(), "other");
+  bool certificate = certs::IsCertificateTypeName(a.key_type);
+  if (certificate) a.method = "certificate";
+  a.fingerprint = Sha256Fingerprint(*blob);  // refined below once parsed
+  if (state == SSH_PUBLICKEY_STATE_WRONG) return RefuseAuth(a, "bad signature", "bad_signature");
+  if (state != SSH_PUBLICKEY_STATE_NONE && state != SSH_PUBLICKEY_STATE_VALID) {
+    return RefuseAuth(a, "signature not verified", "bad_signature");
   }
-  std::string fingerprint = Sha256Fingerprint(*blob);
-  auto refuse = [&](const std::string& reason) {
-    RecordAuthFailure(user, "publickey", type, fingerprint, reason);
-    return SSH_AUTH_DENIED;
-  };
-  if (state == SSH_PUBLICKEY_STATE_WRONG) return refuse("bad signature");
-  if (type.find("-cert-v01@openssh.com") != std::string::npos) {
-    return refuse("certificates are not accepted (no trusted user CA configured)");
+  return certificate ? AuthCertificate(a, *blob, state) : AuthPlainKey(a, *blob, state);
+}
+
+int Connection::AuthCertificate(AuthAttempt& a, const std::string& blob, char state) {
+  auto cert = certs::ParseCertificate(blob);
+  if (!cert) return RefuseAuth(a, "malformed certificate: " + cert.message(), "certificate_invalid");
+  a.fingerprint = cert->Fingerprint();  // of the certified key, as OpenSSH logs it
+  a.certificate = DescribeCertificate(*cert);
+  auto trust = gw_->policy().GetTrust();
+  if (trust->user_cas.empty()) {
+    return RefuseAuth(a, "certificates are not accepted (no authentication.trusted_user_ca_keys)",
+                      "untrusted_ca");
   }
+  certs::ValidationContext ctx;
+  ctx.now = gw_->NowMs() / 1000;
+  ctx.trusted_cas = trust->user_cas;
+  ctx.expected_type = certs::CertType::kUser;
+  ctx.principal = a.user;
+  ctx.client_address = IpAddress::Parse(client_.address);
+  ctx.revocations = &trust->revoked;
+  auto grants = certs::ValidateCertificate(*cert, ctx);
+  if (!grants) return RefuseAuth(a, grants.message(), CertificateReasonCode(grants.message()));
+  if (state == SSH_PUBLICKEY_STATE_NONE) return SSH_AUTH_SUCCESS;  // "key acceptable"
+  principals_ = cert->principals;
+  restrictions_ = {RestrictionsFromCertificate(*grants)};
+  key_ = cert->key;
+  cert_ = std::move(*cert);
+  return AuthSucceeded(a);
+}
+
+int Connection::AuthPlainKey(AuthAttempt& a, const std::string& blob, char state) {
+  auto key = certs::ParsePublicKeyBlob(blob);
+  if (!key) return RefuseAuth(a, "unsupported key: " + key.message(), "other");
+  auto trust = gw_->policy().GetTrust();
+  if (auto reason = trust->revoked.RevokedKey(*key)) return RefuseAuth(a, *reason, "revoked");
   auto policy = gw_->policy().Get();
-  const policy::AuthorizedKey* ak = policy->FindKey(user, *blob);
+  const policy::AuthorizedKey* ak = policy->FindKey(a.user, blob);
   if (ak == nullptr) {
-    if (policy->users.count(user) == 0) return refuse("user " + Quote(user) + " is not in the policy");
-    return refuse("key is not listed for user " + Quote(user));
+    if (policy->users.count(a.user) == 0) {
+      return RefuseAuth(a, "user " + Quote(a.user) + " is not in the policy", "unknown_user");
+    }
+    return RefuseAuth(a, "key is not listed for user " + Quote(a.user), "unknown_key");
   }
   const policy::Restrictions& r = ak->restrictions;
   if (r.from) {
     auto addr = IpAddress::Parse(client_.address);
     if (!addr || !r.from->Matches(*addr)) {
-      return refuse("source address " + client_.address + " not allowed by from=\"" +
-                    r.from->text + "\" (" + ak->location.ToString() + ")");
+      return RefuseAuth(a,
+                        "source address " + client_.address + " not allowed by from=\"" +
+                            r.from->text + "\" (" + ak->location.ToString() + ")",
+                        "source_address");
     }
   }
   if (r.expiry_time && gw_->NowMs() / 1000 >= *r.expiry_time) {
-    return refuse("key expired at " + FormatRfc3339(*r.expiry_time) + " (expiry-time in " +
-                  ak->location.ToString() + ")");
+    return RefuseAuth(a,
+                      "key expired at " + FormatRfc3339(*r.expiry_time) + " (expiry-time in " +
+                          ak->location.ToString() + ")",
+                      "expired");
   }
   if (state == SSH_PUBLICKEY_STATE_NONE) return SSH_AUTH_SUCCESS;  // "key acceptable"
-  if (state != SSH_PUBLICKEY_STATE_VALID) return refuse("signature not verified");
+  principals_.clear();
+  restrictions_ = {r};
+  key_ = std::move(*key);
+  cert_.reset();
+  return AuthSucceeded(a);
+}
 
-  if (!gw_->AcquireUserSlot(user)) {
-    return refuse("too many concurrent connections for user " + Quote(user) + " (limit " +
-                  std::to_string(gw_->config().max_sessions_per_user) + ")");
+int Connection::AuthSucceeded(const AuthAttempt& a) {
+  if (!gw_->AcquireUserSlot(a.user)) {
+    return RefuseAuth(a,
+                      "too many concurrent connections for user " + Quote(a.user) + " (limit " +
+                          std::to_string(gw_->config().max_sessions_per_user) + ")",
+                      "too_many_sessions");
   }
   audit::Auth e;
-  e.user = user;
+  e.user = a.user;
   e.client_addr = client_.address;
   e.client_port = client_.port;
-  e.method = "publickey";
-  e.key_type = type;
-  e.fingerprint = fingerprint;
+  e.method = a.method;
+  e.key_type = a.key_type;
+  e.fingerprint = a.fingerprint;
   e.success = true;
+  e.certificate = a.certificate;
   if (Status st = gw_->audit().Record(id_, e); !st) {
     // Nobody gets in unaudited.
-    gw_->ReleaseUserSlot(user);
-    spdlog::error("conn={} refusing login of {}: {}", id_, Quote(user), st.message());
-    return refuse("audit log unavailable");
+    gw_->ReleaseUserSlot(a.user);
+    spdlog::error("conn={} refusing login of {}: {}", id_, Quote(a.user), st.message());
+    return RefuseAuth(a, "audit log unavailable", "audit_failure");
   }
+  gw_->metrics().Auth(a.method, true, "none");
   user_slot_ = true;
   authenticated_ = true;
   authenticated_ms_ = gw_->NowMs();
   last_activity_ms_ = authenticated_ms_;
-  user_ = user;
-  auth_method_ = "publickey";
-  key_type_ = type;
-  fingerprint_ = fingerprint;
-  restrictions_ = {r};
+  user_ = a.user;
+  auth_method_ = a.method;
+  key_type_ = a.key_type;
+  fingerprint_ = a.fingerprint;
   if (counted_unauthenticated_) {
     gw_->unauthenticated().fetch_sub(1);
     counted_unauthenticated_ = false;
   }
-  spdlog::info("conn={} user={} authenticated with {} {}", id_, Quote(user), type, fingerprint);
+  spdlog::info("conn={} user={} authenticated with {} {}{}", id_, Quote(a.user), a.key_type,
+               a.fingerprint,
+               a.certificate ? " (certificate " + Quote(a.certificate->key_id) + " serial " +
+                                   std::to_string(a.certificate->serial) + ")"
+                             : "");
   return SSH_AUTH_SUCCESS;
+}
+
+void Connection::CheckRevocation() {
+  if (!revocation_check_.exchange(false) || !authenticated_ ||
+      !gw_->config().close_revoked_sessions) {
+    return;
+  }
+  auto trust = gw_->policy().GetTrust();
+  std::optional<std::string> reason =
+      cert_ ? trust->revoked.RevokedCertificate(*cert_) : trust->revoked.RevokedKey(key_);
+  if (!reason) return;
+  audit::CredentialRevoked e;
+  e.user = user_;
+  e.fingerprint = fingerprint_;
+  e.reason = *reason;
+  (void)gw_->audit().Record(id_, e);
+  spdlog::warn("conn={} user={} credential {}: closing the connection", id_, user_, *reason);
+  std::string text = "\r\nhopgate: your " + std::string(cert_ ? "certificate" : "key") +
+                     " was " + *reason + "; closing the connection\r\n";
+  for (auto& is : info_sessions_) {
+    if (is->channel != nullptr && !is->closed) {
+      ssh_channel_write_stderr(is->channel, text.data(), static_cast<uint32_t>(text.size()));
+    }
+  }
+  end_reason_ = "credential " + *reason;
 }
 
 policy::Identity Connection::CurrentIdentity() const {
   policy::Identity id;
   id.user = user_;
+  id.certificate = cert_.has_value();
+  id.principals = principals_;
   id.source = IpAddress::Parse(client_.address);
   id.restrictions = restrictions_;
   return id;
@@ -341,9 +443,19 @@ void Connection::Teardown(const std::string& reason) {
       c.kind = "session";
       c.reason = reason;
       (void)gw_->audit().Record(id_, c);
+      gw_->metrics().ChannelsActive("session", -1);
     }
   }
   if (ssh_is_connected(session_.get())) ssh_disconnect(session_.get());
+  if (!authenticated_) {
+    if (reason.rfind("login grace time exceeded", 0) == 0) {
+      gw_->metrics().Connection("dropped_login_grace");
+    } else if (reason == "too many authentication failures") {
+      gw_->metrics().Connection("dropped_auth_tries");
+    } else if (reason.rfind("key exchange failed", 0) == 0) {
+      gw_->metrics().Connection("handshake_failed");
+    }
+  }
   if (counted_unauthenticated_) {
     gw_->unauthenticated().fetch_sub(1);
     counted_unauthenticated_ = false;
@@ -358,6 +470,7 @@ void Connection::Teardown(const std::string& reason) {
   e.duration_ms = gw_->NowMs() - accepted_ms_;
   e.channels = channels_total_;
   (void)gw_->audit().Record(id_, e);
+  gw_->metrics().ConnectionsActive(-1);
   spdlog::info("conn={} closed{}: {}", id_, user_.empty() ? "" : " user=" + user_, reason);
 }
 

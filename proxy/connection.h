@@ -17,6 +17,7 @@
 #include <libssh/libssh.h>
 #include <libssh/server.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -24,6 +25,9 @@
 #include <string>
 #include <vector>
 
+#include "audit/events.h"
+#include "certs/certificate.h"
+#include "certs/key.h"
 #include "policy/decide.h"
 #include "proxy/gateway.h"
 #include "proxy/relay.h"
@@ -49,6 +53,12 @@ class Connection {
   void Run();
   // Wakes the connection's loop so it re-checks the stop flag (any thread).
   void Wake();
+  // Asks the connection to re-check its credential against the revocation
+  // list now in force, and to end itself if it is covered (any thread).
+  void RequestRevocationCheck() {
+    revocation_check_.store(true);
+    Wake();
+  }
   const std::string& id() const { return id_; }
 
  private:
@@ -69,10 +79,21 @@ class Connection {
   static int OnListener(socket_t fd, int revents, void* userdata);
 
   // Authentication (connection.cc).
+  struct AuthAttempt {
+    std::string user;
+    std::string method;  // "publickey", "certificate", "password"
+    std::string key_type;
+    std::string fingerprint;
+    std::optional<audit::CertificateInfo> certificate;
+  };
   int AuthPubkey(const std::string& user, ssh_key key, char state);
-  void RecordAuthFailure(const std::string& user, const std::string& method,
-                         const std::string& key_type, const std::string& fingerprint,
-                         const std::string& reason);
+  int AuthCertificate(AuthAttempt& a, const std::string& blob, char state);
+  int AuthPlainKey(AuthAttempt& a, const std::string& blob, char state);
+  int AuthSucceeded(const AuthAttempt& a);
+  // Records a refusal (audit once per distinct attempt, metrics always) and
+  // returns SSH_AUTH_DENIED. `code` is a metrics reason (Metrics::kAuthReasons).
+  int RefuseAuth(const AuthAttempt& a, const std::string& reason, const char* code);
+  void CheckRevocation();
   policy::Identity CurrentIdentity() const;
 
   // Requests (connection_channels.cc).
@@ -81,6 +102,7 @@ class Connection {
   void HandleCancelForward(ssh_message msg);
   void AcceptForwarded(RemoteForward& fwd);
   void NoteLimits(const policy::Decision& d);
+  Status AuditChannelOpen(const audit::ChannelOpen& e);  // audit + metrics
   std::string InfoText(bool pty) const;
 
   // The loop and its top-of-loop work.
@@ -116,7 +138,11 @@ class Connection {
   std::string auth_method_;
   std::string key_type_;
   std::string fingerprint_;
+  std::vector<std::string> principals_;              // certificate logins
   std::vector<policy::Restrictions> restrictions_;
+  certs::PublicKey key_;                             // the (certified) key
+  std::optional<certs::Certificate> cert_;
+  std::atomic<bool> revocation_check_{false};
 
   // Channels, sessions and -R listeners, and their inboxes.
   std::vector<std::unique_ptr<Channel>> channels_, incoming_channels_;

@@ -106,9 +106,14 @@ int Connection::OnMessage(ssh_session, ssh_message msg, void* userdata) {
     e.allow = false;
     e.reason = std::string(kind) + " channels are not accepted by the gateway";
     e.policy_version = self->gw_->policy().Get()->version;
-    (void)self->gw_->audit().Record(self->id_, e);
+    (void)self->AuditChannelOpen(e);
   }
   return 1;  // refuse with libssh's default reply
+}
+
+Status Connection::AuditChannelOpen(const audit::ChannelOpen& e) {
+  gw_->metrics().Channel(e.kind, e.allow);
+  return gw_->audit().Record(id_, e);
 }
 
 void Connection::NoteLimits(const policy::Decision& d) {
@@ -139,7 +144,7 @@ void Connection::HandleDirectTcpip(ssh_message msg) {
   e.policy_version = policy->version;
 
   auto refuse = [&]() {
-    (void)gw_->audit().Record(id_, e);
+    (void)AuditChannelOpen(e);
     spdlog::info("conn={} user={} direct-tcpip to {} refused: {}{}", id_, user_, e.destination,
                  e.reason, e.error);
     ssh_message_reply_default(msg);
@@ -161,13 +166,15 @@ void Connection::HandleDirectTcpip(ssh_message msg) {
   DialError derr;
   auto dialed = Dial(d.dial_host, d.dial_port, ToMs(gw_->config().connect_timeout), &derr);
   if (!dialed) {
+    gw_->metrics().UpstreamConnectFailure(DialFailureName(derr.kind));
     e.error = derr.message;
     refuse();
     return;
   }
+  gw_->metrics().UpstreamConnect(static_cast<double>(dialed->elapsed_ms) / 1000.0);
   e.dial = dialed->address;
   // Nothing is relayed unaudited: if the event cannot be written, refuse.
-  if (Status st = gw_->audit().Record(id_, e); !st) {
+  if (Status st = AuditChannelOpen(e); !st) {
     close(dialed->fd);
     spdlog::error("conn={} refusing direct-tcpip to {}: {}", id_, e.destination, st.message());
     ssh_message_reply_default(msg);
@@ -192,6 +199,7 @@ void Connection::HandleDirectTcpip(ssh_message msg) {
   ch->destination = e.destination;
   int64_t now = gw_->NowMs();
   ch->relay = std::make_unique<TcpRelay>(event_.get(), channel, dialed->fd, now);
+  gw_->metrics().ChannelsActive(ch->kind, 1);
   incoming_channels_.push_back(std::move(ch));
   ++channels_total_;
   last_activity_ms_ = now;
@@ -211,7 +219,7 @@ void Connection::HandleTcpipForward(ssh_message msg) {
   auto policy = gw_->policy().Get();
   e.policy_version = policy->version;
   auto refuse = [&]() {
-    (void)gw_->audit().Record(id_, e);
+    (void)AuditChannelOpen(e);
     spdlog::info("conn={} user={} tcpip-forward on {} refused: {}{}", id_, user_, e.destination,
                  e.reason, e.error);
     ssh_message_reply_default(msg);
@@ -245,7 +253,7 @@ void Connection::HandleTcpipForward(ssh_message msg) {
     return;
   }
   e.dial = JoinHostPort(d.bind_address, bound);
-  if (Status st = gw_->audit().Record(id_, e); !st) {
+  if (Status st = AuditChannelOpen(e); !st) {
     close(*fd);
     ssh_message_reply_default(msg);
     return;
@@ -262,6 +270,7 @@ void Connection::HandleTcpipForward(ssh_message msg) {
   fwd->policy_version = policy->version;
   fwd->opened_ms = gw_->NowMs();
   ssh_message_global_request_reply_success(msg, bound);
+  gw_->metrics().ChannelsActive("tcpip-forward", 1);
   spdlog::info("conn={} user={} listening on {} for the client (rule {})", id_, user_, e.dial,
                d.rule);
   incoming_forwards_.push_back(std::move(fwd));
@@ -313,7 +322,7 @@ void Connection::AcceptForwarded(RemoteForward& fwd) {
     e.allow = true;
     e.rule = fwd.rule;
     e.policy_version = fwd.policy_version;
-    if (Status st = gw_->audit().Record(id_, e); !st) continue;  // fd closed by ~PendingOpen
+    if (Status st = AuditChannelOpen(e); !st) continue;  // fd closed by ~PendingOpen
     p->channel = ssh_channel_new(session_.get());
     // Tell the client which of its forwards this is: the address and port it
     // asked for (the bound port when it asked for 0).
@@ -361,6 +370,7 @@ void Connection::ServeForwards(int64_t now) {
       ch->kind = "forwarded-tcpip";
       ch->destination = p.destination;
       ch->relay = std::make_unique<TcpRelay>(event_.get(), p.channel, p.fd, now);
+      gw_->metrics().ChannelsActive(ch->kind, 1);
       p.channel = nullptr;  // owned by the relay now
       p.fd = -1;
       channels_.push_back(std::move(ch));
@@ -380,6 +390,7 @@ void Connection::ServeForwards(int64_t now) {
 }
 
 void Connection::CloseForward(RemoteForward& fwd, const std::string& reason) {
+  gw_->metrics().ChannelsActive("tcpip-forward", -1);
   if (fwd.registered) ssh_event_remove_fd(event_.get(), fwd.fd);
   fwd.registered = false;
   audit::ChannelClose c;
@@ -400,6 +411,9 @@ void Connection::ReapChannels(int64_t now) {
   for (size_t i = 0; i < channels_.size();) {
     Channel& ch = *channels_[i];
     ch.relay->Sync(now);
+    uint64_t up, down;
+    ch.relay->TakeByteDeltas(&up, &down);
+    if (up != 0 || down != 0) gw_->metrics().RelayBytes(up, down);
     last_activity_ms_ = std::max(last_activity_ms_, ch.relay->last_activity_ms());
     if (ch.relay->finished()) {
       CloseChannel(ch);
@@ -411,6 +425,10 @@ void Connection::ReapChannels(int64_t now) {
 }
 
 void Connection::CloseChannel(Channel& ch) {
+  uint64_t up, down;
+  ch.relay->TakeByteDeltas(&up, &down);
+  gw_->metrics().RelayBytes(up, down);
+  gw_->metrics().ChannelsActive(ch.kind, -1);
   audit::ChannelClose c;
   c.channel = ch.id;
   c.kind = ch.kind;
@@ -470,7 +488,8 @@ ssh_channel Connection::OnSessionOpen(ssh_session s, void* userdata) {
   e.allow = true;
   e.reason = "gateway information session (no shell)";
   e.policy_version = self->gw_->policy().Get()->version;
-  (void)self->gw_->audit().Record(self->id_, e);
+  (void)self->AuditChannelOpen(e);
+  self->gw_->metrics().ChannelsActive("session", 1);
   ssh_channel ch = is->channel;
   self->incoming_info_sessions_.push_back(std::move(is));
   return ch;
@@ -511,6 +530,7 @@ void Connection::ServeInfoSessions() {
       c.kind = "session";
       c.reason = is.answered ? "information shown" : "client closed the channel";
       (void)gw_->audit().Record(id_, c);
+      gw_->metrics().ChannelsActive("session", -1);
       info_sessions_.erase(info_sessions_.begin() + static_cast<long>(i));
       continue;
     }

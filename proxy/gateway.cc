@@ -9,8 +9,9 @@
 
 namespace hopgate::proxy {
 
-Gateway::Gateway(Config config, std::shared_ptr<audit::Log> audit)
-    : config_(std::move(config)), audit_(std::move(audit)) {}
+Gateway::Gateway(Config config, std::shared_ptr<audit::Log> audit,
+                 std::shared_ptr<Metrics> metrics)
+    : config_(std::move(config)), audit_(std::move(audit)), metrics_(std::move(metrics)) {}
 
 void Gateway::Register(Connection* c) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -37,6 +38,11 @@ bool Gateway::WaitForAll(int64_t timeout_ms) {
 void Gateway::WakeAll() {
   std::lock_guard<std::mutex> lock(mu_);
   for (Connection* c : connections_) c->Wake();
+}
+
+void Gateway::RecheckRevocations() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Connection* c : connections_) c->RequestRevocationCheck();
 }
 
 bool Gateway::AcquireUserSlot(const std::string& user) {

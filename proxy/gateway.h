@@ -16,34 +16,44 @@
 #include "audit/sink.h"
 #include "policy/policy.h"
 #include "proxy/config.h"
+#include "proxy/metrics.h"
+#include "proxy/trust.h"
 
 namespace hopgate::proxy {
 
 class Connection;
 
+// The policy and the trust snapshot in force, swapped together on reload.
 class PolicyStore {
  public:
   std::shared_ptr<const policy::Policy> Get() const {
     std::lock_guard<std::mutex> lock(mu_);
     return policy_;
   }
-  void Set(std::shared_ptr<const policy::Policy> p) {
+  std::shared_ptr<const Trust> GetTrust() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return trust_;
+  }
+  void Set(std::shared_ptr<const policy::Policy> p, std::shared_ptr<const Trust> t) {
     std::lock_guard<std::mutex> lock(mu_);
     policy_ = std::move(p);
+    trust_ = std::move(t);
   }
 
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const policy::Policy> policy_;
+  std::shared_ptr<const Trust> trust_;
 };
 
 class Gateway {
  public:
-  Gateway(Config config, std::shared_ptr<audit::Log> audit);
+  Gateway(Config config, std::shared_ptr<audit::Log> audit, std::shared_ptr<Metrics> metrics);
 
   const Config& config() const { return config_; }
   PolicyStore& policy() { return policy_; }
   audit::Log& audit() { return *audit_; }
+  Metrics& metrics() { return *metrics_; }
   int64_t NowMs() const { return audit_->Now(); }
 
   // Connection bookkeeping.
@@ -53,6 +63,9 @@ class Gateway {
   // Waits until every connection has ended or `timeout_ms` passed.
   bool WaitForAll(int64_t timeout_ms);
   void WakeAll();
+  // Asks every connection to re-check its key or certificate against the
+  // revocation list now in force (after a reload).
+  void RecheckRevocations();
   std::atomic<int>& unauthenticated() { return unauthenticated_; }
 
   // Per-user concurrent connection slots (limits.max_sessions_per_user).
@@ -68,6 +81,7 @@ class Gateway {
   Config config_;
   PolicyStore policy_;
   std::shared_ptr<audit::Log> audit_;
+  std::shared_ptr<Metrics> metrics_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::set<Connection*> connections_;

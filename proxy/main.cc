@@ -11,6 +11,7 @@
 #include "proxy/host_keys.h"
 #include "proxy/logging.h"
 #include "proxy/server.h"
+#include "proxy/trust.h"
 #include "proxy/version.h"
 
 using namespace hopgate;
@@ -25,6 +26,11 @@ int Check(const Config& config) {
   auto policy = LoadPolicyFile(config.policy);
   for (const auto& d : policy.diagnostics.items()) fprintf(stderr, "%s\n", d.ToString().c_str());
   errors += policy.diagnostics.error_count();
+  auto trust = LoadTrust(config);
+  if (!trust) {
+    fprintf(stderr, "%s\n", trust.message().c_str());
+    ++errors;
+  }
   auto keys = LoadOrGenerateHostKeys(config.host_keys, /*generate_missing=*/false);
   if (!keys && keys.message().find("does not exist") == std::string::npos) {
     fprintf(stderr, "%s\n", keys.message().c_str());

@@ -98,10 +98,17 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   }
   if (!policy.policy) return Error{policy.diagnostics.ToString()};
 
+  auto trust = LoadTrust(config);
+  if (!trust) return Error{trust.message()};
+
+  s->metrics_ = Metrics::Create(kVersion);
+  if (!s->metrics_) return Error{"internal error: cannot create the metrics registry"};
+
   auto sink = audit::FileSink::Open(config.audit_log);
   if (!sink) return Error{sink.message()};
   s->audit_sink_ = std::move(*sink);
   auto log = std::make_shared<audit::Log>(s->audit_sink_, &WallMs);
+  log->set_observer([m = s->metrics_](const char* type, bool ok) { m->AuditEvent(type, ok); });
 
   auto keys = LoadOrGenerateHostKeys(config.host_keys, /*generate_missing=*/true);
   if (!keys) return Error{keys.message()};
@@ -136,11 +143,14 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   sigaddset(&mask, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);  // inherited by connection threads
   signal(SIGPIPE, SIG_IGN);
+  // A file size limit must fail writes (EFBIG, then fail closed), not kill us.
+  signal(SIGXFSZ, SIG_IGN);
   s->signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
-  s->gw_ = std::make_unique<Gateway>(std::move(config), log);
-  s->gw_->policy().Set(policy.policy);
-  s->loaded_content_hash_ = policy.policy->version;
+  s->gw_ = std::make_unique<Gateway>(std::move(config), log, s->metrics_);
+  s->gw_->policy().Set(policy.policy, *trust);
+  s->loaded_content_hash_ = policy.policy->version + (*trust)->version;
+  s->metrics_->PolicyVersion(policy.policy->version);
 
   audit::ServerStart start;
   start.version = kVersion;
@@ -153,9 +163,30 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   }
   Status st = log->Record("", start);
   if (!st) return Error{st.message()};
+  if (const auto& ml = s->gw_->config().metrics_listen) {
+    Gateway* gw = s->gw_.get();
+    audit::FileSink* audit_sink = s->audit_sink_.get();
+    Status served = s->metrics_->Serve(*ml, [gw, audit_sink](std::string* why) {
+      if (gw->stopping()) {
+        *why = "shutting down";
+        return false;
+      }
+      if (!audit_sink->Probe()) {
+        *why = "audit log cannot be written";
+        return false;
+      }
+      return true;
+    });
+    if (!served) return Error{served.message()};
+    spdlog::info("metrics on http://{}/metrics, health on /healthz", ml->ToString());
+  }
   for (const auto& l : s->listeners_) spdlog::info("listening on {}", l.local);
   spdlog::info("policy {} loaded from {} ({} rules)", policy.policy->version,
                s->gw_->config().policy, policy.policy->rules.size());
+  if (!(*trust)->user_cas.empty()) {
+    spdlog::info("{} trusted user CA keys from {}", (*trust)->user_cas.size(),
+                 s->gw_->config().trusted_user_ca_keys);
+  }
   return s;
 }
 
@@ -185,6 +216,8 @@ int Server::Run() {
       signalfd_siginfo si;
       while (read(signal_fd_, &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGHUP) {
+          // Also reopen the audit log, for logrotate.
+          if (Status st = audit_sink_->Reopen(); !st) spdlog::error("{}", st.message());
           ReloadPolicy("SIGHUP", /*force=*/true);
           reload_at = 0;
         } else {
@@ -206,6 +239,8 @@ int Server::Run() {
 
 void Server::WatchPolicyFiles() {
   std::vector<std::string> paths = {gw_->config().policy};
+  if (!gw_->config().trusted_user_ca_keys.empty()) paths.push_back(gw_->config().trusted_user_ca_keys);
+  if (!gw_->config().revoked_keys.empty()) paths.push_back(gw_->config().revoked_keys);
   auto p = gw_->policy().Get();
   for (const auto& [name, user] : p->users) {
     if (!user.authorized_keys_path.empty()) paths.push_back(user.authorized_keys_path);
@@ -241,9 +276,10 @@ void Server::Accept(int listen_fd, const std::string& local) {
     client.address = ip ? ip->Unmapped().ToString() : buf;
 
     const Config& cfg = gw_->config();
-    if (gw_->unauthenticated().load() >= cfg.max_startups ||
-        static_cast<int64_t>(gw_->active()) >= cfg.max_connections) {
+    bool startups_full = gw_->unauthenticated().load() >= cfg.max_startups;
+    if (startups_full || static_cast<int64_t>(gw_->active()) >= cfg.max_connections) {
       close(fd);
+      metrics_->Connection(startups_full ? "rejected_max_startups" : "rejected_max_connections");
       if (rejected_startups_++ % 100 == 0) {
         spdlog::warn("refused connection from {}: {} (max_startups {}, max_connections {})",
                      JoinHostPort(client.address, client.port),
@@ -263,6 +299,7 @@ void Server::Accept(int listen_fd, const std::string& local) {
       continue;
     }
     gw_->unauthenticated().fetch_add(1);
+    metrics_->Connection("accepted");
     auto args = std::make_unique<ThreadArgs>();
     args->conn = std::make_unique<Connection>(gw_.get(), std::move(session), client,
                                               Gateway::NewConnectionId(), WallMs());
@@ -283,8 +320,13 @@ void Server::Accept(int listen_fd, const std::string& local) {
 
 void Server::ReloadPolicy(const std::string& trigger, bool force) {
   auto current = gw_->policy().Get();
+  auto current_trust = gw_->policy().GetTrust();
   auto loaded = LoadPolicyFile(gw_->config().policy);
-  std::string content_hash = loaded.policy ? loaded.policy->version : loaded.diagnostics.ToString();
+  auto trust = LoadTrust(gw_->config());
+  if (!trust) loaded.diagnostics.ErrorAtFile(trust.message());
+  std::string content_hash = loaded.policy && trust
+                                 ? loaded.policy->version + (*trust)->version
+                                 : loaded.diagnostics.ToString();
   if (!force && content_hash == loaded_content_hash_) return;  // touched, not changed
   loaded_content_hash_ = content_hash;
   audit::PolicyReload e;
@@ -300,19 +342,24 @@ void Server::ReloadPolicy(const std::string& trigger, bool force) {
       spdlog::warn("{}", d.ToString());
     }
   }
-  if (loaded.policy) {
-    gw_->policy().Set(loaded.policy);
+  bool ok = loaded.policy && trust;
+  if (ok) {
+    bool revocations_changed = (*trust)->version != current_trust->version;
+    gw_->policy().Set(loaded.policy, *trust);
     e.success = true;
     e.policy_version = loaded.policy->version;
     spdlog::info("policy reloaded ({}): {} -> {}", trigger, current->version,
                  loaded.policy->version);
+    metrics_->PolicyVersion(loaded.policy->version);
     WatchPolicyFiles();
+    if (revocations_changed) gw_->RecheckRevocations();
   } else {
     e.success = false;
     e.policy_version = current->version;
-    spdlog::error("policy reload ({}) failed with {} errors; keeping policy {}", trigger,
-                  e.errors, current->version);
+    spdlog::error("reload ({}) failed with {} errors; keeping policy {}", trigger, e.errors,
+                  current->version);
   }
+  metrics_->PolicyReload(ok);
   (void)gw_->audit().Record("", e);
 }
 
@@ -330,6 +377,7 @@ void Server::Shutdown(const std::string& reason) {
   e.reason = reason;
   e.connections_closed = open;
   (void)gw_->audit().Record("", e);
+  metrics_->StopServing();
   spdlog::info("stopped");
 }
 

@@ -29,14 +29,16 @@ class Server {
  private:
   Server() = default;
   void Accept(int listen_fd, const std::string& local);
-  // Reloads the policy (and everything it names). `force`: record the
-  // outcome even if nothing changed (SIGHUP); file-change reloads stay quiet
-  // when the content is the same.
+  // Reloads the policy (and everything it names), the trusted CA keys and
+  // the revoked keys, all or nothing. `force`: record the outcome even if
+  // nothing changed (SIGHUP); file-change reloads stay quiet when the
+  // content is the same.
   void ReloadPolicy(const std::string& trigger, bool force);
   void WatchPolicyFiles();
   void Shutdown(const std::string& reason);
 
   std::unique_ptr<Gateway> gw_;
+  std::shared_ptr<Metrics> metrics_;
   std::shared_ptr<audit::FileSink> audit_sink_;
   std::vector<HostKey> host_keys_;
   BindPtr bind_;

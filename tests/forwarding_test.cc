@@ -127,6 +127,7 @@ TEST_CASE("-R on a permitted port listens on the gateway and carries data; a for
   CHECK(ok.out == w.allowed.Body());
   REQUIRE(w.gate->WaitForAudit("channel_close", "kind", "forwarded-tcpip", 5000));
   auto closes = w.gate->AuditEvents("channel_close");
+  INFO(ReadFile(w.gate->audit_path()));
   bool counted = false;
   for (const auto& c : closes) {
     if (c.value("kind", "") == "forwarded-tcpip") {

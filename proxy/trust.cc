@@ -1,0 +1,48 @@
+#include "proxy/trust.h"
+
+#include "common/encoding.h"
+#include "proxy/files.h"
+
+namespace hopgate::proxy {
+namespace {
+
+// "line 3: reason" from certs/ becomes "FILE:3:1: reason".
+std::string WithFile(const std::string& file, const std::string& message) {
+  if (message.rfind("line ", 0) == 0) {
+    size_t colon = message.find(':');
+    if (colon != std::string::npos) {
+      return file + ":" + message.substr(5, colon - 5) + ":1:" + message.substr(colon + 1);
+    }
+  }
+  return file + ": " + message;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Trust>> LoadTrust(const Config& config) {
+  auto trust = std::make_shared<Trust>();
+  std::string hash_input;
+  if (!config.trusted_user_ca_keys.empty()) {
+    const std::string& f = config.trusted_user_ca_keys;
+    auto text = ReadFile(f, 1 << 20);
+    if (!text) return Error{f + ": cannot read trusted user CA keys: " + text.message()};
+    auto keys = certs::ParsePublicKeyLines(*text);
+    if (!keys) return Error{WithFile(f, keys.message())};
+    if (keys->empty()) return Error{f + ": no CA keys in the file"};
+    trust->user_cas = std::move(*keys);
+    hash_input += f + '\0' + *text + '\0';
+  }
+  if (!config.revoked_keys.empty()) {
+    const std::string& f = config.revoked_keys;
+    auto bytes = ReadFile(f, certs::kMaxKrlBytes);
+    if (!bytes) return Error{f + ": cannot read revoked keys: " + bytes.message()};
+    auto krl = certs::RevocationList::Parse(*bytes);
+    if (!krl) return Error{WithFile(f, krl.message())};
+    trust->revoked = std::move(*krl);
+    hash_input += f + '\0' + *bytes;
+  }
+  if (!hash_input.empty()) trust->version = "sha256:" + Sha256Hex(hash_input).substr(0, 16);
+  return std::shared_ptr<const Trust>(std::move(trust));
+}
+
+}  // namespace hopgate::proxy
