@@ -361,8 +361,9 @@ Gate::Gate(const std::string& dir, const std::string& policy_yaml,
 }
 
 void Gate::Start() {
-  proc_ = std::make_unique<Process>(std::vector<std::string>{Binary(), "--config", config_},
-                                    log_);
+  std::vector<std::string> argv = launcher_;
+  for (const auto& a : {Binary(), std::string("--config"), config_}) argv.push_back(a);
+  proc_ = std::make_unique<Process>(argv, log_);
   // Wait for the log line rather than probing the port, so tests see only
   // their own connections in the audit log.
   int64_t deadline = NowMs() + 10'000;

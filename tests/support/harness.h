@@ -91,6 +91,9 @@ class Gate {
        const std::string& extra_config = "", bool start = true);
   ~Gate();
   void Start();
+  // Runs hopgate under a launcher, e.g. {"prlimit", "--fsize=4096", "--"};
+  // call before Start() (construct with start=false).
+  void set_launcher(std::vector<std::string> launcher) { launcher_ = std::move(launcher); }
   int port() const { return port_; }
   const std::string& dir() const { return dir_; }
   const std::string& config_path() const { return config_; }
@@ -111,6 +114,7 @@ class Gate {
 
  private:
   std::string dir_, config_, policy_, audit_, log_;
+  std::vector<std::string> launcher_;
   int port_;
   std::unique_ptr<Process> proc_;
 };
