@@ -9,8 +9,9 @@ PACKAGES=(
   catch2 nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   # real peers for the demo and the tests
   openssh-server openssh-client
-  # test tools
-  curl procps
+  # test tools: curl (HTTP and SOCKS client), promtool (checks the metrics
+  # exposition and the example alert rules)
+  curl procps prometheus
 )
 
 missing=()
