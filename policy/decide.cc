@@ -188,6 +188,7 @@ Decision Decide(const Policy& policy, const Identity& id, const Request& req) {
       // The entry's address carries its SSH port; port 22 (what `ssh -J`
       // asks for by default) means that port.
       d.dial_port = req.port == 22 ? dest.host->address.port : req.port;
+      d.route = dest.host->route;
     } else {
       d.dial_host = req.host;
       d.dial_port = req.port;

@@ -76,6 +76,8 @@ struct Decision {
   std::string host_entry;
   std::string dial_host;
   uint16_t dial_port = 0;
+  // Jump hosts (hosts: entries) to cross first, in order; empty: dial directly.
+  std::vector<std::string> route;
   // kListen: where to listen.
   std::string bind_address;
 

@@ -44,8 +44,15 @@ std::string ExplainDecision(const Policy& policy, const Identity& id, const Requ
   if (!d.allow) out += "reason:     " + d.reason + "\n";
   out += "policy:     " + policy.version + " (" + policy.file + ")\n";
   if (d.allow && req.kind == Request::Kind::kOpen) {
-    out += "route:      dial " + JoinHostPort(d.dial_host, d.dial_port);
+    out += "route:      ";
+    for (const auto& hop : d.route) {
+      const Host& h = policy.hosts.at(hop);
+      out += "ssh " + h.login + "@" + hop + " (" + JoinHostPort(h.address.host, h.address.port) +
+             ") -> ";
+    }
+    out += "dial " + JoinHostPort(d.dial_host, d.dial_port);
     if (!d.host_entry.empty()) out += " (hosts: " + d.host_entry + ")";
+    if (!d.route.empty()) out += d.route.size() == 1 ? " from the jump host" : " from the last jump host";
     out += "\n";
   }
   if (d.allow && req.kind == Request::Kind::kListen) {

@@ -1,7 +1,10 @@
 // YAML policy -> Policy, in one pass with every error at file:line:col.
 #include <algorithm>
+#include <functional>
+#include <map>
 #include <set>
 
+#include "certs/private_key.h"
 #include "common/encoding.h"
 #include "common/strings.h"
 #include "policy/lint.h"
@@ -49,7 +52,10 @@ class Parser {
     }
     if (auto n = root_node["users"]) ParseUsers(n, p.get());
     if (auto n = root_node["groups"]) ParseGroups(n, p.get());
-    if (auto n = root_node["hosts"]) ParseHosts(n, p.get());
+    if (auto n = root_node["hosts"]) {
+      ParseHosts(n, p.get());
+      ResolveRoutes(p.get());
+    }
     if (auto n = root_node["rules"]) {
       ParseRules(n, p.get());
     } else {
@@ -164,7 +170,11 @@ class Parser {
       h.name = name;
       h.location = d_->Locate(kv.first);
       const YAML::Node& body = kv.second;
-      if (!CheckMap(body, {"address", "aliases"}, "host " + Quote(name), d_)) continue;
+      if (!CheckMap(body,
+                    {"address", "aliases", "login", "identity", "host_key", "known_hosts", "via"},
+                    "host " + Quote(name), d_)) {
+        continue;
+      }
       if (auto a = body["address"]) {
         if (auto text = ReadString(a, "address", d_)) {
           auto hp = HostPort::Parse(*text);
@@ -180,6 +190,7 @@ class Parser {
       if (auto a = body["aliases"]) {
         if (auto list = ReadStringList(a, "aliases", d_)) h.aliases = *list;
       }
+      ParseUpstreamLogin(body, &h);
       std::vector<std::pair<std::string, YAML::Node>> all = {{name, kv.first}};
       for (size_t i = 0; i < h.aliases.size(); ++i) all.push_back({h.aliases[i], body["aliases"][i]});
       for (const auto& [n, at] : all) {
@@ -190,6 +201,153 @@ class Parser {
         }
       }
       p->hosts[name] = std::move(h);
+    }
+  }
+
+  // login, identity, host_key, known_hosts and via: how the gateway itself
+  // reaches and logs in to the host.
+  void ParseUpstreamLogin(const YAML::Node& body, Host* h) {
+    if (auto n = body["login"]) {
+      if (auto s = ReadString(n, "login", d_)) {
+        if (!ValidName(*s)) {
+          d_->Error(n, "login: invalid login name " + Quote(*s));
+        } else {
+          h->login = *s;
+        }
+      }
+    }
+    if (auto n = body["identity"]) {
+      if (auto path = ReadString(n, "identity", d_)) {
+        std::string resolved = Resolve(*path);
+        auto content = reader_(resolved);
+        if (!content) {
+          d_->Error(n, "identity: cannot read " + Quote(resolved) + ": " + content.message());
+        } else if (auto key = certs::ParseOpenSshPrivateKey(*content); !key) {
+          d_->Error(n, "identity: " + Quote(resolved) + ": " + key.message());
+        } else {
+          h->identity_path = resolved;
+          h->identity_text = *content;
+          hash_input_ += std::string(1, '\0') + resolved + std::string(1, '\0') + *content;
+        }
+      }
+    }
+    if (auto n = body["host_key"]) {
+      if (auto text = ReadString(n, "host_key", d_)) {
+        auto key = ParseAuthorizedKeyLine(*text, "host_key");
+        if (!key) {
+          d_->Error(n, "host_key: " + key.message());
+        } else if (key->has_options) {
+          d_->Error(n, "host_key: a host key line takes no options");
+        } else {
+          h->host_key_blob = key->blob;
+          h->host_key_text = *text;
+        }
+      }
+    }
+    if (auto n = body["known_hosts"]) {
+      if (auto path = ReadString(n, "known_hosts", d_)) {
+        std::string resolved = Resolve(*path);
+        auto content = reader_(resolved);
+        if (!content) {
+          d_->Error(n, "known_hosts: cannot read " + Quote(resolved) + ": " + content.message());
+        } else {
+          h->known_hosts_path = resolved;
+          hash_input_ += std::string(1, '\0') + resolved + std::string(1, '\0') + *content;
+        }
+      }
+    }
+    if (auto n = body["via"]) {
+      h->via_location = d_->Locate(n);
+      if (auto list = ReadStringList(n, "via", d_)) {
+        if (list->empty()) d_->Error(n, "via: an empty list (leave via out to dial directly)");
+        h->via = *list;
+      }
+    }
+  }
+
+  std::string Resolve(const std::string& path) const {
+    return !path.empty() && path[0] == '/' ? path : DirName(file_) + "/" + path;
+  }
+
+  // Resolves every host's route: the route of its first `via` entry, then
+  // the `via` list. Unknown names, cycles and repeated hops are errors at
+  // the `via` that causes them; hops need a login and a way to check their
+  // host key (never trust on first use).
+  void ResolveRoutes(Policy* p) {
+    std::map<std::string, int> state;  // 0 new, 1 in progress, 2 done, 3 failed
+    std::function<bool(Host&)> resolve = [&](Host& h) -> bool {
+      int& st = state[h.name];
+      if (st == 2) return true;
+      if (st == 3) return false;
+      if (st == 1) return false;  // reported by the caller that closed the cycle
+      if (h.via.empty()) {
+        st = 2;
+        return true;
+      }
+      st = 1;
+      std::vector<std::string> route;
+      bool ok = true;
+      for (size_t i = 0; i < h.via.size() && ok; ++i) {
+        auto it = p->hosts.find(h.via[i]);
+        if (it == p->hosts.end()) {
+          d_->Error(h.via_location, "host " + Quote(h.name) + ": via names " +
+                                          Quote(h.via[i]) + ", which is not defined under hosts:");
+          ok = false;
+          break;
+        }
+        Host& hop = it->second;
+        if (i == 0) {
+          if (state[hop.name] == 1) {
+            d_->Error(h.via_location, "host " + Quote(h.name) + ": via " + Quote(hop.name) +
+                                            " makes a cycle of jump hosts");
+            ok = false;
+            break;
+          }
+          if (!resolve(hop)) {
+            ok = false;
+            break;
+          }
+          route = hop.route;
+        }
+        route.push_back(hop.name);
+      }
+      if (ok) {
+        std::set<std::string> seen;
+        for (const auto& r : route) {
+          if (r == h.name) {
+            d_->Error(h.via_location, "host " + Quote(h.name) +
+                                            ": its route passes through itself (a cycle)");
+            ok = false;
+            break;
+          }
+          if (!seen.insert(r).second) {
+            d_->Error(h.via_location, "host " + Quote(h.name) + ": its route crosses " +
+                                            Quote(r) + " twice");
+            ok = false;
+            break;
+          }
+        }
+      }
+      st = ok ? 2 : 3;
+      if (ok) h.route = std::move(route);
+      return ok;
+    };
+    for (auto& [name, h] : p->hosts) resolve(h);
+    // Every host that serves as a hop must be reachable and checkable.
+    std::set<std::string> hops;
+    for (const auto& [name, h] : p->hosts) hops.insert(h.route.begin(), h.route.end());
+    for (const auto& name : hops) {
+      const Host& hop = p->hosts.at(name);
+      if (hop.login.empty()) {
+        d_->Error(hop.location, "host " + Quote(name) +
+                                      " is a jump host (named in via:) and needs a login");
+      }
+      if (!hop.HasPinnedKey() && hop.known_hosts_path.empty()) {
+        d_->Error(hop.location,
+                    "host " + Quote(name) +
+                        " is a jump host and needs host_key (a pinned public key line) or "
+                        "known_hosts: hopgate never trusts a host key on first use");
+      }
     }
   }
 

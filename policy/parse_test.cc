@@ -166,3 +166,82 @@ rules:
   CHECK(e.find("policy.yaml:17:5: warning: rule \"carol-db\" can never match: deny rule \"block-contractors\"") != std::string::npos);
   CHECK(r.diagnostics.error_count() == 0);
 }
+
+namespace {
+
+// A throwaway key made for this test with ssh-keygen; it guards nothing.
+const char* kJumpIdentity = R"(-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACDn5CqvJb+J9O6s3FCRVWGHd/vDDPqvZ4ETdLPLUTPofAAAAIj2xs119sbN
+dQAAAAtzc2gtZWQyNTUxOQAAACDn5CqvJb+J9O6s3FCRVWGHd/vDDPqvZ4ETdLPLUTPofA
+AAAEDuH12tg7R3skN1aE/Cm/inzrC/P8n+7e6+l5F/akVY8efkKq8lv4n07qzcUJFVYYd3
++8MM+q9ngRN0s8tRM+h8AAAABGp1bXAB
+-----END OPENSSH PRIVATE KEY-----
+)";
+
+std::string Hosts(const std::string& body) {
+  return "version: 1\nhosts:\n" + body +
+         "rules:\n  - name: all\n    permit_open: [\"db1:22\"]\n";
+}
+
+std::string Jump(const std::string& name, const std::string& extra = "") {
+  return "  " + name + ":\n    address: \"10.0.0.1:22\"\n    login: hopgate\n    identity: id\n"
+         "    host_key: \"" + kBobKey + "\"\n" + extra;
+}
+
+}  // namespace
+
+TEST_CASE("routes: via lists resolve to the chain of jump hosts, first entry's route first") {
+  std::string text = Hosts(Jump("jump1") + Jump("jump2", "    via: [jump1]\n") +
+                           Jump("jump3") +
+                           "  db1:\n    address: \"10.7.3.5:22\"\n    via: [jump2, jump3]\n");
+  auto r = Load(text, {{"/etc/hopgate/id", kJumpIdentity}});
+  INFO(Errors(r));
+  REQUIRE(r.policy);
+  CHECK(r.policy->hosts.at("db1").route == std::vector<std::string>{"jump1", "jump2", "jump3"});
+  CHECK(r.policy->hosts.at("jump2").route == std::vector<std::string>{"jump1"});
+  CHECK(r.policy->hosts.at("jump1").route.empty());
+  CHECK(r.policy->hosts.at("jump1").identity_text == kJumpIdentity);
+  CHECK(r.policy->hosts.at("jump1").HasPinnedKey());
+}
+
+TEST_CASE("routes: cycles, repeats, unknown hops and unverifiable hops are errors at file:line:col") {
+  std::map<std::string, std::string> files = {{"/etc/hopgate/id", kJumpIdentity}};
+  SECTION("a cycle") {
+    auto r = Load(Hosts(Jump("a", "    via: [b]\n") + Jump("b", "    via: [a]\n")), files);
+    CHECK_FALSE(r.policy);
+    CHECK(Errors(r).find("makes a cycle of jump hosts") != std::string::npos);
+    CHECK(Errors(r).find("/etc/hopgate/policy.yaml:14:10: host \"b\": via \"a\" makes a cycle") != std::string::npos);
+  }
+  SECTION("a host through itself") {
+    auto r = Load(Hosts(Jump("a", "    via: [a]\n")), files);
+    CHECK_FALSE(r.policy);
+    CHECK(Errors(r).find("cycle") != std::string::npos);
+  }
+  SECTION("a repeated hop") {
+    auto r = Load(Hosts(Jump("a") + "  db1:\n    address: \"10.0.0.9:22\"\n    via: [a, a]\n"),
+                  files);
+    CHECK_FALSE(r.policy);
+    CHECK(Errors(r).find("crosses \"a\" twice") != std::string::npos);
+  }
+  SECTION("an unknown hop") {
+    auto r = Load(Hosts("  db1:\n    address: \"10.0.0.9:22\"\n    via: [nowhere]\n"), files);
+    CHECK_FALSE(r.policy);
+    CHECK(Errors(r).find("/etc/hopgate/policy.yaml:5:10: host \"db1\": via names \"nowhere\"") !=
+          std::string::npos);
+  }
+  SECTION("a hop without a host key or login") {
+    auto r = Load(Hosts("  j:\n    address: \"10.0.0.1:22\"\n"
+                        "  db1:\n    address: \"10.0.0.9:22\"\n    via: [j]\n"),
+                  files);
+    CHECK_FALSE(r.policy);
+    CHECK(Errors(r).find("needs a login") != std::string::npos);
+    CHECK(Errors(r).find("never trusts a host key on first use") != std::string::npos);
+  }
+  SECTION("an identity that is not a private key") {
+    auto r = Load(Hosts(Jump("j")), {{"/etc/hopgate/id", "not a key\n"}});
+    CHECK_FALSE(r.policy);
+    CHECK(Errors(r).find("/etc/hopgate/policy.yaml:6:15: identity: \"/etc/hopgate/id\"") !=
+          std::string::npos);
+  }
+}

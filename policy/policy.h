@@ -45,6 +45,23 @@ struct Host {
   std::vector<std::string> aliases;
   HostPort address;  // where the gateway dials; its port is the SSH port
   SourceLocation location;
+
+  // How the gateway itself logs in to this host over SSH (as a jump host in
+  // a route; later also for recorded sessions).
+  std::string login;
+  std::string identity_path;  // private key file, resolved; empty: minted certificate
+  std::string identity_text;  // its content (an OpenSSH private key), read with the policy
+  std::string host_key_blob;  // pinned host key, wire blob; empty when not pinned
+  std::string host_key_text;  // as written, for messages
+  std::string known_hosts_path;  // OpenSSH known_hosts file, resolved; may be empty
+  // The jump hosts as written under `via:`, and the resolved route: every
+  // hop from the gateway's side to this host, in order (the route of the
+  // first `via` entry, then the `via` list). Empty: dialled directly.
+  std::vector<std::string> via;
+  SourceLocation via_location;
+  std::vector<std::string> route;
+
+  bool HasPinnedKey() const { return !host_key_blob.empty(); }
 };
 
 struct Rule {
