@@ -56,6 +56,8 @@ void Fill(json& j, const ChannelOpen& e) {
   if (!e.reason.empty()) j["reason"] = e.reason;
   if (!e.error.empty()) j["error"] = e.error;
   j["policy_version"] = e.policy_version;
+  if (!e.route.empty()) j["route"] = e.route;
+  if (!e.failed_hop.empty()) j["failed_hop"] = e.failed_hop;
 }
 
 void Fill(json& j, const ChannelClose& e) {

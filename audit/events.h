@@ -68,6 +68,8 @@ struct ChannelOpen {
   std::string reason;  // why denied
   std::string error;   // why an allowed request could not be carried out
   std::string policy_version;
+  std::vector<std::string> route;  // jump hosts crossed, in order (hosts: names)
+  std::string failed_hop;          // the hop that failed, when one did
 };
 
 struct ChannelClose {

@@ -46,7 +46,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   const YAML::Node& r = *root;
   if (!CheckMap(r,
                 {"version", "listen", "host_keys", "policy", "audit", "limits", "authentication",
-                 "metrics", "log_level"},
+                 "metrics", "upstream", "log_level"},
                 "the config", d)) {
     return out;
   }
@@ -182,6 +182,22 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
     }
   }
 
+  if (auto n = r["upstream"]) {
+    if (CheckMap(n, {"user_ca_key", "max_channels_per_connection", "idle_close"}, "upstream", d)) {
+      if (auto v = n["user_ca_key"]) {
+        if (auto p = ReadPath(v, "upstream.user_ca_key", file, d)) c.upstream_user_ca_key = *p;
+      }
+      if (auto v = n["max_channels_per_connection"]) {
+        if (auto i = ReadInt(v, "upstream.max_channels_per_connection", 1, 10000, d)) {
+          c.upstream_max_channels = *i;
+        }
+      }
+      if (auto v = n["idle_close"]) {
+        if (auto s = ReadDuration(v, "upstream.idle_close", d)) c.upstream_idle_close = *s;
+      }
+    }
+  }
+
   if (auto n = r["log_level"]) {
     if (auto s = ReadString(n, "log_level", d)) {
       if (*s == "debug" || *s == "info" || *s == "warning" || *s == "error") {
@@ -228,6 +244,10 @@ std::string Config::Dump() const {
   out += std::string("  close_revoked_sessions: ") + (close_revoked_sessions ? "true" : "false") +
          "\n";
   if (metrics_listen) out += "metrics:\n  listen: " + Quote(metrics_listen->ToString()) + "\n";
+  out += "upstream:\n";
+  out += "  user_ca_key: " + Quote(upstream_user_ca_key) + "\n";
+  out += "  max_channels_per_connection: " + std::to_string(upstream_max_channels) + "\n";
+  out += "  idle_close: " + FormatDuration(upstream_idle_close) + "\n";
   out += "log_level: " + log_level + "\n";
   return out;
 }

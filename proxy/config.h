@@ -36,6 +36,11 @@ struct Config {
 
   std::optional<HostPort> metrics_listen;  // /metrics and /healthz; absent = off
 
+  // upstream: how the gateway logs in to jump hosts
+  std::string upstream_user_ca_key;         // CA private key for minted certificates (optional)
+  int64_t upstream_max_channels = 64;       // client channels per shared upstream connection
+  int64_t upstream_idle_close = 60;         // seconds after its last channel
+
   std::string log_level = "info";   // debug, info, warning, error
 
   // Renders the effective configuration (defaults filled in), like sshd -T.

@@ -29,6 +29,7 @@
 #include "certs/certificate.h"
 #include "certs/key.h"
 #include "policy/decide.h"
+#include "proxy/dialer.h"
 #include "proxy/gateway.h"
 #include "proxy/relay.h"
 #include "proxy/ssh_util.h"
@@ -98,6 +99,9 @@ class Connection {
 
   // Requests (connection_channels.cc).
   void HandleDirectTcpip(ssh_message msg);
+  std::optional<Dialed> DialDirect(const policy::Decision& d, audit::ChannelOpen* e);
+  std::optional<Dialed> DialRoute(const policy::Policy& policy, const policy::Decision& d,
+                                  const char* orig, int orig_port, audit::ChannelOpen* e);
   void HandleTcpipForward(ssh_message msg);
   void HandleCancelForward(ssh_message msg);
   void AcceptForwarded(RemoteForward& fwd);

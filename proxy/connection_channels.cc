@@ -163,15 +163,12 @@ void Connection::HandleDirectTcpip(ssh_message msg) {
     refuse();
     return;
   }
-  DialError derr;
-  auto dialed = Dial(d.dial_host, d.dial_port, ToMs(gw_->config().connect_timeout), &derr);
+  e.route = d.route;
+  auto dialed = d.route.empty() ? DialDirect(d, &e) : DialRoute(*policy, d, orig, orig_port, &e);
   if (!dialed) {
-    gw_->metrics().UpstreamConnectFailure(DialFailureName(derr.kind));
-    e.error = derr.message;
     refuse();
     return;
   }
-  gw_->metrics().UpstreamConnect(static_cast<double>(dialed->elapsed_ms) / 1000.0);
   e.dial = dialed->address;
   // Nothing is relayed unaudited: if the event cannot be written, refuse.
   if (Status st = AuditChannelOpen(e); !st) {
@@ -204,6 +201,56 @@ void Connection::HandleDirectTcpip(ssh_message msg) {
   ++channels_total_;
   last_activity_ms_ = now;
   NoteLimits(d);
+}
+
+std::optional<Dialed> Connection::DialDirect(const policy::Decision& d, audit::ChannelOpen* e) {
+  DialError derr;
+  auto dialed = Dial(d.dial_host, d.dial_port, ToMs(gw_->config().connect_timeout), &derr);
+  if (!dialed) {
+    gw_->metrics().UpstreamConnectFailure(DialFailureName(derr.kind));
+    e->error = derr.message;
+    return std::nullopt;
+  }
+  gw_->metrics().UpstreamConnect(static_cast<double>(dialed->elapsed_ms) / 1000.0);
+  return *dialed;
+}
+
+// Through the route's jump hosts: the last hop dials the destination; the
+// stream we get back is relayed like a TCP socket.
+std::optional<Dialed> Connection::DialRoute(const policy::Policy& policy,
+                                            const policy::Decision& d, const char* orig,
+                                            int orig_port, audit::ChannelOpen* e) {
+  RouteRequest req;
+  for (const auto& name : d.route) {
+    const policy::Host& h = policy.hosts.at(name);
+    Hop hop;
+    hop.name = h.name;
+    hop.address = h.address;
+    hop.login = h.login;
+    hop.identity_text = h.identity_text;
+    hop.host_key_blob = h.host_key_blob;
+    hop.known_hosts_path = h.known_hosts_path;
+    req.hops.push_back(std::move(hop));
+  }
+  req.user = user_;
+  req.connection_id = id_;
+  req.host = d.dial_host;
+  req.port = d.dial_port;
+  if (orig) req.originator = orig;
+  req.originator_port = static_cast<uint16_t>(orig_port);
+  int64_t started = gw_->NowMs();
+  RouteFailure failure;
+  auto stream = gw_->upstream().Open(req, &failure);
+  if (!stream) {
+    e->failed_hop = failure.hop;
+    e->error = failure.message;
+    return std::nullopt;
+  }
+  Dialed out;
+  out.fd = stream->fd;
+  out.address = JoinHostPort(d.dial_host, d.dial_port);
+  out.elapsed_ms = gw_->NowMs() - started;
+  return out;
 }
 
 // ---------------------------------------------------------------- -R

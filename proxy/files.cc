@@ -6,6 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
+
+#include "common/strings.h"
 
 namespace hopgate::proxy {
 
@@ -47,6 +50,36 @@ policy::LoadResult LoadPolicyFile(const std::string& path) {
   }
   return policy::ParsePolicy(*text, path,
                              [](const std::string& p) { return ReadFile(p, 16 << 20); });
+}
+
+policy::LoadResult LoadPolicyFor(const Config& config) {
+  policy::LoadResult r = LoadPolicyFile(config.policy);
+  if (!r.policy || !config.upstream_user_ca_key.empty()) return r;
+  std::set<std::string> hops;
+  for (const auto& [name, h] : r.policy->hosts) hops.insert(h.route.begin(), h.route.end());
+  bool bad = false;
+  for (const auto& name : hops) {
+    const policy::Host& hop = r.policy->hosts.at(name);
+    if (hop.identity_text.empty()) {
+      r.diagnostics.Error(hop.location,
+                          "host " + Quote(name) +
+                              " is a jump host without an identity, so hopgate must mint a "
+                              "certificate for it, but " +
+                              config.file + " has no upstream.user_ca_key");
+      bad = true;
+    }
+  }
+  if (bad) r.policy = nullptr;
+  return r;
+}
+
+Result<std::optional<certs::PrivateKey>> LoadUpstreamCa(const Config& config) {
+  if (config.upstream_user_ca_key.empty()) return std::optional<certs::PrivateKey>();
+  auto text = ReadFile(config.upstream_user_ca_key, 1 << 20);
+  if (!text) return Error{config.upstream_user_ca_key + ": " + text.message()};
+  auto key = certs::ParseOpenSshPrivateKey(*text);
+  if (!key) return Error{config.upstream_user_ca_key + ": " + key.message()};
+  return std::optional<certs::PrivateKey>(std::move(*key));
 }
 
 }  // namespace hopgate::proxy

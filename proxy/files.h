@@ -3,9 +3,12 @@
 // hands policy/ its FileReader.
 #pragma once
 
+#include <optional>
 #include <string>
 
+#include "certs/private_key.h"
 #include "common/result.h"
+#include "proxy/config.h"
 #include "policy/policy.h"
 
 namespace hopgate::proxy {
@@ -14,5 +17,10 @@ namespace hopgate::proxy {
 Result<std::string> ReadFile(const std::string& path, size_t max_bytes = 64 << 20);
 // Reads and parses a policy file (and the authorized_keys files it names).
 policy::LoadResult LoadPolicyFile(const std::string& path);
+// The policy the config names, also checked against the config: a jump host
+// without an identity needs upstream.user_ca_key to mint its certificates.
+policy::LoadResult LoadPolicyFor(const Config& config);
+// upstream.user_ca_key, if configured. Errors name the file.
+Result<std::optional<certs::PrivateKey>> LoadUpstreamCa(const Config& config);
 
 }  // namespace hopgate::proxy

@@ -10,8 +10,11 @@
 namespace hopgate::proxy {
 
 Gateway::Gateway(Config config, std::shared_ptr<audit::Log> audit,
-                 std::shared_ptr<Metrics> metrics)
-    : config_(std::move(config)), audit_(std::move(audit)), metrics_(std::move(metrics)) {}
+                 std::shared_ptr<Metrics> metrics, UpstreamPool::Options upstream)
+    : config_(std::move(config)),
+      audit_(std::move(audit)),
+      metrics_(std::move(metrics)),
+      upstream_(std::make_unique<UpstreamPool>(std::move(upstream), metrics_.get())) {}
 
 void Gateway::Register(Connection* c) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -18,6 +18,7 @@
 #include "proxy/config.h"
 #include "proxy/metrics.h"
 #include "proxy/trust.h"
+#include "proxy/upstream.h"
 
 namespace hopgate::proxy {
 
@@ -48,12 +49,15 @@ class PolicyStore {
 
 class Gateway {
  public:
-  Gateway(Config config, std::shared_ptr<audit::Log> audit, std::shared_ptr<Metrics> metrics);
+  Gateway(Config config, std::shared_ptr<audit::Log> audit, std::shared_ptr<Metrics> metrics,
+          UpstreamPool::Options upstream = {});
 
   const Config& config() const { return config_; }
   PolicyStore& policy() { return policy_; }
   audit::Log& audit() { return *audit_; }
   Metrics& metrics() { return *metrics_; }
+  // Shared SSH connections to jump hosts (routes).
+  UpstreamPool& upstream() { return *upstream_; }
   int64_t NowMs() const { return audit_->Now(); }
 
   // Connection bookkeeping.
@@ -82,6 +86,7 @@ class Gateway {
   PolicyStore policy_;
   std::shared_ptr<audit::Log> audit_;
   std::shared_ptr<Metrics> metrics_;
+  std::unique_ptr<UpstreamPool> upstream_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::set<Connection*> connections_;

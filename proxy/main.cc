@@ -23,12 +23,16 @@ namespace {
 // like `sshd -t`. Prints every problem as FILE:LINE:COL: message.
 int Check(const Config& config) {
   int errors = 0;
-  auto policy = LoadPolicyFile(config.policy);
+  auto policy = LoadPolicyFor(config);
   for (const auto& d : policy.diagnostics.items()) fprintf(stderr, "%s\n", d.ToString().c_str());
   errors += policy.diagnostics.error_count();
   auto trust = LoadTrust(config);
   if (!trust) {
     fprintf(stderr, "%s\n", trust.message().c_str());
+    ++errors;
+  }
+  if (auto ca = LoadUpstreamCa(config); !ca) {
+    fprintf(stderr, "%s\n", ca.message().c_str());
     ++errors;
   }
   auto keys = LoadOrGenerateHostKeys(config.host_keys, /*generate_missing=*/false);

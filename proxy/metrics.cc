@@ -382,6 +382,13 @@ class MetricsImpl final : public Metrics {
     if (std::isnan(seconds)) return;
     upstream_connect_->Observe(seconds < 0 ? 0 : seconds);
   }
+  void UpstreamHopConnect(int hop, double seconds) override {
+    if (std::isnan(seconds) || hop < 1) return;
+    std::string label = hop <= 8 ? std::to_string(hop) : "9+";
+    // Created on first use (Family::Add locks): routes are rare next to
+    // relayed bytes, and only the depths in use appear.
+    hop_connect_->Add({{"hop", label}}, kUpstreamConnectBuckets).Observe(seconds < 0 ? 0 : seconds);
+  }
   void UpstreamConnectFailure(const std::string& reason) override {
     upstream_failures_[LabelIndex(kUpstreamFailureReasons, reason)]->Increment();
   }
@@ -417,6 +424,7 @@ class MetricsImpl final : public Metrics {
   Counter* relay_c2t_ = nullptr;
   Counter* relay_t2c_ = nullptr;
   prometheus::Histogram* upstream_connect_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* hop_connect_ = nullptr;
   Counter* upstream_failures_[kNumUpstreamFailureReasons] = {};
   Counter* policy_reloads_[2] = {};  // [0 success, 1 failure]
   Counter* audit_events_[kNumAuditTypes] = {};
@@ -495,6 +503,13 @@ MetricsImpl::MetricsImpl(const std::string& version) {
                                "TCP connect), in seconds.")
                            .Register(registry_)
                            .Add({}, kUpstreamConnectBuckets);
+  hop_connect_ = &prometheus::BuildHistogram()
+                      .Name("hopgate_upstream_hop_connect_seconds")
+                      .Help(
+                          "Time to set up the gateway's SSH connection to a jump host (reach it, "
+                          "key exchange, host key check, login), by the hop's position in its "
+                          "route, in seconds.")
+                      .Register(registry_);
   auto& failures = prometheus::BuildCounter()
                        .Name("hopgate_upstream_connect_failures_total")
                        .Help("Failed upstream connections, by reason.")

@@ -68,6 +68,9 @@ class Metrics {
   // unreachable|host_key|auth|open_refused|other"}.
   virtual void UpstreamConnect(double seconds) = 0;
   virtual void UpstreamConnectFailure(const std::string& reason) = 0;
+  // hopgate_upstream_hop_connect_seconds{hop="1".."8"|"9+"}: SSH set-up time
+  // of a new connection to the hop at that position of a route.
+  virtual void UpstreamHopConnect(int hop, double seconds) = 0;
   // hopgate_policy_reloads_total{result="success|failure"}; hopgate_policy_info{version}
   // is a single series set to 1 (the old series is removed on change; absent
   // until the first PolicyVersion call).

@@ -92,7 +92,7 @@ void* ConnectionThread(void* arg) {
 Result<std::unique_ptr<Server>> Server::Start(Config config) {
   std::unique_ptr<Server> s(new Server());
 
-  auto policy = LoadPolicyFile(config.policy);
+  auto policy = LoadPolicyFor(config);
   for (const auto& d : policy.diagnostics.items()) {
     if (d.severity == Diagnostic::Severity::kWarning) spdlog::warn("{}", d.ToString());
   }
@@ -103,6 +103,9 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
 
   s->metrics_ = Metrics::Create(kVersion);
   if (!s->metrics_) return Error{"internal error: cannot create the metrics registry"};
+
+  auto upstream_ca = LoadUpstreamCa(config);
+  if (!upstream_ca) return Error{upstream_ca.message()};
 
   auto sink = audit::FileSink::Open(config.audit_log);
   if (!sink) return Error{sink.message()};
@@ -147,7 +150,12 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   signal(SIGXFSZ, SIG_IGN);
   s->signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
-  s->gw_ = std::make_unique<Gateway>(std::move(config), log, s->metrics_);
+  UpstreamPool::Options upstream;
+  upstream.connect_timeout_ms = config.connect_timeout * 1000;
+  upstream.max_channels = config.upstream_max_channels;
+  upstream.idle_close_ms = config.upstream_idle_close * 1000;
+  upstream.user_ca = std::move(*upstream_ca);
+  s->gw_ = std::make_unique<Gateway>(std::move(config), log, s->metrics_, std::move(upstream));
   s->gw_->policy().Set(policy.policy, *trust);
   s->loaded_content_hash_ = policy.policy->version + (*trust)->version;
   s->metrics_->PolicyVersion(policy.policy->version);
@@ -321,7 +329,7 @@ void Server::Accept(int listen_fd, const std::string& local) {
 void Server::ReloadPolicy(const std::string& trigger, bool force) {
   auto current = gw_->policy().Get();
   auto current_trust = gw_->policy().GetTrust();
-  auto loaded = LoadPolicyFile(gw_->config().policy);
+  auto loaded = LoadPolicyFor(gw_->config());
   auto trust = LoadTrust(gw_->config());
   if (!trust) loaded.diagnostics.ErrorAtFile(trust.message());
   std::string content_hash = loaded.policy && trust
@@ -373,6 +381,7 @@ void Server::Shutdown(const std::string& reason) {
   if (!gw_->WaitForAll(10'000)) {
     spdlog::warn("{} connections did not close within 10s", gw_->active());
   }
+  gw_->upstream().Shutdown();
   audit::ServerStop e;
   e.reason = reason;
   e.connections_closed = open;
