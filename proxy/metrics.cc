@@ -83,7 +83,8 @@ constexpr const char* kUpstreamFailureReasons[] = {
 };
 constexpr const char* kAuditTypes[] = {
     "server_start",  "server_stop",   "connection_open",  "auth",          "channel_open",
-    "channel_close", "session_limit", "connection_close", "policy_reload", "other",
+    "channel_close", "session_limit", "connection_close", "policy_reload", "credential_revoked",
+    "other",
 };
 
 constexpr size_t kNumConnectionResults = std::size(kConnectionResults);
