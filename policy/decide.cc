@@ -108,6 +108,8 @@ std::optional<std::string> Narrow(const Rule& rule, const Identity& id, const Re
   g->user_rc = true;
   g->max_session = rule.max_session;
   g->idle_timeout = rule.idle_timeout;
+  g->record_input = rule.record_input;
+  g->logins = rule.logins;
   if (rule.force_command) {
     g->force_command = rule.force_command;
     g->force_command_source = "rule " + rule.name;
@@ -303,6 +305,24 @@ Decision Decide(const Policy& policy, const Identity& id, const Request& req) {
     d.allow = false;
     d.reason = *narrowed;
     return d;
+  }
+  if (req.kind == Request::Kind::kOpen) {
+    bool ssh_port = dest.host ? (req.port == 22 || req.port == dest.host->address.port)
+                              : req.port == 22;
+    if (ssh_port) {
+      if (dest.host && dest.host->record) {
+        d.terminate = true;
+        d.terminate_reason = "host " + dest.host->name + " has record: true";
+      } else if (std::string why = decider->TerminationReason(); !why.empty()) {
+        d.terminate = true;
+        d.terminate_reason = "rule " + decider->name + " has " + why;
+      }
+    }
+    if (d.terminate && d.grants.force_command_conflict) {
+      d.allow = false;
+      d.reason = *d.grants.force_command_conflict;
+      return d;
+    }
   }
   d.allow = true;
   return d;

@@ -54,6 +54,8 @@ struct Grants {
   bool user_rc = false;
   std::optional<int64_t> max_session;
   std::optional<int64_t> idle_timeout;
+  bool record_input = false;
+  std::vector<std::string> logins;  // empty: only the gateway user name
 };
 
 struct TraceStep {
@@ -78,6 +80,10 @@ struct Decision {
   uint16_t dial_port = 0;
   // Jump hosts (hosts: entries) to cross first, in order; empty: dial directly.
   std::vector<std::string> route;
+  // kOpen to an SSH port: the gateway terminates the inner SSH session and
+  // records it, and why ("host db1 has record: true", "rule x: force_command").
+  bool terminate = false;
+  std::string terminate_reason;
   // kListen: where to listen.
   std::string bind_address;
 

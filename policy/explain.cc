@@ -54,6 +54,10 @@ std::string ExplainDecision(const Policy& policy, const Identity& id, const Requ
     if (!d.host_entry.empty()) out += " (hosts: " + d.host_entry + ")";
     if (!d.route.empty()) out += d.route.size() == 1 ? " from the jump host" : " from the last jump host";
     out += "\n";
+    if (d.terminate) {
+      out += "session:    recorded: the gateway terminates the inner SSH session (" +
+             d.terminate_reason + ")\n";
+    }
   }
   if (d.allow && req.kind == Request::Kind::kListen) {
     out += "listen on:  " + JoinHostPort(d.bind_address, req.port) + "\n";
@@ -74,6 +78,10 @@ std::string ExplainDecision(const Policy& policy, const Identity& id, const Requ
            "   x11_forwarding: " + YesNo(g.x11_forwarding) + "\n";
     out += "  max_session: " + OptDuration(g.max_session) +
            "   idle_timeout: " + OptDuration(g.idle_timeout) + "\n";
+    if (d.terminate) {
+      out += "  logins: " + Join(g.logins, "the gateway user name") +
+             "   record_input: " + YesNo(g.record_input) + "\n";
+    }
   }
   if (!id.restrictions.empty()) {
     out += "credential restrictions:\n";

@@ -115,6 +115,11 @@ void Lint(const Policy& p, Diagnostics* d) {
       }
     }
     if (r.effect != Effect::kAllow) continue;
+    if (std::string why = r.TerminationReason(); !why.empty() && !r.record) {
+      d->Warning(r.location, "rule " + Quote(r.name) + " has " + why +
+                                 ", which only a recorded session can enforce: SSH to the SSH "
+                                 "port of what it permits is terminated and recorded");
+    }
     if (AllowsLocal(r.tcp_forwarding) && r.permit_open.empty() && r.tcp_forwarding != TcpForwarding::kYes &&
         !r.force_command) {
       d->Warning(r.location, "rule " + Quote(r.name) +

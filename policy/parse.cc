@@ -171,7 +171,8 @@ class Parser {
       h.location = d_->Locate(kv.first);
       const YAML::Node& body = kv.second;
       if (!CheckMap(body,
-                    {"address", "aliases", "login", "identity", "host_key", "known_hosts", "via"},
+                    {"address", "aliases", "login", "identity", "host_key", "known_hosts", "via",
+                     "record"},
                     "host " + Quote(name), d_)) {
         continue;
       }
@@ -191,6 +192,9 @@ class Parser {
         if (auto list = ReadStringList(a, "aliases", d_)) h.aliases = *list;
       }
       ParseUpstreamLogin(body, &h);
+      if (auto n = body["record"]) {
+        if (auto b = ReadBool(n, "record", d_)) h.record = *b;
+      }
       std::vector<std::pair<std::string, YAML::Node>> all = {{name, kv.first}};
       for (size_t i = 0; i < h.aliases.size(); ++i) all.push_back({h.aliases[i], body["aliases"][i]});
       for (const auto& [n, at] : all) {
@@ -363,7 +367,8 @@ class Parser {
       if (!CheckMap(rn,
                     {"name", "effect", "users", "groups", "principals", "from", "destinations",
                      "allow_tcp_forwarding", "permit_open", "permit_listen", "force_command",
-                     "pty", "agent_forwarding", "x11_forwarding", "max_session", "idle_timeout"},
+                     "pty", "agent_forwarding", "x11_forwarding", "max_session", "idle_timeout",
+                     "record", "logins", "record_input"},
                     "a rule", d_)) {
         continue;
       }
@@ -450,6 +455,21 @@ class Parser {
       }
       if (auto n = rn["pty"]) {
         if (auto b = ReadBool(n, "pty", d_)) r.pty = *b;
+        r.pty_set = true;
+      }
+      if (auto n = rn["record"]) {
+        if (auto b = ReadBool(n, "record", d_)) r.record = *b;
+      }
+      if (auto n = rn["record_input"]) {
+        if (auto b = ReadBool(n, "record_input", d_)) r.record_input = *b;
+      }
+      if (auto n = rn["logins"]) {
+        if (auto l = ReadStringList(n, "logins", d_)) {
+          for (size_t i = 0; i < l->size(); ++i) {
+            if (!ValidName((*l)[i])) d_->Error(n[i], "logins: invalid login " + Quote((*l)[i]));
+          }
+          r.logins = *l;
+        }
       }
       if (auto n = rn["agent_forwarding"]) {
         if (auto b = ReadBool(n, "agent_forwarding", d_)) r.agent_forwarding = *b;
@@ -462,7 +482,8 @@ class Parser {
       if (r.effect == Effect::kDeny) {
         for (const char* key : {"allow_tcp_forwarding", "permit_open", "permit_listen",
                                 "force_command", "pty", "agent_forwarding", "x11_forwarding",
-                                "max_session", "idle_timeout"}) {
+                                "max_session", "idle_timeout", "record", "logins",
+                                "record_input"}) {
           if (rn[key]) {
             d_->Error(KeyNode(rn, key), std::string("a deny rule cannot grant ") + key +
                                             " (deny rules only have conditions and destinations)");

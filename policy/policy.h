@@ -61,6 +61,9 @@ struct Host {
   SourceLocation via_location;
   std::vector<std::string> route;
 
+  // Sessions to this host's SSH port are terminated and recorded.
+  bool record = false;
+
   bool HasPinnedKey() const { return !host_key_blob.empty(); }
 };
 
@@ -86,6 +89,26 @@ struct Rule {
   bool x11_forwarding = false;
   std::optional<int64_t> max_session;   // seconds
   std::optional<int64_t> idle_timeout;  // seconds
+  // Recorded sessions: terminate and record SSH to the destination's SSH
+  // port; the logins allowed on the target (empty: the gateway user name);
+  // keystrokes in the recording.
+  bool record = false;
+  std::vector<std::string> logins;
+  bool record_input = false;
+  bool pty_set = false;  // `pty:` was written (pty: false implies recording)
+
+  // Grants that only a terminated session can enforce: they make SSH to the
+  // SSH port a recorded session even without `record: true`.
+  std::string TerminationReason() const {
+    if (record) return "record: true";
+    if (force_command) return "force_command";
+    if (!logins.empty()) return "logins";
+    if (pty_set && !pty) return "pty: false";
+    if (agent_forwarding) return "agent_forwarding";
+    if (x11_forwarding) return "x11_forwarding";
+    if (record_input) return "record_input";
+    return "";
+  }
 
   bool HasWho() const { return !users.empty() || !groups.empty(); }
 };
