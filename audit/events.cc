@@ -90,6 +90,70 @@ void Fill(json& j, const CredentialRevoked& e) {
   j["reason"] = e.reason;
 }
 
+void Fill(json& j, const SessionOpen& e) {
+  j["session"] = e.session;
+  j["channel"] = e.channel;
+  j["user"] = e.user;
+  if (!e.login.empty()) j["login"] = e.login;
+  j["target"] = e.target;
+  if (!e.dial.empty()) j["dial"] = e.dial;
+  if (!e.route.empty()) j["route"] = e.route;
+  j["rule"] = e.rule;
+  if (!e.key_id.empty()) j["upstream_key_id"] = e.key_id;
+  if (!e.key_type.empty()) j["key_type"] = e.key_type;
+  if (!e.fingerprint.empty()) j["fingerprint"] = e.fingerprint;
+  j["result"] = e.success ? "success" : "failure";
+  if (!e.reason.empty()) j["reason"] = e.reason;
+}
+
+void Fill(json& j, const SessionRequest& e) {
+  j["session"] = e.session;
+  j["channel"] = e.channel;
+  j["request"] = e.request;
+  if (!e.command.empty()) j["command"] = e.command;
+  if (!e.forced_command.empty()) j["forced_command"] = e.forced_command;
+  j["decision"] = e.allow ? "allow" : "deny";
+  if (!e.reason.empty()) j["reason"] = e.reason;
+}
+
+void Fill(json& j, const SessionClose& e) {
+  j["session"] = e.session;
+  j["channel"] = e.channel;
+  j["kind"] = e.kind;
+  if (!e.recording.empty()) {
+    j["recording"] = e.recording;
+    j["recording_sha256"] = e.recording_sha256;
+    j["recording_size"] = e.recording_size;
+  }
+  if (e.exit_status) j["exit_status"] = *e.exit_status;
+  if (!e.exit_signal.empty()) j["exit_signal"] = e.exit_signal;
+  j["bytes_client_to_target"] = e.bytes_client_to_target;
+  j["bytes_target_to_client"] = e.bytes_target_to_client;
+  j["duration_ms"] = e.duration_ms;
+  if (!e.reason.empty()) j["reason"] = e.reason;
+}
+
+void Fill(json& j, const SftpOperation& e) {
+  j["session"] = e.session;
+  j["channel"] = e.channel;
+  j["op"] = e.op;
+  j["path"] = e.path;
+  if (!e.new_path.empty()) j["new_path"] = e.new_path;
+  if (!e.mode.empty()) j["mode"] = e.mode;
+  if (e.op == "close") {
+    j["bytes_read"] = e.bytes_read;
+    j["bytes_written"] = e.bytes_written;
+  }
+  if (!e.status.empty()) j["status"] = e.status;
+}
+
+void Fill(json& j, const RecordingFailed& e) {
+  j["session"] = e.session;
+  j["channel"] = e.channel;
+  j["recording"] = e.recording;
+  j["error"] = e.error;
+}
+
 void Fill(json& j, const PolicyReload& e) {
   j["result"] = e.success ? "success" : "failure";
   j["trigger"] = e.trigger;

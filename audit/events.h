@@ -117,9 +117,65 @@ struct PolicyReload {
   std::vector<std::string> messages;  // first few diagnostics
 };
 
+// Recorded sessions: the gateway terminated the inner SSH session of a
+// direct-tcpip channel and logs in to the target itself.
+struct SessionOpen {
+  static constexpr const char* kType = "session_open";
+  std::string session;  // session id (also in the target's logs: key id hopgate:<user>:<session>)
+  uint32_t channel = 0;  // the outer direct-tcpip channel it rides
+  std::string user, login, target, dial, rule, reason;
+  std::vector<std::string> route;
+  std::string key_id;       // of the upstream certificate minted for it
+  std::string key_type, fingerprint;  // the inner login's key
+  bool success = false;
+};
+
+struct SessionRequest {
+  static constexpr const char* kType = "session_request";
+  std::string session;
+  uint32_t channel = 0;    // inner channel number
+  std::string request;     // shell, exec, subsystem, pty-req, env, x11-req, auth-agent-req, direct-tcpip
+  std::string command;     // as the client asked (exec command, subsystem name, destination)
+  std::string forced_command;  // what runs instead, when forced
+  bool allow = false;
+  std::string reason;
+};
+
+struct SessionClose {
+  static constexpr const char* kType = "session_close";
+  std::string session;
+  uint32_t channel = 0;
+  std::string kind;        // session, direct-tcpip
+  std::string recording;   // .cast path ("" when none)
+  std::string recording_sha256;
+  uint64_t recording_size = 0;
+  std::optional<int> exit_status;
+  std::string exit_signal;
+  uint64_t bytes_client_to_target = 0, bytes_target_to_client = 0;
+  int64_t duration_ms = 0;
+  std::string reason;
+};
+
+struct SftpOperation {
+  static constexpr const char* kType = "sftp";
+  std::string session;
+  uint32_t channel = 0;
+  std::string op, path, new_path, mode, status;
+  uint64_t bytes_read = 0, bytes_written = 0;
+};
+
+struct RecordingFailed {
+  static constexpr const char* kType = "recording_failed";
+  std::string session;
+  uint32_t channel = 0;
+  std::string recording;
+  std::string error;
+};
+
 using Body = std::variant<ServerStart, ServerStop, ConnectionOpen, Auth, ChannelOpen,
                           ChannelClose, ConnectionClose, SessionLimit, CredentialRevoked,
-                          PolicyReload>;
+                          PolicyReload, SessionOpen, SessionRequest, SessionClose, SftpOperation,
+                          RecordingFailed>;
 
 struct Event {
   int64_t time_ms = 0;          // Unix milliseconds

@@ -8,7 +8,19 @@
 #   - the gateway's memory with M idle `ssh -J` connections open,
 # and the ratio hopgate/OpenSSH for each (lower is better for all but MB/s).
 #
+# Then the same download and connect figures through a two-hop chain of
+# stock sshd jump hosts (jump1 -> jump2 -> target):
+#   (a) hopgate crosses the chain server-side: `ssh -J alice@gate root@target`,
+#       the policy routes target `via: [jump2]`, jump2 `via: [jump1]`, and
+#       hopgate logs in to jump1 and jump2 with its own key over one shared
+#       upstream connection per hop;
+#   (b) the client crosses it itself: `ssh -J root@jump1,root@jump2 target`.
+# CPU is that of the whole middle: hopgate + jump1 + jump2 sshd for (a),
+# jump1 + jump2 sshd for (b) (whole process trees, reaped children
+# included); the target sshd is never counted.
+#
 # Usage: bench/run.sh [--size-mib 1024] [--connects 20] [--idle 200]
+#                     [--only-chain | --no-chain]
 # Not part of the test suite. Run as root on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,49 +28,104 @@ cd "$(dirname "$0")/.."
 SIZE_MIB=1024
 CONNECTS=20
 IDLE=200
+SINGLE=1  # hopgate vs sshd as the one -J jump host
+CHAIN=1   # the two-hop chain
+usage() {
+  echo "usage: $0 [--size-mib N] [--connects N] [--idle N] [--only-chain | --no-chain]" >&2
+  exit 2
+}
 while [ $# -gt 0 ]; do
   case "$1" in
-    --size-mib) SIZE_MIB=$2; shift 2 ;;
-    --connects) CONNECTS=$2; shift 2 ;;
-    --idle) IDLE=$2; shift 2 ;;
-    *) echo "usage: $0 [--size-mib N] [--connects N] [--idle N]" >&2; exit 2 ;;
+    --size-mib) [ $# -ge 2 ] || usage; SIZE_MIB=$2; shift 2 ;;
+    --connects) [ $# -ge 2 ] || usage; CONNECTS=$2; shift 2 ;;
+    --idle) [ $# -ge 2 ] || usage; IDLE=$2; shift 2 ;;
+    --only-chain) SINGLE=0; shift ;;
+    --no-chain) CHAIN=0; shift ;;
+    *) usage ;;
   esac
 done
+bounded() {  # name value min max
+  [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] ||
+    { echo "bench: $1 must be an integer in [$3, $4]" >&2; exit 2; }
+}
+bounded --size-mib "$SIZE_MIB" 1 65536
+bounded --connects "$CONNECTS" 1 1000
+bounded --idle "$IDLE" 0 5000
+SIZE_MIB=$((10#$SIZE_MIB)) CONNECTS=$((10#$CONNECTS)) IDLE=$((10#$IDLE))
+[ $SINGLE -eq 1 ] || [ $CHAIN -eq 1 ] || { echo "bench: --only-chain and --no-chain leave nothing to run" >&2; exit 2; }
 
 deploy/install-deps.sh
 bazel build //proxy:hopgate >&2
 HOPGATE="$(bazel info bazel-bin 2>/dev/null)/proxy/hopgate"
 mkdir -p /run/sshd && chmod 0755 /run/sshd
 
+# Process ids of ROOT... and of all their descendants (with -c COMM: only
+# the processes whose command name is COMM).
+tree_pids() {  # [-c COMM] ROOT...
+  local comm=""
+  if [ "$1" = -c ]; then comm=$2; shift 2; fi
+  ps -e -o pid=,ppid=,comm= | awk -v roots="$*" -v comm="$comm" '
+    { pp[$1] = $2; cm[$1] = $3 }
+    END {
+      n = split(roots, r, " ")
+      for (i = 1; i <= n; i++) if (r[i] in pp) keep[r[i]] = 1
+      do {
+        added = 0
+        for (p in pp) if (!(p in keep) && (pp[p] in keep)) { keep[p] = 1; added = 1 }
+      } while (added)
+      for (p in keep) if (comm == "" || cm[p] == comm) print p
+    }'
+}
+
 W=$(mktemp -d /tmp/hopgate-bench.XXXXXX)
 PIDS=()
+# Everything this script started descends from it (the daemons run in the
+# foreground); the trees are listed before anything is signalled, while
+# the sshd session processes still hang under their listeners.
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  pkill -f "$W/" 2>/dev/null || true
+  set +e
+  local all; all=$(tree_pids $$ | grep -vx "$$")
+  kill "${PIDS[@]}" $all 2>/dev/null
   sleep 0.5
   rm -rf "$W"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 
 free_port() {
   local p=$1
   while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
   echo "$p"
 }
+# Waits until PID (a daemon named NAME, logging to $W/NAME.log) listens.
+wait_listen() {  # name pid port
+  local i
+  for i in $(seq 100); do
+    kill -0 "$2" 2>/dev/null || { echo "bench: $1 exited:" >&2; cat "$W/$1.log" >&2; exit 1; }
+    (exec 3<>"/dev/tcp/127.0.0.1/$3") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "bench: $1 does not listen on 127.0.0.1:$3" >&2; exit 1
+}
 TARGET_PORT=$(free_port 32201)
 JUMP_PORT=$(free_port $((TARGET_PORT + 1)))
 GATE_PORT=$(free_port $((JUMP_PORT + 1)))
+J1_PORT=$(free_port $((GATE_PORT + 1)))
+J2_PORT=$(free_port $((J1_PORT + 1)))
+CGATE_PORT=$(free_port $((J2_PORT + 1)))
 
 ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/client"
-for k in target jump; do ssh-keygen -q -t ed25519 -N '' -f "$W/${k}_host"; done
+# hopgate's own key for logging in to the chain's jump hosts.
+ssh-keygen -q -t ed25519 -N '' -C hopgate-hop -f "$W/hop_identity"
 cp "$W/client.pub" "$W/authorized_keys"
+cat "$W/client.pub" "$W/hop_identity.pub" > "$W/jump_authorized_keys"
 
-sshd_config() {  # port hostkey
+sshd_config() {  # port hostkey authorized_keys
   cat <<CFG
 Port $1
 ListenAddress 127.0.0.1
 HostKey $2
-AuthorizedKeysFile $W/authorized_keys
+AuthorizedKeysFile $3
 PidFile none
 StrictModes no
 UsePAM no
@@ -71,12 +138,34 @@ MaxSessions 1000
 LogLevel ERROR
 CFG
 }
-sshd_config "$TARGET_PORT" "$W/target_host" > "$W/target_sshd_config"
-sshd_config "$JUMP_PORT" "$W/jump_host" > "$W/jump_sshd_config"
-/usr/sbin/sshd -D -f "$W/target_sshd_config" -E "$W/target.log" & PIDS+=($!)
-/usr/sbin/sshd -D -f "$W/jump_sshd_config" -E "$W/jump.log" & JUMP_PID=$!; PIDS+=($JUMP_PID)
+start_sshd() {  # name port authorized_keys; sets SSHD_PID
+  ssh-keygen -q -t ed25519 -N '' -f "$W/$1_host"
+  sshd_config "$2" "$W/$1_host" "$3" > "$W/$1_sshd_config"
+  /usr/sbin/sshd -D -f "$W/$1_sshd_config" -E "$W/$1.log" &
+  SSHD_PID=$!; PIDS+=("$SSHD_PID")
+}
+start_hopgate() {  # name port policy extra-config; sets GATE_PID
+  cat > "$W/$1.yaml" <<CONFIG
+version: 1
+listen: ["127.0.0.1:$2"]
+host_keys: [$W/$1_host]
+policy: $3
+audit: {log: $W/$1_audit.jsonl}
+limits: {max_startups: 1000, max_connections: 100000}
+log_level: warning
+$4
+CONFIG
+  "$HOPGATE" --config "$W/$1.yaml" --check >&2
+  "$HOPGATE" --config "$W/$1.yaml" 2>"$W/$1.log" &
+  GATE_PID=$!; PIDS+=("$GATE_PID")
+}
 
-cat > "$W/policy.yaml" <<POLICY
+start_sshd target "$TARGET_PORT" "$W/authorized_keys"; TARGET_PID=$SSHD_PID
+wait_listen target "$TARGET_PID" "$TARGET_PORT"
+
+if [ $SINGLE -eq 1 ]; then
+  start_sshd jump "$JUMP_PORT" "$W/authorized_keys"; JUMP_PID=$SSHD_PID
+  cat > "$W/policy.yaml" <<POLICY
 version: 1
 users:
   root:
@@ -86,16 +175,47 @@ rules:
     users: [root]
     permit_open: ["127.0.0.1:$TARGET_PORT"]
 POLICY
-cat > "$W/hopgate.yaml" <<CONFIG
+  start_hopgate hopgate "$GATE_PORT" "$W/policy.yaml" ""; HOPGATE_PID=$GATE_PID
+  wait_listen jump "$JUMP_PID" "$JUMP_PORT"
+  wait_listen hopgate "$HOPGATE_PID" "$GATE_PORT"
+fi
+
+if [ $CHAIN -eq 1 ]; then
+  start_sshd jump1 "$J1_PORT" "$W/jump_authorized_keys"; J1_PID=$SSHD_PID
+  start_sshd jump2 "$J2_PORT" "$W/jump_authorized_keys"; J2_PID=$SSHD_PID
+  cat > "$W/chain_policy.yaml" <<POLICY
 version: 1
-listen: ["127.0.0.1:$GATE_PORT"]
-host_keys: [$W/gate_host]
-policy: $W/policy.yaml
-audit: {log: $W/audit.jsonl}
-limits: {max_startups: 1000, max_connections: 100000}
-log_level: warning
-CONFIG
-"$HOPGATE" --config "$W/hopgate.yaml" 2>"$W/hopgate.log" & GATE_PID=$!; PIDS+=($GATE_PID)
+users:
+  alice:
+    keys: ["$(cat "$W/client.pub")"]
+hosts:
+  jump1:
+    address: "127.0.0.1:$J1_PORT"
+    login: root
+    identity: $W/hop_identity
+    host_key: "$(cat "$W/jump1_host.pub")"
+  jump2:
+    address: "127.0.0.1:$J2_PORT"
+    login: root
+    identity: $W/hop_identity
+    host_key: "$(cat "$W/jump2_host.pub")"
+    via: [jump1]
+  target:
+    address: "127.0.0.1:$TARGET_PORT"
+    via: [jump2]
+rules:
+  - name: bench
+    users: [alice]
+    permit_open: ["target:22"]
+POLICY
+  # idle_close well above any gap between two client channels, so every
+  # channel after the first reuses the one upstream connection per hop.
+  start_hopgate chain_hopgate "$CGATE_PORT" "$W/chain_policy.yaml" "upstream: {idle_close: 10m}"
+  CHAIN_GATE_PID=$GATE_PID
+  wait_listen jump1 "$J1_PID" "$J1_PORT"
+  wait_listen jump2 "$J2_PID" "$J2_PORT"
+  wait_listen chain_hopgate "$CHAIN_GATE_PID" "$CGATE_PORT"
+fi
 
 cat > "$W/ssh_config" <<SSHCFG
 Host *
@@ -107,69 +227,92 @@ Host *
   LogLevel ERROR
   BatchMode yes
 SSHCFG
-sleep 1
 
-# CPU ticks (user+sys, including reaped children) of a process.
-cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }
+# CPU ticks (user+sys) of the process trees of ROOT..., including children
+# that exited and were reaped (the cutime and cstime of their parents), so
+# that sshd's per-connection processes count whether or not they are gone.
+tree_cpu_ticks() {  # ROOT...
+  local p
+  for p in $(tree_pids "$@"); do cat "/proc/$p/stat" 2>/dev/null || true; done |
+    awk '{ sub(/^.*\) /, ""); s += $12 + $13 + $14 + $15 } END { print s + 0 }'
+}
 HZ=$(getconf CLK_TCK)
 
 sshj() {  # gateport cmd...
   local gp=$1; shift
   ssh -F "$W/ssh_config" -J "root@127.0.0.1:$gp" -p "$TARGET_PORT" root@127.0.0.1 "$@"
 }
+# The two-hop chain: hopgate crosses jump1 and jump2 itself, or the client
+# crosses them with a two-hop -J.
+sshc() {  # hopgate|openssh cmd...
+  local how=$1; shift
+  if [ "$how" = hopgate ]; then
+    ssh -F "$W/ssh_config" -J "alice@127.0.0.1:$CGATE_PORT" -p 22 root@target "$@"
+  else
+    ssh -F "$W/ssh_config" -J "root@127.0.0.1:$J1_PORT,root@127.0.0.1:$J2_PORT" \
+      -p "$TARGET_PORT" root@127.0.0.1 "$@"
+  fi
+}
 
 # Sum of RSS and PSS (kB) of a process and all its descendant processes
 # (threads share their process's memory and are not counted again).
-descendants() {
-  local all; all=$(ps -e -o pid=,ppid=)
-  local queue=("$1") out=("$1") p c
-  while [ ${#queue[@]} -gt 0 ]; do
-    p=${queue[0]}; queue=("${queue[@]:1}")
-    for c in $(awk -v p="$p" '$2 == p {print $1}' <<<"$all"); do
-      out+=("$c"); queue+=("$c")
-    done
-  done
-  echo "${out[@]}"
-}
 mem_kb() {
   local pid rss=0 pss=0
-  for pid in $(descendants "$1"); do
+  for pid in $(tree_pids "$1"); do
     [ -r "/proc/$pid/smaps_rollup" ] || continue
     rss=$((rss + $(awk '/^Rss:/{print $2}' "/proc/$pid/smaps_rollup")))
     pss=$((pss + $(awk '/^Pss:/{print $2}' "/proc/$pid/smaps_rollup")))
   done
   echo "$rss $pss"
 }
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 declare -A R
+# Downloads SIZE_MIB MiB with CMD... (which takes the remote command last),
+# sets R[MBPS_KEY] to its throughput and, for each KEY=ROOT[,ROOT...] in
+# GROUPS, R[KEY] to the CPU seconds per GB of those process trees.
+download() {  # label mbps-key groups cmd...
+  local label=$1 mkey=$2 groups=$3; shift 3
+  local g roots t0 t1
+  local -A c0 c1
+  sleep 1  # let earlier connections' processes exit and be reaped
+  for g in $groups; do roots=${g#*=}; c0[$g]=$(tree_cpu_ticks ${roots//,/ }); done
+  echo "bench: $label: ${SIZE_MIB} MiB download" >&2
+  t0=$(date +%s.%N)
+  "$@" "head -c $((SIZE_MIB * 1048576)) /dev/zero" | wc -c > "$W/$label.bytes"
+  t1=$(date +%s.%N)
+  sleep 1  # let sshd reap the session processes so their CPU is counted
+  for g in $groups; do roots=${g#*=}; c1[$g]=$(tree_cpu_ticks ${roots//,/ }); done
+  local bytes; bytes=$(cat "$W/$label.bytes")
+  [ "$bytes" -eq $((SIZE_MIB * 1048576)) ] || { echo "bench: $label: short transfer ($bytes bytes)" >&2; exit 1; }
+  R[$mkey]=$(echo "$bytes / ($t1 - $t0) / 1000000" | bc -l)
+  for g in $groups; do
+    R[${g%%=*}]=$(echo "(${c1[$g]} - ${c0[$g]}) / $HZ / ($bytes / 1000000000)" | bc -l)
+  done
+}
+# Sets R[KEY] to the median wall time of CMD... true over CONNECTS runs.
+connects() {  # label key cmd...
+  local label=$1 key=$2 t0 t1; shift 2
+  echo "bench: $label: $CONNECTS x ... true" >&2
+  : > "$W/$label.times"
+  for _ in $(seq "$CONNECTS"); do
+    t0=$(date +%s.%N); "$@" true; t1=$(date +%s.%N)
+    echo "$t1 - $t0" | bc -l >> "$W/$label.times"
+  done
+  R[$key]=$(median "$W/$label.times")
+}
+
 measure() {  # name gateport gatepid
   local name=$1 gp=$2 pid=$3
   echo "bench: $name: warm-up" >&2
   sshj "$gp" true
-  echo "bench: $name: ${SIZE_MIB} MiB download through -J" >&2
-  local c0 t0 t1 c1
-  c0=$(cpu_ticks "$pid")
-  t0=$(date +%s.%N)
-  sshj "$gp" "head -c $((SIZE_MIB * 1048576)) /dev/zero" | wc -c > "$W/$name.bytes"
-  t1=$(date +%s.%N)
-  sleep 1  # let sshd reap the session process so its CPU is counted
-  c1=$(cpu_ticks "$pid")
-  local bytes; bytes=$(cat "$W/$name.bytes")
-  [ "$bytes" -eq $((SIZE_MIB * 1048576)) ] || { echo "bench: $name: short transfer ($bytes bytes)" >&2; exit 1; }
-  R[$name.mbps]=$(echo "$bytes / ($t1 - $t0) / 1000000" | bc -l)
-  R[$name.cpu]=$(echo "($c1 - $c0) / $HZ / ($bytes / 1000000000)" | bc -l)
-
-  echo "bench: $name: $CONNECTS x ssh -J ... true" >&2
-  : > "$W/$name.times"
-  for _ in $(seq "$CONNECTS"); do
-    t0=$(date +%s.%N); sshj "$gp" true; t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc -l >> "$W/$name.times"
-  done
-  R[$name.connect]=$(sort -n "$W/$name.times" | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')
+  download "$name" "$name.mbps" "$name.cpu=$pid" sshj "$gp"
+  connects "$name" "$name.connect" sshj "$gp"
 
   echo "bench: $name: $IDLE idle -J connections" >&2
   local before; before=$(mem_kb "$pid")
   local i
+  : > "$W/$name.idle"
   for i in $(seq "$IDLE"); do
     sshj "$gp" "sleep 3600" > /dev/null 2>&1 &
     echo $! >> "$W/$name.idle"
@@ -177,27 +320,77 @@ measure() {  # name gateport gatepid
   done
   # Wait until every connection has its session up on the target.
   local deadline=$((SECONDS + 120))
-  while [ "$(pgrep -fc "sleep 3600" || true)" -lt $((IDLE * 2)) ] && [ $SECONDS -lt $deadline ]; do sleep 1; done
+  while [ "$(tree_pids -c sleep "$TARGET_PID" | wc -l)" -lt "$IDLE" ] && [ $SECONDS -lt $deadline ]; do sleep 1; done
   sleep 2
   local after; after=$(mem_kb "$pid")
   R[$name.rss]=$(echo "${after% *} / 1024" | bc -l)
   R[$name.pss]=$(echo "${after#* } / 1024" | bc -l)
   R[$name.rss_idle]=$(echo "${before% *} / 1024" | bc -l)
-  xargs kill < "$W/$name.idle" 2>/dev/null || true
+  # End the remote sleeps (by process id: their sessions and the clients
+  # then close), then whatever is left of the clients.
+  kill $(tree_pids -c sleep "$TARGET_PID") 2>/dev/null || true
   sleep 2
-  pkill -f "sleep 3600" 2>/dev/null || true
+  kill $(tree_pids $(cat "$W/$name.idle")) 2>/dev/null || true
   sleep 1
 }
 
-measure hopgate "$GATE_PORT" "$GATE_PID"
-measure openssh "$JUMP_PORT" "$JUMP_PID"
+# The two-hop chain. The middle is hopgate + jump1 + jump2 for hopgate and
+# jump1 + jump2 for OpenSSH; the target sshd is in neither.
+measure_chain() {  # hopgate|openssh
+  local how=$1 middle
+  if [ "$how" = hopgate ]; then middle="$CHAIN_GATE_PID,$J1_PID,$J2_PID"; else middle="$J1_PID,$J2_PID"; fi
+  echo "bench: chain $how: warm-up" >&2
+  sshc "$how" true
+  local before; before=$(tree_pids "$J1_PID" "$J2_PID" | sort -n | tr '\n' ' ')
+  download "chain $how" "$how.chain_mbps" \
+    "$how.chain_cpu=$middle $how.chain_jump_cpu=$J1_PID,$J2_PID" sshc "$how"
+  connects "chain $how" "$how.chain_connect" sshc "$how"
+  if [ "$how" = hopgate ]; then
+    # hopgate stays logged in to jump1 and jump2 (sshd processes beyond
+    # the two listeners), on the same processes since the warm-up: one
+    # shared upstream connection per hop carried every channel.
+    local after; after=$(tree_pids "$J1_PID" "$J2_PID" | sort -n | tr '\n' ' ')
+    if [ "$(wc -w <<<"$after")" -gt 2 ] && [ "$after" = "$before" ]; then
+      echo "bench: chain hopgate: one shared upstream connection per jump host throughout" >&2
+    else
+      echo "bench: chain hopgate: WARNING: jump host sshd processes changed ($before -> $after)" >&2
+    fi
+  fi
+}
+
+if [ $SINGLE -eq 1 ]; then
+  measure hopgate "$GATE_PORT" "$HOPGATE_PID"
+  measure openssh "$JUMP_PORT" "$JUMP_PID"
+fi
+if [ $CHAIN -eq 1 ]; then
+  measure_chain hopgate
+  measure_chain openssh
+fi
 
 ratio() { echo "${R[hopgate.$1]} / ${R[openssh.$1]}" | bc -l; }
-printf '\nhopgate vs OpenSSH sshd as the ssh -J jump host (127.0.0.1, %s MiB, %s connects, %s idle)\n' \
-  "$SIZE_MIB" "$CONNECTS" "$IDLE"
-printf '%-44s %12s %12s %10s\n' metric hopgate openssh ratio
-printf '%-44s %12.1f %12.1f %10.2f\n' "throughput through -J (MB/s, higher=better)" "${R[hopgate.mbps]}" "${R[openssh.mbps]}" "$(ratio mbps)"
-printf '%-44s %12.3f %12.3f %10.2f\n' "gateway CPU per GB relayed (s)" "${R[hopgate.cpu]}" "${R[openssh.cpu]}" "$(ratio cpu)"
-printf '%-44s %12.3f %12.3f %10.2f\n' "ssh -J gate target true, median (s)" "${R[hopgate.connect]}" "${R[openssh.connect]}" "$(ratio connect)"
-printf '%-44s %12.1f %12.1f %10.2f\n' "gateway RSS, $IDLE idle -J connections (MB)" "${R[hopgate.rss]}" "${R[openssh.rss]}" "$(ratio rss)"
-printf '%-44s %12.1f %12.1f %10.2f\n' "gateway PSS, $IDLE idle -J connections (MB)" "${R[hopgate.pss]}" "${R[openssh.pss]}" "$(ratio pss)"
+row() {  # label format key
+  printf "%-44s %12$2 %12$2 %10.2f\n" "$1" "${R[hopgate.$3]}" "${R[openssh.$3]}" "$(ratio "$3")"
+}
+if [ $SINGLE -eq 1 ]; then
+  printf '\nhopgate vs OpenSSH sshd as the ssh -J jump host (127.0.0.1, %s MiB, %s connects, %s idle)\n' \
+    "$SIZE_MIB" "$CONNECTS" "$IDLE"
+  printf '%-44s %12s %12s %10s\n' metric hopgate openssh ratio
+  row "throughput through -J (MB/s, higher=better)" .1f mbps
+  row "gateway CPU per GB relayed (s)" .3f cpu
+  row "ssh -J gate target true, median (s)" .3f connect
+  row "gateway RSS, $IDLE idle -J connections (MB)" .1f rss
+  row "gateway PSS, $IDLE idle -J connections (MB)" .1f pss
+fi
+if [ $CHAIN -eq 1 ]; then
+  if [ $SINGLE -eq 1 ]; then
+    printf '%s\n' "two-hop chain jump1 -> jump2 -> target (middle: hopgate+jump1+jump2 vs jump1+jump2)"
+  else
+    printf '\nhopgate vs OpenSSH ssh -J through a two-hop chain of stock sshd jump hosts (127.0.0.1, %s MiB, %s connects)\n' \
+      "$SIZE_MIB" "$CONNECTS"
+    printf '%-44s %12s %12s %10s\n' metric hopgate openssh ratio
+  fi
+  row "chain throughput (MB/s, higher=better)" .1f chain_mbps
+  row "chain middle CPU per GB relayed (s)" .3f chain_cpu
+  row "  of which jump1+jump2 sshd (s)" .3f chain_jump_cpu
+  row "chain ssh ... target true, median (s)" .3f chain_connect
+fi

@@ -11,6 +11,12 @@
 namespace hopgate::proxy {
 namespace {
 
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
 std::string DirName(const std::string& path) {
   size_t slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
@@ -91,11 +97,14 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   }
 
   if (auto n = r["audit"]) {
-    if (CheckMap(n, {"log"}, "audit", d)) {
+    if (CheckMap(n, {"log", "recordings"}, "audit", d)) {
       if (auto l = n["log"]) {
         if (auto p = ReadPath(l, "audit.log", file, d)) c.audit_log = *p;
       } else {
         d->Error(n, "missing audit.log (path of the JSON-lines audit log)");
+      }
+      if (auto l = n["recordings"]) {
+        if (auto p = ReadPath(l, "audit.recordings", file, d)) c.recordings_dir = *p;
       }
     }
   } else {
@@ -182,6 +191,19 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
     }
   }
 
+  if (auto n = r["recording"]) {
+    if (CheckMap(n, {"host_key", "min_free_bytes"}, "recording", d)) {
+      if (auto v = n["host_key"]) {
+        if (auto p = ReadPath(v, "recording.host_key", file, d)) c.recording_host_key = *p;
+      }
+      if (auto v = n["min_free_bytes"]) {
+        if (auto i = ReadInt(v, "recording.min_free_bytes", 0, int64_t{1} << 50, d)) {
+          c.recording_min_free_bytes = *i;
+        }
+      }
+    }
+  }
+
   if (auto n = r["upstream"]) {
     if (CheckMap(n, {"user_ca_key", "max_channels_per_connection", "idle_close"}, "upstream", d)) {
       if (auto v = n["user_ca_key"]) {
@@ -208,6 +230,12 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
     }
   }
 
+  if (c.recordings_dir.empty()) {
+    c.recordings_dir = c.audit_log.empty() ? "" : DirOf(c.audit_log) + "/recordings";
+  }
+  if (c.recording_host_key.empty() && !c.host_keys.empty()) {
+    c.recording_host_key = DirOf(c.host_keys[0]) + "/recording_host_ed25519";
+  }
   if (!d->has_errors()) out.config = std::move(c);
   return out;
 }
@@ -244,6 +272,10 @@ std::string Config::Dump() const {
   out += std::string("  close_revoked_sessions: ") + (close_revoked_sessions ? "true" : "false") +
          "\n";
   if (metrics_listen) out += "metrics:\n  listen: " + Quote(metrics_listen->ToString()) + "\n";
+  out.insert(out.find("limits:\n"), "  recordings: " + Quote(recordings_dir) + "\n");
+  out += "recording:\n";
+  out += "  host_key: " + Quote(recording_host_key) + "\n";
+  out += "  min_free_bytes: " + std::to_string(recording_min_free_bytes) + "\n";
   out += "upstream:\n";
   out += "  user_ca_key: " + Quote(upstream_user_ca_key) + "\n";
   out += "  max_channels_per_connection: " + std::to_string(upstream_max_channels) + "\n";

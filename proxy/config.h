@@ -36,7 +36,12 @@ struct Config {
 
   std::optional<HostPort> metrics_listen;  // /metrics and /healthz; absent = off
 
-  // upstream: how the gateway logs in to jump hosts
+  // recorded sessions
+  std::string recordings_dir;      // audit.recordings; default <audit log dir>/recordings
+  std::string recording_host_key;  // interception host key; generated Ed25519 if missing
+  int64_t recording_min_free_bytes = 100 << 20;  // refuse recorded sessions below this
+
+  // upstream: how the gateway logs in to targets and jump hosts
   std::string upstream_user_ca_key;         // CA private key for minted certificates (optional)
   int64_t upstream_max_channels = 64;       // client channels per shared upstream connection
   int64_t upstream_idle_close = 60;         // seconds after its last channel

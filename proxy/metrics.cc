@@ -84,7 +84,7 @@ constexpr const char* kUpstreamFailureReasons[] = {
 constexpr const char* kAuditTypes[] = {
     "server_start",  "server_stop",   "connection_open",  "auth",          "channel_open",
     "channel_close", "session_limit", "connection_close", "policy_reload", "credential_revoked",
-    "other",
+    "session_open", "session_request", "session_close", "sftp", "recording_failed", "other",
 };
 
 constexpr size_t kNumConnectionResults = std::size(kConnectionResults);

@@ -3,10 +3,9 @@
 #include <fcntl.h>
 #include <openssl/rand.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -41,6 +40,131 @@ std::string HostKeyAlgorithmsFor(const std::string& blob) {
 }
 
 }  // namespace
+
+Result<SessionPtr> ConnectSsh(int fd, const SshLogin& hop,
+                              const std::optional<certs::PrivateKey>& ca, int64_t timeout_ms,
+                              std::string* reason) {
+  auto fail = [&](const char* r, const std::string& m) -> Result<SessionPtr> {
+    *reason = r;
+    return Error{m};
+  };
+  SessionPtr session(ssh_new());
+  if (!session) {
+    close(fd);
+    return fail("other", "cannot create an SSH session");
+  }
+  ssh_session s = session.get();
+  long timeout_s = std::max<int64_t>(1, timeout_ms / 1000);
+  int port = hop.address.port;
+  int no = 0;
+  const char* known = hop.known_hosts_path.empty() ? "/dev/null" : hop.known_hosts_path.c_str();
+  socket_t sock = fd;
+  ssh_options_set(s, SSH_OPTIONS_FD, &sock);
+  bool opts_ok = ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no) == SSH_OK &&
+                 ssh_options_set(s, SSH_OPTIONS_HOST, hop.address.host.c_str()) == SSH_OK &&
+                 ssh_options_set(s, SSH_OPTIONS_PORT, &port) == SSH_OK &&
+                 ssh_options_set(s, SSH_OPTIONS_USER, hop.login.c_str()) == SSH_OK &&
+                 ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout_s) == SSH_OK &&
+                 ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, known) == SSH_OK &&
+                 ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") == SSH_OK;
+  if (opts_ok && !hop.host_key_blob.empty()) {
+    std::string algos = HostKeyAlgorithmsFor(hop.host_key_blob);
+    if (!algos.empty()) opts_ok = ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, algos.c_str()) == SSH_OK;
+  }
+  if (!opts_ok) return fail("other", "cannot set SSH options: " + SessionError(s));
+  if (ssh_connect(s) != SSH_OK) {
+    return fail("other", "SSH connection failed: " + SessionError(s));
+  }
+
+  // The hop's host key: pinned, or in its known_hosts file. Never trusted
+  // on first use.
+  ssh_key raw = nullptr;
+  if (ssh_get_server_publickey(s, &raw) != SSH_OK || raw == nullptr) {
+    return fail("host_key", "no host key received");
+  }
+  KeyPtr server_key(raw);
+  auto blob = KeyBlob(server_key.get());
+  if (!blob) return fail("host_key", "cannot read its host key: " + blob.message());
+  std::string presented = Sha256Fingerprint(*blob);
+  if (!hop.host_key_blob.empty()) {
+    if (*blob != hop.host_key_blob) {
+      return fail("host_key", "host key mismatch: it presented " + KeyTypeName(server_key.get()) +
+                                  " " + presented + ", the policy pins " +
+                                  Sha256Fingerprint(hop.host_key_blob));
+    }
+  } else {
+    switch (ssh_session_is_known_server(s)) {
+      case SSH_KNOWN_HOSTS_OK:
+        break;
+      case SSH_KNOWN_HOSTS_CHANGED:
+        return fail("host_key", "host key changed: it presented " + presented +
+                                    ", which does not match " + hop.known_hosts_path);
+      case SSH_KNOWN_HOSTS_OTHER:
+        return fail("host_key", "it presented a key of another type than " + hop.known_hosts_path +
+                                    " lists (" + presented + ")");
+      default:
+        return fail("host_key", "host key " + presented + " is not in " + hop.known_hosts_path);
+    }
+  }
+
+  // Log in: a static identity, or a certificate minted for this user.
+  if (!hop.identity_text.empty()) {
+    ssh_key priv = nullptr;
+    if (ssh_pki_import_privkey_base64(hop.identity_text.c_str(), nullptr, nullptr, nullptr,
+                                      &priv) != SSH_OK) {
+      return fail("auth", "cannot load its identity key");
+    }
+    KeyPtr key(priv);
+    if (ssh_userauth_publickey(s, nullptr, key.get()) != SSH_AUTH_SUCCESS) {
+      return fail("auth", "login as " + hop.login + " with its identity key was refused");
+    }
+  } else {
+    if (!ca) {
+      return fail("auth", "no identity and no upstream.user_ca_key to mint a certificate");
+    }
+    ssh_key priv = nullptr;
+    if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &priv) != SSH_OK) {
+      return fail("auth", "cannot generate a key");
+    }
+    KeyPtr key(priv);
+    ssh_key pub = nullptr;
+    if (ssh_pki_export_privkey_to_pubkey(key.get(), &pub) != SSH_OK) {
+      return fail("auth", "cannot derive the public key");
+    }
+    KeyPtr pubkey(pub);
+    auto pub_blob = KeyBlob(pubkey.get());
+    if (!pub_blob) return fail("auth", "cannot encode the public key");
+    auto parsed = certs::ParsePublicKeyBlob(*pub_blob);
+    if (!parsed) return fail("auth", "cannot parse the public key: " + parsed.message());
+    certs::CertificateSpec spec;
+    spec.key = *parsed;
+    RAND_bytes(reinterpret_cast<unsigned char*>(&spec.serial), sizeof spec.serial);
+    spec.key_id = hop.key_id;
+    spec.principals = {hop.login};
+    uint64_t now = static_cast<uint64_t>(time(nullptr));
+    spec.valid_after = now - 60;
+    spec.valid_before = now + static_cast<uint64_t>(std::max<int64_t>(60, hop.valid_seconds));
+    spec.extensions = hop.extensions;
+    spec.force_command = hop.force_command;
+    auto cert = certs::MintUserCertificate(spec, *ca);
+    if (!cert) return fail("auth", "cannot mint a certificate: " + cert.message());
+    ssh_key cert_key = nullptr;
+    std::string b64 = Base64Encode(*cert);
+    if (ssh_pki_import_cert_base64(b64.c_str(), SSH_KEYTYPE_ED25519_CERT01, &cert_key) != SSH_OK) {
+      return fail("auth", "libssh cannot load the minted certificate");
+    }
+    KeyPtr certk(cert_key);
+    if (ssh_pki_copy_cert_to_privkey(certk.get(), key.get()) != SSH_OK) {
+      return fail("auth", "libssh cannot attach the minted certificate");
+    }
+    if (ssh_userauth_try_publickey(s, nullptr, certk.get()) != SSH_AUTH_SUCCESS ||
+        ssh_userauth_publickey(s, nullptr, key.get()) != SSH_AUTH_SUCCESS) {
+      return fail("auth", "login as " + hop.login + " with a certificate minted by " +
+                              "upstream.user_ca_key was refused");
+    }
+  }
+  return session;
+}
 
 // One stream requested from a link: a direct-tcpip channel opened by the
 // link's thread and pumped to a socketpair whose other end is `fd`.
@@ -198,126 +322,21 @@ class Link : public std::enable_shared_from_this<Link> {
   bool Handshake(int fd, const Hop& hop, const RouteRequest& req,
                  const std::optional<certs::PrivateKey>& ca, int64_t timeout_ms,
                  std::string* reason, std::string* message) {
-    auto fail = [&](const char* r, const std::string& m) {
-      *reason = r;
-      *message = "hop " + hop.name + ": " + m;
+    SshLogin login;
+    login.name = hop.name;
+    login.address = hop.address;
+    login.login = hop.login;
+    login.identity_text = hop.identity_text;
+    login.host_key_blob = hop.host_key_blob;
+    login.known_hosts_path = hop.known_hosts_path;
+    login.key_id = "hopgate:" + req.user + ":" + req.connection_id;
+    login.extensions = {"permit-port-forwarding"};
+    auto session = ConnectSsh(fd, login, ca, timeout_ms, reason);
+    if (!session) {
+      *message = "hop " + hop.name + ": " + session.message();
       return false;
-    };
-    session_.reset(ssh_new());
-    if (!session_) {
-      close(fd);
-      return fail("other", "cannot create an SSH session");
     }
-    ssh_session s = session_.get();
-    long timeout_s = std::max<int64_t>(1, timeout_ms / 1000);
-    int port = hop.address.port;
-    int no = 0;
-    const char* known = hop.known_hosts_path.empty() ? "/dev/null" : hop.known_hosts_path.c_str();
-    socket_t sock = fd;
-    ssh_options_set(s, SSH_OPTIONS_FD, &sock);
-    bool opts_ok =
-        ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no) == SSH_OK &&
-        ssh_options_set(s, SSH_OPTIONS_HOST, hop.address.host.c_str()) == SSH_OK &&
-        ssh_options_set(s, SSH_OPTIONS_PORT, &port) == SSH_OK &&
-        ssh_options_set(s, SSH_OPTIONS_USER, hop.login.c_str()) == SSH_OK &&
-        ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout_s) == SSH_OK &&
-        ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, known) == SSH_OK &&
-        ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") == SSH_OK;
-    if (opts_ok && !hop.host_key_blob.empty()) {
-      std::string algos = HostKeyAlgorithmsFor(hop.host_key_blob);
-      if (!algos.empty()) opts_ok = ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, algos.c_str()) == SSH_OK;
-    }
-    if (!opts_ok) return fail("other", "cannot set SSH options: " + SessionError(s));
-    if (ssh_connect(s) != SSH_OK) {
-      return fail("other", "SSH connection failed: " + SessionError(s));
-    }
-
-    // The hop's host key: pinned, or in its known_hosts file. Never trusted
-    // on first use.
-    ssh_key raw = nullptr;
-    if (ssh_get_server_publickey(s, &raw) != SSH_OK || raw == nullptr) {
-      return fail("host_key", "no host key received");
-    }
-    KeyPtr server_key(raw);
-    auto blob = KeyBlob(server_key.get());
-    if (!blob) return fail("host_key", "cannot read its host key: " + blob.message());
-    std::string presented = Sha256Fingerprint(*blob);
-    if (!hop.host_key_blob.empty()) {
-      if (*blob != hop.host_key_blob) {
-        return fail("host_key", "host key mismatch: it presented " + KeyTypeName(server_key.get()) +
-                                    " " + presented + ", the policy pins " +
-                                    Sha256Fingerprint(hop.host_key_blob));
-      }
-    } else {
-      switch (ssh_session_is_known_server(s)) {
-        case SSH_KNOWN_HOSTS_OK:
-          break;
-        case SSH_KNOWN_HOSTS_CHANGED:
-          return fail("host_key", "host key changed: it presented " + presented +
-                                      ", which does not match " + hop.known_hosts_path);
-        case SSH_KNOWN_HOSTS_OTHER:
-          return fail("host_key", "it presented a key of another type than " +
-                                      hop.known_hosts_path + " lists (" + presented + ")");
-        default:
-          return fail("host_key", "host key " + presented + " is not in " + hop.known_hosts_path);
-      }
-    }
-
-    // Log in: a static identity, or a certificate minted for this user.
-    if (!hop.identity_text.empty()) {
-      ssh_key priv = nullptr;
-      if (ssh_pki_import_privkey_base64(hop.identity_text.c_str(), nullptr, nullptr, nullptr,
-                                        &priv) != SSH_OK) {
-        return fail("auth", "cannot load its identity key");
-      }
-      KeyPtr key(priv);
-      if (ssh_userauth_publickey(s, nullptr, key.get()) != SSH_AUTH_SUCCESS) {
-        return fail("auth", "login as " + hop.login + " with its identity key was refused");
-      }
-    } else {
-      if (!ca) {
-        return fail("auth", "no identity and no upstream.user_ca_key to mint a certificate");
-      }
-      ssh_key priv = nullptr;
-      if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &priv) != SSH_OK) {
-        return fail("auth", "cannot generate a key");
-      }
-      KeyPtr key(priv);
-      ssh_key pub = nullptr;
-      if (ssh_pki_export_privkey_to_pubkey(key.get(), &pub) != SSH_OK) {
-        return fail("auth", "cannot derive the public key");
-      }
-      KeyPtr pubkey(pub);
-      auto pub_blob = KeyBlob(pubkey.get());
-      if (!pub_blob) return fail("auth", "cannot encode the public key");
-      auto parsed = certs::ParsePublicKeyBlob(*pub_blob);
-      if (!parsed) return fail("auth", "cannot parse the public key: " + parsed.message());
-      certs::CertificateSpec spec;
-      spec.key = *parsed;
-      RAND_bytes(reinterpret_cast<unsigned char*>(&spec.serial), sizeof spec.serial);
-      spec.key_id = "hopgate:" + req.user + ":" + req.connection_id;
-      spec.principals = {hop.login};
-      uint64_t now = static_cast<uint64_t>(time(nullptr));
-      spec.valid_after = now - 60;
-      spec.valid_before = now + 300;  // checked by the hop at login only
-      spec.extensions = {"permit-port-forwarding"};
-      auto cert = certs::MintUserCertificate(spec, *ca);
-      if (!cert) return fail("auth", "cannot mint a certificate: " + cert.message());
-      ssh_key cert_key = nullptr;
-      std::string b64 = Base64Encode(*cert);
-      if (ssh_pki_import_cert_base64(b64.c_str(), SSH_KEYTYPE_ED25519_CERT01, &cert_key) != SSH_OK) {
-        return fail("auth", "libssh cannot load the minted certificate");
-      }
-      KeyPtr certk(cert_key);
-      if (ssh_pki_copy_cert_to_privkey(certk.get(), key.get()) != SSH_OK) {
-        return fail("auth", "libssh cannot attach the minted certificate");
-      }
-      if (ssh_userauth_try_publickey(s, nullptr, certk.get()) != SSH_AUTH_SUCCESS ||
-          ssh_userauth_publickey(s, nullptr, key.get()) != SSH_AUTH_SUCCESS) {
-        return fail("auth", "login as " + hop.login + " with a certificate minted by " +
-                                "upstream.user_ca_key was refused");
-      }
-    }
+    session_ = std::move(*session);
     return true;
   }
 
@@ -397,8 +416,8 @@ class Link : public std::enable_shared_from_this<Link> {
         } else {
           std::string why = SessionError(s);
           ssh_channel_free(r.channel);
-          Complete(r, -1, "it refused to open a channel to " + JoinHostPort(r.host, r.port) +
-                              ": " + why);
+          Complete(r, -1,
+                   "it refused to open a channel to " + JoinHostPort(r.host, r.port) + ": " + why);
         }
         r.channel = nullptr;
         opening_.erase(opening_.begin() + static_cast<long>(i));
@@ -642,8 +661,8 @@ Result<RouteStream> UpstreamPool::Open(const RouteRequest& req, RouteFailure* fa
   if (!stream) {
     failure->hop = prev->name();
     failure->reason = "open_refused";
-    failure->message = "hop " + prev->name() + ": cannot reach " + JoinHostPort(req.host, req.port) +
-                       ": " + stream.message();
+    failure->message = "hop " + prev->name() + ": cannot reach " +
+                       JoinHostPort(req.host, req.port) + ": " + stream.message();
     return failed(prev);
   }
   release(prev);

@@ -1,0 +1,282 @@
+#include "audit/asciicast.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+namespace hopgate::audit {
+namespace {
+
+constexpr char kReplacement[] = "\xEF\xBF\xBD";  // U+FFFD
+
+// One JSON document, never throwing: strings are already valid UTF-8, and
+// `replace` covers anything that slipped through.
+template <typename Json>
+std::string Dump(const Json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::string Valid(std::string_view s) {
+  std::string out;
+  AppendValidUtf8(s, &out, nullptr);
+  return out;
+}
+
+std::string Errno(const std::string& what, const std::string& path, int err) {
+  return "recording " + path + ": " + what + ": " + strerror(err);
+}
+
+// mkdir -p of the directories above `path`, each new one mode 0700.
+Status MakeParents(const std::string& path) {
+  for (size_t slash = path.find('/', 1); slash != std::string::npos;
+       slash = path.find('/', slash + 1)) {
+    std::string dir = path.substr(0, slash);
+    if (mkdir(dir.c_str(), 0700) == 0) continue;
+    if (errno != EEXIST) return Error{Errno("mkdir " + dir, path, errno)};
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return Error{"recording " + path + ": " + dir + " is not a directory"};
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AppendValidUtf8(std::string_view in, std::string* out, std::string* held) {
+  size_t i = 0;
+  const size_t n = in.size();
+  while (i < n) {
+    auto b = static_cast<uint8_t>(in[i]);
+    if (b < 0x80) {
+      out->push_back(static_cast<char>(b));
+      ++i;
+      continue;
+    }
+    // Lead byte: how many continuation bytes, and the range allowed for the
+    // first one (excludes overlongs, surrogates and > U+10FFFF; RFC 3629).
+    size_t need;
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) {
+      need = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      need = 2;
+      if (b == 0xE0) lo = 0xA0;
+      if (b == 0xED) hi = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      need = 3;
+      if (b == 0xF0) lo = 0x90;
+      if (b == 0xF4) hi = 0x8F;
+    } else {
+      out->append(kReplacement);
+      ++i;
+      continue;
+    }
+    size_t j = i + 1, got = 0;
+    while (got < need && j < n) {
+      auto c = static_cast<uint8_t>(in[j]);
+      if (c < (got == 0 ? lo : 0x80) || c > (got == 0 ? hi : 0xBF)) break;
+      ++j;
+      ++got;
+    }
+    if (got == need) {
+      out->append(in.substr(i, j - i));
+    } else if (j == n && held != nullptr) {
+      held->assign(in.substr(i));  // may complete in the next chunk
+      return;
+    } else {
+      out->append(kReplacement);  // one U+FFFD per maximal ill-formed prefix
+    }
+    i = j;
+  }
+}
+
+// --- FileCastOutput ---
+
+Result<std::unique_ptr<FileCastOutput>> FileCastOutput::Create(const std::string& path) {
+  if (Status s = MakeParents(path); !s.ok()) return s.error();
+  int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return Error{Errno("create", path, errno)};
+  EVP_MD_CTX* sha = EVP_MD_CTX_new();
+  if (sha == nullptr || EVP_DigestInit_ex(sha, EVP_sha256(), nullptr) != 1) {
+    EVP_MD_CTX_free(sha);
+    close(fd);
+    return Error{"recording " + path + ": cannot initialise SHA-256"};
+  }
+  return std::unique_ptr<FileCastOutput>(new FileCastOutput(path, fd, sha));
+}
+
+FileCastOutput::FileCastOutput(std::string path, int fd, evp_md_ctx_st* sha)
+    : path_(std::move(path)), fd_(fd), sha_(sha) {}
+
+FileCastOutput::~FileCastOutput() {
+  if (fd_ >= 0) close(fd_);
+  EVP_MD_CTX_free(sha_);
+}
+
+Status FileCastOutput::Write(std::string_view bytes) {
+  if (fd_ < 0) return Error{"recording " + path_ + ": already closed"};
+  while (!bytes.empty()) {
+    ssize_t n = write(fd_, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Error{Errno("write", path_, n < 0 ? errno : EIO)};
+    // Hash what the file received, so a partial write still matches it.
+    EVP_DigestUpdate(sha_, bytes.data(), static_cast<size_t>(n));
+    size_ += static_cast<uint64_t>(n);
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+Status FileCastOutput::Close() {
+  if (fd_ < 0) return Status::Ok();
+  int rc = close(fd_);
+  fd_ = -1;
+  if (rc != 0) return Error{Errno("close", path_, errno)};
+  return Status::Ok();
+}
+
+std::string FileCastOutput::Sha256Hex() const {
+  // Finalise a copy: the running digest keeps going.
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_MD_CTX* copy = EVP_MD_CTX_new();
+  if (copy == nullptr || EVP_MD_CTX_copy_ex(copy, sha_) != 1 ||
+      EVP_DigestFinal_ex(copy, md, &len) != 1) {
+    len = 0;
+  }
+  EVP_MD_CTX_free(copy);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) {
+    hex.push_back(kHex[md[i] >> 4]);
+    hex.push_back(kHex[md[i] & 0xF]);
+  }
+  return hex;
+}
+
+Status MemoryCastOutput::Write(std::string_view bytes) {
+  if (!fail_message.empty()) return Error{fail_message};
+  data.append(bytes);
+  return Status::Ok();
+}
+
+// --- CastWriter ---
+
+CastWriter::CastWriter(CastOutput* out, CastHeader header, int64_t start_ms)
+    : out_(out), header_(std::move(header)), start_ms_(start_ms) {
+  (void)Start();  // a failure is sticky and reported by the next call
+}
+
+Status CastWriter::Failed(Status s) {
+  if (!s.ok() && error_.ok()) error_ = s;
+  return s.ok() ? s : error_;
+}
+
+Status CastWriter::Check() const {
+  if (!error_.ok()) return error_;
+  if (closed_) return Error{"recording already closed"};
+  return Status::Ok();
+}
+
+Status CastWriter::Start() {
+  if (started_) return error_;
+  started_ = true;
+  // ordered_json keeps "version" first, as asciinema writes it.
+  nlohmann::ordered_json h;
+  h["version"] = 2;
+  h["width"] = header_.width;
+  h["height"] = header_.height;
+  if (header_.timestamp != 0) h["timestamp"] = header_.timestamp;
+  if (!header_.command.empty()) h["command"] = Valid(header_.command);
+  if (!header_.title.empty()) h["title"] = Valid(header_.title);
+  auto object = [](const std::map<std::string, std::string>& m) {
+    nlohmann::ordered_json o = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : m) o[Valid(k)] = Valid(v);
+    return o;
+  };
+  if (!header_.env.empty()) h["env"] = object(header_.env);
+  if (!header_.hopgate.empty()) h["hopgate"] = object(header_.hopgate);
+  if (Status s = out_->Write(Dump(h)); !s.ok()) return Failed(s);
+  return Failed(out_->Flush());
+}
+
+Status CastWriter::Event(int64_t now_ms, const char* code, const std::string& data) {
+  // Times only move forward, so players never see events out of order.
+  // Milliseconds / 1000 is exact to the microsecond; nlohmann prints the
+  // shortest form of the number ("1.5" rather than "1.500000").
+  last_ms_ = std::max(last_ms_, now_ms - start_ms_);
+  double seconds = static_cast<double>(last_ms_) / 1000.0;
+  buffer_ += Dump(nlohmann::json::array({seconds, code, data}));
+  if (buffer_.size() > kFlushThreshold) return WriteBuffer();
+  return Status::Ok();
+}
+
+Status CastWriter::WriteBuffer() {
+  if (buffer_.empty()) return Status::Ok();
+  Status s = out_->Write(buffer_);
+  buffer_.clear();  // on error the recording is dead anyway; don't grow
+  return Failed(s);
+}
+
+Status CastWriter::Stream(int64_t now_ms, const char* code, std::string* held,
+                          std::string_view bytes) {
+  if (Status s = Check(); !s.ok()) return s;
+  std::string joined;
+  if (!held->empty()) {
+    joined = *held + std::string(bytes);
+    bytes = joined;
+    held->clear();
+  }
+  std::string data;
+  AppendValidUtf8(bytes, &data, held);
+  if (data.empty()) return Status::Ok();
+  return Event(now_ms, code, data);
+}
+
+Status CastWriter::Output(int64_t now_ms, std::string_view bytes) {
+  return Stream(now_ms, "o", &held_output_, bytes);
+}
+
+Status CastWriter::Input(int64_t now_ms, std::string_view bytes) {
+  return Stream(now_ms, "i", &held_input_, bytes);
+}
+
+Status CastWriter::Resize(int64_t now_ms, int width, int height) {
+  if (Status s = Check(); !s.ok()) return s;
+  return Event(now_ms, "r", std::to_string(width) + "x" + std::to_string(height));
+}
+
+Status CastWriter::Marker(int64_t now_ms, std::string_view label) {
+  if (Status s = Check(); !s.ok()) return s;
+  return Event(now_ms, "m", Valid(label));
+}
+
+Status CastWriter::Flush() {
+  if (!error_.ok()) return error_;
+  if (Status s = WriteBuffer(); !s.ok()) return s;
+  return Failed(out_->Flush());
+}
+
+Status CastWriter::Close(int64_t now_ms) {
+  if (closed_) return error_;
+  if (Status s = Check(); !s.ok()) return s;
+  // Whatever never completed is shown as U+FFFD rather than dropped.
+  for (auto [held, code] : {std::pair{&held_output_, "o"}, std::pair{&held_input_, "i"}}) {
+    if (held->empty()) continue;
+    std::string data = Valid(*held);
+    held->clear();
+    if (Status s = Event(now_ms, code, data); !s.ok()) return s;
+  }
+  closed_ = true;
+  return Flush();
+}
+
+}  // namespace hopgate::audit

@@ -1,0 +1,129 @@
+// Session recordings in asciicast v2 (asciinema's format): a header line,
+// then one JSON array per event. CastWriter turns terminal bytes into valid
+// UTF-8 event lines and hands them to a CastOutput (a file, or memory in
+// tests); it takes times from its caller and never reads a clock. A writer
+// borrows its output, which must outlive it. Not thread-safe: one writer per
+// session, driven by that session's thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX, kept out of this header
+
+namespace hopgate::audit {
+
+struct CastHeader {
+  int width = 80, height = 24;
+  int64_t timestamp = 0;                   // Unix seconds, session start; 0 = omit
+  std::string command;                     // exec command; empty for a shell
+  std::string title;                       // optional
+  std::map<std::string, std::string> env;  // e.g. TERM, SHELL (only those given)
+  // hopgate's own fields, written under a "hopgate" object in the header:
+  // user, key_id, login, target, client_addr, session_id, connection, ...
+  std::map<std::string, std::string> hopgate;
+};
+
+// Where a cast goes: a file, or memory in tests.
+class CastOutput {
+ public:
+  virtual ~CastOutput() = default;
+  virtual Status Write(std::string_view bytes) = 0;
+  virtual Status Flush() { return Status::Ok(); }
+};
+
+// A new file (never an existing one: O_EXCL, mode 0600, missing parent
+// directories made 0700). Each Write reaches the kernel before it returns;
+// size() and Sha256Hex() cover exactly the bytes the file received.
+class FileCastOutput : public CastOutput {
+ public:
+  static Result<std::unique_ptr<FileCastOutput>> Create(const std::string& path);
+  ~FileCastOutput() override;
+  FileCastOutput(const FileCastOutput&) = delete;
+  FileCastOutput& operator=(const FileCastOutput&) = delete;
+
+  Status Write(std::string_view bytes) override;
+  // Closes the file, reporting close(2) errors; later Writes fail.
+  Status Close();
+
+  const std::string& path() const { return path_; }
+  uint64_t size() const { return size_; }
+  std::string Sha256Hex() const;  // of all bytes written so far
+
+ private:
+  FileCastOutput(std::string path, int fd, evp_md_ctx_st* sha);
+
+  std::string path_;
+  int fd_;
+  evp_md_ctx_st* sha_;
+  uint64_t size_ = 0;
+};
+
+class MemoryCastOutput : public CastOutput {
+ public:
+  Status Write(std::string_view bytes) override;
+  std::string data;
+  std::string fail_message;  // when set, Write fails with it (tests)
+};
+
+class CastWriter {
+ public:
+  // Calls Start(); its error, if any, is returned by every later call.
+  CastWriter(CastOutput* out, CastHeader header, int64_t start_ms);
+
+  // Writes the header line straight to the output (unbuffered, so even an
+  // interrupted recording is a valid cast). Only the first call writes.
+  Status Start();
+
+  // Events. `now_ms` is wall time in ms; the event time is seconds since
+  // start_ms with microsecond precision, clamped so it never decreases.
+  // Output and input may split UTF-8 characters anywhere: an incomplete
+  // character at the end of a chunk is held for that stream's next chunk;
+  // invalid bytes become U+FFFD.
+  Status Output(int64_t now_ms, std::string_view bytes);  // "o"
+  Status Input(int64_t now_ms, std::string_view bytes);   // "i"
+  Status Resize(int64_t now_ms, int width, int height);   // "r", "WxH"
+  Status Marker(int64_t now_ms, std::string_view label);  // "m"
+
+  // Event lines are buffered and written when Flush() is called or the
+  // buffer exceeds 64 KiB. Flush writes all complete lines; held partial
+  // characters wait for more bytes or Close().
+  Status Flush();
+  // Emits held partial characters (as U+FFFD), then flushes. Later event
+  // calls fail; a second Close is a no-op.
+  Status Close(int64_t now_ms);
+
+  uint64_t bytes_buffered() const { return buffer_.size(); }
+
+  static constexpr size_t kFlushThreshold = 64 * 1024;
+
+ private:
+  Status Stream(int64_t now_ms, const char* code, std::string* held,
+                std::string_view bytes);
+  Status Event(int64_t now_ms, const char* code, const std::string& data);
+  Status Check() const;
+  Status WriteBuffer();
+  Status Failed(Status s);
+
+  CastOutput* out_;
+  CastHeader header_;
+  int64_t start_ms_;
+  int64_t last_ms_ = 0;  // latest event offset written, for monotonic times
+  bool started_ = false;
+  bool closed_ = false;
+  Status error_;         // sticky: the first output error
+  std::string buffer_;   // complete event lines not yet written
+  std::string held_output_, held_input_;  // incomplete UTF-8 tails
+};
+
+// Appends `in` to `out` as valid UTF-8, replacing each maximal ill-formed
+// subsequence with U+FFFD. If `held` is given and `in` ends inside a
+// character that could still complete, those bytes go to *held instead.
+void AppendValidUtf8(std::string_view in, std::string* out, std::string* held);
+
+}  // namespace hopgate::audit
