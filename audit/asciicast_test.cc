@@ -356,9 +356,10 @@ TEST_CASE("asciinema plays a recording back") {
   REQUIRE(w.Marker(1795168801600, "end").ok());
   REQUIRE(w.Output(1795168802000, "\x1b[0mbye\r\n").ok());
   REQUIRE(w.Close(1795168802000).ok());
+  // asciinema 2.x `cat` insists on a /dev/tty: give it one with script(1).
   std::string played = Run("ASCIINEMA_CONFIG_HOME='" + TmpDir() +
-                          "/asciinema' PYTHONIOENCODING=utf-8 /usr/bin/asciinema cat '" + path +
-                          "' 2>&1");
+                           "/asciinema' PYTHONIOENCODING=utf-8 script -qec \"/usr/bin/asciinema cat '" +
+                           path + "'\" /dev/null </dev/null 2>&1");
   INFO(played);
   CHECK(played.find("hello from db1 " + kE + kEmoji) != std::string::npos);
   CHECK(played.find("bye") != std::string::npos);

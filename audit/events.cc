@@ -58,6 +58,7 @@ void Fill(json& j, const ChannelOpen& e) {
   j["policy_version"] = e.policy_version;
   if (!e.route.empty()) j["route"] = e.route;
   if (!e.failed_hop.empty()) j["failed_hop"] = e.failed_hop;
+  if (e.recorded) j["recorded"] = true;
 }
 
 void Fill(json& j, const ChannelClose& e) {

@@ -70,6 +70,7 @@ struct ChannelOpen {
   std::string policy_version;
   std::vector<std::string> route;  // jump hosts crossed, in order (hosts: names)
   std::string failed_hop;          // the hop that failed, when one did
+  bool recorded = false;           // terminated by the gateway and recorded
 };
 
 struct ChannelClose {

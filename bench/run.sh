@@ -367,7 +367,9 @@ if [ $CHAIN -eq 1 ]; then
   measure_chain openssh
 fi
 
-ratio() { echo "${R[hopgate.$1]} / ${R[openssh.$1]}" | bc -l; }
+ratio() {  # nan rather than a division by zero (a figure too small to measure)
+  awk -v a="${R[hopgate.$1]}" -v b="${R[openssh.$1]}" 'BEGIN { if (b + 0 == 0) print "nan"; else print a / b }'
+}
 row() {  # label format key
   printf "%-44s %12$2 %12$2 %10.2f\n" "$1" "${R[hopgate.$3]}" "${R[openssh.$3]}" "$(ratio "$3")"
 }

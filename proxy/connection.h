@@ -99,6 +99,9 @@ class Connection {
 
   // Requests (connection_channels.cc).
   void HandleDirectTcpip(ssh_message msg);
+  void HandleRecordedSession(ssh_message msg, const policy::Decision& d,
+                             const std::shared_ptr<const policy::Policy>& policy,
+                             audit::ChannelOpen* e);
   std::optional<Dialed> DialDirect(const policy::Decision& d, audit::ChannelOpen* e);
   std::optional<Dialed> DialRoute(const policy::Policy& policy, const policy::Decision& d,
                                   const char* orig, int orig_port, audit::ChannelOpen* e);

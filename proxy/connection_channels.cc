@@ -1,6 +1,7 @@
 // Connection requests: direct-tcpip (-J, -W, -L, -D), tcpip-forward (-R) and
 // its forwarded-tcpip channels, and the gateway's information session.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 #include "proxy/connection_parts.h"
 #include "proxy/dialer.h"
 #include "proxy/logging.h"
+#include "proxy/recorded_session.h"
 
 namespace hopgate::proxy {
 namespace {
@@ -164,6 +166,10 @@ void Connection::HandleDirectTcpip(ssh_message msg) {
     return;
   }
   e.route = d.route;
+  if (d.terminate) {
+    HandleRecordedSession(msg, d, policy, &e);
+    return;
+  }
   auto dialed = d.route.empty() ? DialDirect(d, &e) : DialRoute(*policy, d, orig, orig_port, &e);
   if (!dialed) {
     refuse();
@@ -201,6 +207,82 @@ void Connection::HandleDirectTcpip(ssh_message msg) {
   ++channels_total_;
   last_activity_ms_ = now;
   NoteLimits(d);
+}
+
+// A recorded target: the client's channel carries an SSH session that the
+// gateway terminates itself (recorded_session.h). The channel is relayed to
+// one end of a socketpair; the recorded session speaks SSH on the other.
+void Connection::HandleRecordedSession(ssh_message msg, const policy::Decision& d,
+                                       const std::shared_ptr<const policy::Policy>& policy,
+                                       audit::ChannelOpen* e) {
+  e->recorded = true;
+  e->dial = JoinHostPort(d.dial_host, d.dial_port);
+  auto refuse = [&](const std::string& error) {
+    e->error = error;
+    (void)AuditChannelOpen(*e);
+    spdlog::warn("conn={} user={} recorded session to {} refused: {}", id_, user_,
+                 e->destination, error);
+    ssh_message_reply_default(msg);
+  };
+  const Config& cfg = gw_->config();
+  int64_t free_bytes = FreeBytesUnder(cfg.recordings_dir);
+  if (free_bytes >= 0 && free_bytes < cfg.recording_min_free_bytes) {
+    refuse("recordings directory " + cfg.recordings_dir + " has " + std::to_string(free_bytes) +
+           " bytes free, below recording.min_free_bytes " +
+           std::to_string(cfg.recording_min_free_bytes));
+    return;
+  }
+  int sp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) != 0) {
+    refuse("cannot create a socket pair");
+    return;
+  }
+  if (Status st = AuditChannelOpen(*e); !st) {
+    close(sp[0]);
+    close(sp[1]);
+    ssh_message_reply_default(msg);
+    return;
+  }
+  ssh_channel channel = ssh_message_channel_request_open_reply_accept(msg);
+  if (channel == nullptr) {
+    close(sp[0]);
+    close(sp[1]);
+    return;
+  }
+  RecordedSessionSpec spec;
+  spec.connection_id = id_;
+  spec.outer_channel = e->channel;
+  spec.session_id = id_ + "-" + std::to_string(e->channel);
+  spec.user = user_;
+  spec.client_addr = client_.address;
+  spec.client_port = client_.port;
+  spec.key_blob = key_.blob;
+  spec.key_type = key_type_;
+  spec.fingerprint = fingerprint_;
+  if (cert_) spec.certificate_key_id = cert_->key_id;
+  spec.policy = policy;
+  spec.identity = CurrentIdentity();
+  spec.decision = d;
+  spec.target = e->destination;
+  // The socket end the recorded session reads must block for libssh's
+  // handshake; libssh switches it as it needs.
+  int flags = fcntl(sp[1], F_GETFL);
+  fcntl(sp[1], F_SETFL, flags & ~O_NONBLOCK);
+  StartRecordedSession(gw_, std::move(spec), sp[1]);
+  spdlog::info("conn={} user={} direct-tcpip to {} terminated for recording ({})", id_, user_,
+               e->destination, d.terminate_reason);
+  auto ch = std::make_unique<Channel>();
+  ch->id = e->channel;
+  ch->kind = e->kind;
+  ch->destination = e->destination;
+  int64_t now = gw_->NowMs();
+  ch->relay = std::make_unique<TcpRelay>(event_.get(), channel, sp[0], now);
+  gw_->metrics().ChannelsActive(ch->kind, 1);
+  incoming_channels_.push_back(std::move(ch));
+  ++channels_total_;
+  last_activity_ms_ = now;
+  // Limits are enforced by the recorded session itself, with a message on
+  // the terminal.
 }
 
 std::optional<Dialed> Connection::DialDirect(const policy::Decision& d, audit::ChannelOpen* e) {

@@ -35,7 +35,18 @@ size_t Gateway::active() const {
 bool Gateway::WaitForAll(int64_t timeout_ms) {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                      [&] { return connections_.empty(); });
+                      [&] { return connections_.empty() && tasks_ == 0; });
+}
+
+void Gateway::TaskStarted() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++tasks_;
+}
+
+void Gateway::TaskEnded() {
+  std::lock_guard<std::mutex> lock(mu_);
+  --tasks_;
+  cv_.notify_all();
 }
 
 void Gateway::WakeAll() {

@@ -63,6 +63,9 @@ class Gateway {
   // Connection bookkeeping.
   void Register(Connection* c);
   void Unregister(Connection* c);
+  // Recorded sessions run on threads of their own; shutdown waits for them.
+  void TaskStarted();
+  void TaskEnded();
   size_t active() const;
   // Waits until every connection has ended or `timeout_ms` passed.
   bool WaitForAll(int64_t timeout_ms);
@@ -90,6 +93,7 @@ class Gateway {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::set<Connection*> connections_;
+  int tasks_ = 0;
   std::map<std::string, int64_t> user_slots_;
   std::atomic<int> unauthenticated_{0};
   std::atomic<bool> stopping_{false};

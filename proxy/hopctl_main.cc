@@ -3,13 +3,17 @@
 // can test a policy change before it ships.
 // Exit codes: 0 allow / valid, 1 deny / invalid, 2 usage or file error.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "certs/private_key.h"
 #include "common/net.h"
+#include "common/strings.h"
 #include "policy/decide.h"
 #include "policy/explain.h"
+#include "proxy/config.h"
 #include "proxy/credentials.h"
 #include "proxy/files.h"
 
@@ -71,8 +75,10 @@ int PolicyExplain(const ExplainArgs& a) {
     id.certificate = true;
     id.principals = cred->principals;
     id.restrictions.push_back(cred->restrictions);
-    printf("note: %s is read for its principals and permissions only; its signature, CA and "
-           "validity are checked at login, not here\n", a.cert.c_str());
+    printf(
+        "note: %s is read for its principals and permissions only; its signature, CA and "
+        "validity are checked at login, not here\n",
+        a.cert.c_str());
   }
   policy::Request req;
   if (!a.open.empty()) {
@@ -104,6 +110,65 @@ int PolicyExplain(const ExplainArgs& a) {
   return d.allow ? 0 : 1;
 }
 
+// Prints one known_hosts line naming every host whose SSH sessions the
+// gateway may terminate and record, with the interception host key, ready
+// for /etc/ssh/ssh_known_hosts.
+int KnownHosts(const std::string& config_file) {
+  proxy::ConfigLoad cl = proxy::LoadConfig(config_file);
+  if (!cl.config) {
+    fprintf(stderr, "%s", cl.diagnostics.ToString().c_str());
+    return 2;
+  }
+  policy::LoadResult r = proxy::LoadPolicyFor(*cl.config);
+  if (!r.policy) {
+    fprintf(stderr, "%s", r.diagnostics.ToString().c_str());
+    return 2;
+  }
+  auto text = proxy::ReadFile(cl.config->recording_host_key, 1 << 20);
+  if (!text) {
+    fprintf(stderr,
+            "%s: %s (hopgate generates it at its first start; run it once, or create it with "
+            "ssh-keygen -t ed25519)\n",
+            cl.config->recording_host_key.c_str(), text.message().c_str());
+    return 2;
+  }
+  auto key = certs::ParseOpenSshPrivateKey(*text);
+  if (!key) {
+    fprintf(stderr, "%s: %s\n", cl.config->recording_host_key.c_str(), key.message().c_str());
+    return 2;
+  }
+  std::vector<std::string> names;
+  auto add = [&](const std::string& n) {
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  };
+  for (const auto& [name, h] : r.policy->hosts) {
+    std::vector<std::string> known = {ToLower(h.name)};
+    for (const auto& a : h.aliases) known.push_back(ToLower(a));
+    known.push_back(ToLower(h.address.host));
+    bool recorded = h.record;
+    for (const auto& rule : r.policy->rules) {
+      if (recorded) break;
+      if (rule.effect != policy::Effect::kAllow || rule.TerminationReason().empty()) continue;
+      for (const auto& p : rule.permit_open) {
+        if (p.Matches(known, 22) || p.Matches(known, h.address.port)) recorded = true;
+      }
+    }
+    if (!recorded) continue;
+    add(h.name);
+    for (const auto& a : h.aliases) add(a);
+    add(h.address.port == 22 ? h.address.host
+                             : "[" + h.address.host + "]:" + std::to_string(h.address.port));
+  }
+  if (names.empty()) {
+    fprintf(stderr, "no host in %s is recorded\n", r.policy->file.c_str());
+    return 1;
+  }
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ",") + n;
+  printf("%s %s\n", list.c_str(), key->Public().ToLine().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -114,8 +179,9 @@ int main(int argc, char** argv) {
 
   std::string check_file;
   CLI::App* check = pol->add_subcommand(
-      "check", "validate a policy: errors as FILE:LINE:COL, warnings for rules that never "
-               "match, undefined names and grant-everything patterns");
+      "check",
+      "validate a policy: errors as FILE:LINE:COL, warnings for rules that never "
+      "match, undefined names and grant-everything patterns");
   check->add_option("FILE", check_file, "policy file")->required();
 
   ExplainArgs ex;
@@ -130,6 +196,12 @@ int main(int argc, char** argv) {
   explain->add_option("--listen", ex.listen, "tcpip-forward [address:]port (-R)");
   explain->add_flag("--session", ex.session, "a session channel");
 
+  std::string kh_config;
+  CLI::App* kh = app.add_subcommand(
+      "known-hosts",
+      "print the known_hosts line for the hosts whose sessions hopgate records (interception key)");
+  kh->add_option("--config", kh_config, "hopgate configuration file")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -138,5 +210,6 @@ int main(int argc, char** argv) {
   }
   if (check->parsed()) return PolicyCheck(check_file);
   if (explain->parsed()) return PolicyExplain(ex);
+  if (kh->parsed()) return KnownHosts(kh_config);
   return 2;
 }

@@ -30,19 +30,6 @@ int64_t WallMs() {
       .count();
 }
 
-// Accepted key types: every certificate type and plain type OpenSSH offers,
-// without SHA-1 "ssh-rsa" signatures. The plain names must be listed too:
-// libssh checks the signature algorithm, not the certificate type.
-constexpr const char* kAcceptedKeyTypes =
-    "ssh-ed25519-cert-v01@openssh.com,"
-    "ecdsa-sha2-nistp256-cert-v01@openssh.com,"
-    "ecdsa-sha2-nistp384-cert-v01@openssh.com,"
-    "ecdsa-sha2-nistp521-cert-v01@openssh.com,"
-    "rsa-sha2-512-cert-v01@openssh.com,"
-    "rsa-sha2-256-cert-v01@openssh.com,"
-    "ssh-ed25519,"
-    "ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
-    "rsa-sha2-512,rsa-sha2-256";
 
 Result<int> Listen(const HostPort& hp) {
   std::string host = hp.host == "localhost" ? "127.0.0.1" : hp.host;
@@ -116,6 +103,13 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   auto keys = LoadOrGenerateHostKeys(config.host_keys, /*generate_missing=*/true);
   if (!keys) return Error{keys.message()};
   s->host_keys_ = std::move(*keys);
+  // The interception host key recorded sessions answer with.
+  auto recording_key = LoadOrGenerateHostKeys({config.recording_host_key}, true);
+  if (!recording_key) return Error{recording_key.message()};
+  for (const auto& k : *recording_key) {
+    spdlog::info("recording host key {} {} {}{} (clients trust it via hopctl known-hosts)", k.path,
+                 k.type, k.fingerprint, k.generated ? " (generated)" : "");
+  }
 
   s->bind_.reset(ssh_bind_new());
   ssh_bind b = s->bind_.get();

@@ -13,6 +13,20 @@
 
 namespace hopgate::proxy {
 
+// Accepted key types: every certificate type and plain type OpenSSH offers,
+// without SHA-1 "ssh-rsa" signatures. The plain names must be listed too:
+// libssh checks the signature algorithm, not the certificate type.
+inline constexpr const char* kAcceptedKeyTypes =
+    "ssh-ed25519-cert-v01@openssh.com,"
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com,"
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com,"
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com,"
+    "rsa-sha2-512-cert-v01@openssh.com,"
+    "rsa-sha2-256-cert-v01@openssh.com,"
+    "ssh-ed25519,"
+    "ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
+    "rsa-sha2-512,rsa-sha2-256";
+
 struct SessionDeleter {
   void operator()(ssh_session s) const { ssh_free(s); }
 };

@@ -112,6 +112,8 @@ class UpstreamPool {
   void Shutdown();
   // Live links (connected or connecting), for tests and metrics.
   size_t LinkCount() const;
+  const std::optional<certs::PrivateKey>& user_ca() const { return options_.user_ca; }
+  int64_t connect_timeout_ms() const { return options_.connect_timeout_ms; }
 
  private:
   friend class Link;
