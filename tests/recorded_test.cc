@@ -1,0 +1,308 @@
+// Recorded sessions with the real OpenSSH client and sshd: hopgate
+// terminates the inner SSH of `ssh -J alice@gate db1`, logs in to db1 with a
+// certificate it mints for the session, relays it, and writes an asciicast.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <regex>
+#include <sstream>
+
+#include "tests/support/harness.h"
+
+using namespace hopgate::testing;
+
+namespace {
+
+struct World {
+  std::string dir = MakeTempDir("recorded");
+  KeyPair alice = GenerateKey(dir, "alice");
+  KeyPair mallory = GenerateKey(dir, "mallory");  // a second key alice also holds
+  KeyPair ca = GenerateKey(dir, "upstream_ca");
+  std::unique_ptr<Sshd> target;
+  std::unique_ptr<Gate> gate;
+  std::string known_hosts = dir + "/known_hosts";
+  std::string ssh_config = dir + "/ssh_config";
+
+  // `rule_extra` is appended to alice's rule; `host_extra` to db1's entry.
+  explicit World(const std::string& rule_extra = "", const std::string& host_extra = "",
+                 const std::string& host_key = "", std::vector<std::string> launcher = {}) {
+    std::string tdir = dir + "/target";
+    Run({"mkdir", "-p", tdir});
+    target = std::make_unique<Sshd>(tdir, std::vector<std::string>{},
+                                    "TrustedUserCAKeys " + ca.public_path + "\n");
+    std::string policy =
+        "version: 1\n"
+        "users:\n"
+        "  alice:\n"
+        "    keys: [\"" + alice.public_line + "\"]\n"
+        "hosts:\n"
+        "  db1:\n"
+        "    address: \"127.0.0.1:" + std::to_string(target->port()) + "\"\n"
+        "    aliases: [db1.internal]\n"
+        "    record: true\n"
+        "    host_key: \"" + (host_key.empty() ? target->host_key_line() : host_key) + "\"\n" +
+        host_extra +
+        "rules:\n"
+        "  - name: alice-db\n"
+        "    users: [alice]\n"
+        "    permit_open: [\"db1:22\"]\n"
+        "    logins: [root]\n" + rule_extra;
+    gate = std::make_unique<Gate>(dir, policy,
+                                  "upstream:\n  user_ca_key: " + ca.private_path + "\n", false);
+    if (!launcher.empty()) gate->set_launcher(launcher);
+    gate->Start();
+    RunResult kh = Run({Gate::HopctlBinary(), "known-hosts", "--config", gate->config_path()});
+    INFO(kh.err);
+    REQUIRE(kh.exit_code == 0);
+    WriteFile(known_hosts, kh.out);
+    WriteFile(ssh_config,
+              "Host 127.0.0.1\n"
+              "  StrictHostKeyChecking no\n"
+              "  UserKnownHostsFile /dev/null\n"
+              "Host *\n"
+              "  IdentityFile " + alice.private_path + "\n"
+              "  IdentitiesOnly yes\n"
+              "  IdentityAgent none\n"
+              "  StrictHostKeyChecking yes\n"
+              "  UserKnownHostsFile " + known_hosts + "\n"
+              "  GlobalKnownHostsFile /dev/null\n"
+              "  LogLevel ERROR\n"
+              "  BatchMode yes\n"
+              "  ConnectTimeout 20\n",
+              0600);
+  }
+
+  std::string Jump() const { return "alice@127.0.0.1:" + std::to_string(gate->port()); }
+
+  std::vector<std::string> Ssh(const std::vector<std::string>& args,
+                               const std::string& login = "root") const {
+    std::vector<std::string> argv = {"ssh", "-F", ssh_config, "-J", Jump()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.begin() + 5, login + "@db1");
+    return argv;
+  }
+
+  std::vector<nlohmann::json> Closes() const { return gate->AuditEvents("session_close"); }
+};
+
+std::vector<nlohmann::json> CastLines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(ReadFile(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    // A recording cut by a write error may end in a partial line.
+    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) break;
+    out.push_back(j);
+  }
+  return out;
+}
+
+std::string CastOutput(const std::string& path) {
+  std::string out;
+  auto lines = CastLines(path);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    if (lines[i][1] == "o") out += lines[i][2].get<std::string>();
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("recorded exec: output, stderr apart, exit status 42, minted certificate, asciicast") {
+  World w;
+  RunResult r = Run(w.Ssh({"echo to-stdout; echo to-stderr >&2; exit 42"}));
+  INFO(r.err << "\n" << w.gate->Log() << ReadFile(w.gate->audit_path()));
+  CHECK(r.exit_code == 42);
+  CHECK(r.out == "to-stdout\n");
+  CHECK(r.err.find("to-stderr") != std::string::npos);
+  CHECK(r.out.find("to-stderr") == std::string::npos);
+
+  auto opens = w.gate->AuditEvents("session_open");
+  REQUIRE(opens.size() == 1);
+  CHECK(opens[0]["result"] == "success");
+  CHECK(opens[0]["login"] == "root");
+  std::string session = opens[0]["session"];
+  CHECK(opens[0]["upstream_key_id"] == "hopgate:alice:" + session);
+  // The target's own log names the human behind the minted certificate.
+  REQUIRE(WaitUntil([&] {
+    return ReadFile(w.target->log_path()).find("ID hopgate:alice:" + session) != std::string::npos;
+  }, 5000));
+
+  REQUIRE(WaitUntil([&] { return !w.Closes().empty(); }, 5000));
+  auto close = w.Closes()[0];
+  CHECK(close["exit_status"] == 42);
+  std::string cast = close["recording"];
+  CHECK(close["recording_sha256"] == Sha256OfFile(cast));
+  auto lines = CastLines(cast);
+  REQUIRE(lines.size() >= 2);
+  CHECK(lines[0]["version"] == 2);
+  CHECK(lines[0]["command"] == "echo to-stdout; echo to-stderr >&2; exit 42");
+  CHECK(lines[0]["hopgate"]["user"] == "alice");
+  CHECK(lines[0]["hopgate"]["login"] == "root");
+  CHECK(lines[0]["hopgate"]["session_id"] == session);
+  std::string out = CastOutput(cast);
+  CHECK(out.find("to-stdout") != std::string::npos);
+  CHECK(out.find("to-stderr") != std::string::npos);
+  // The audit channel event says the session was terminated and recorded.
+  auto ch = w.gate->AuditEvents("channel_open");
+  REQUIRE(ch.size() == 1);
+  CHECK(ch[0]["recorded"] == true);
+}
+
+TEST_CASE("recorded interactive pty session: typed commands' output is in the recording") {
+  World w;
+  RunResult r = Run(w.Ssh({"-tt"}), "echo hello-from-pty\nexit 3\n", 30'000);
+  INFO(r.err << "\n" << w.gate->Log());
+  CHECK(r.exit_code == 3);
+  CHECK(r.out.find("hello-from-pty") != std::string::npos);
+  REQUIRE(WaitUntil([&] { return !w.Closes().empty(); }, 5000));
+  std::string cast = w.Closes()[0]["recording"];
+  auto header = CastLines(cast)[0];
+  CHECK(!header.contains("command"));  // a shell
+  CHECK(CastOutput(cast).find("hello-from-pty") != std::string::npos);
+  // Input is not recorded by default (typed passwords must not land there).
+  for (const auto& l : CastLines(cast)) {
+    if (l.is_array()) CHECK(l[1] != "i");
+  }
+  // asciinema plays it back.
+  if (Run({"sh", "-c", "command -v asciinema"}).exit_code == 0) {
+    // asciinema 2.2 opens /dev/tty: give it one with script(1).
+    RunResult cat = Run({"env", "ASCIINEMA_CONFIG_HOME=" + w.dir + "/asciinema",
+                         "PYTHONIOENCODING=utf-8", "script", "-qec", "asciinema cat " + cast,
+                         "/dev/null"});
+    INFO(cat.err);
+    CHECK(cat.exit_code == 0);
+    CHECK(cat.out.find("hello-from-pty") != std::string::npos);
+  } else {
+    WARN("asciinema is not installed; skipped asciinema cat");
+  }
+}
+
+TEST_CASE("sftp put and get of 16 MiB through a recorded session, one audit event per file op") {
+  World w;
+  std::string local = w.dir + "/up.bin", back = w.dir + "/back.bin";
+  std::string remote = w.dir + "/remote.bin";
+  WriteRandomFile(local, 16 << 20);
+  std::string batch = w.dir + "/batch";
+  WriteFile(batch, "put " + local + " " + remote + "\nget " + remote + " " + back + "\nrename " +
+                       remote + " " + remote + ".2\nrm " + remote + ".2\nmkdir " + w.dir +
+                       "/newdir\nrmdir " + w.dir + "/newdir\n");
+  RunResult r = Run({"sftp", "-q", "-F", w.ssh_config, "-J", w.Jump(), "-b", batch, "root@db1"}, "",
+                    120'000);
+  INFO(r.err << "\n" << w.gate->Log());
+  REQUIRE(r.exit_code == 0);
+  CHECK(Sha256OfFile(back) == Sha256OfFile(local));
+  REQUIRE(WaitUntil([&] { return !w.Closes().empty(); }, 5000));
+  std::map<std::string, int> ops;
+  uint64_t written = 0, read = 0;
+  for (const auto& e : w.gate->AuditEvents("sftp")) {
+    ops[e["op"]]++;
+    if (e["op"] == "close" && e["path"] == remote) {
+      written += e["bytes_written"].get<uint64_t>();
+      read += e["bytes_read"].get<uint64_t>();
+    }
+  }
+  CHECK(ops["open"] >= 2);
+  CHECK(ops["close"] >= 2);
+  CHECK(ops["rename"] == 1);
+  CHECK(ops["remove"] == 1);
+  CHECK(ops["mkdir"] == 1);
+  CHECK(ops["rmdir"] == 1);
+  CHECK(written == (16u << 20));
+  CHECK(read == (16u << 20));
+}
+
+TEST_CASE("scp through a recorded session") {
+  World w;
+  std::string local = w.dir + "/scp.bin";
+  WriteRandomFile(local, 1 << 20);
+  RunResult r = Run({"scp", "-q", "-F", w.ssh_config, "-J", w.Jump(), local,
+                     "root@db1:" + w.dir + "/scp-remote.bin"},
+                    "", 60'000);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(Sha256OfFile(w.dir + "/scp-remote.bin") == Sha256OfFile(local));
+}
+
+TEST_CASE("a forced command runs whatever the client asks; the audit log has both") {
+  World w("    force_command: \"echo forced-output\"\n");
+  RunResult r = Run(w.Ssh({"id"}));
+  INFO(r.err << "\n" << w.gate->Log());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "forced-output\n");
+  bool found = false;
+  for (const auto& e : w.gate->AuditEvents("session_request")) {
+    if (e["request"] == "exec") {
+      CHECK(e["command"] == "id");
+      CHECK(e["forced_command"] == "echo forced-output");
+      found = true;
+    }
+  }
+  CHECK(found);
+}
+
+TEST_CASE("the inner login must use the outer key and an allowed login") {
+  World w;
+  SECTION("another key on the inner login is refused") {
+    // alice's key logs in to the gateway; the inner login offers mallory's.
+    std::string cfg = w.dir + "/mallory_config";
+    WriteFile(cfg,
+              "Host 127.0.0.1\n"
+              "  IdentityFile " + w.alice.private_path + "\n"
+              "  StrictHostKeyChecking no\n"
+              "  UserKnownHostsFile /dev/null\n"
+              "Host db1\n"
+              "  IdentityFile " + w.mallory.private_path + "\n"
+              "  UserKnownHostsFile " + w.known_hosts + "\n"
+              "Host *\n"
+              "  IdentitiesOnly yes\n"
+              "  IdentityAgent none\n"
+              "  GlobalKnownHostsFile /dev/null\n"
+              "  LogLevel ERROR\n"
+              "  BatchMode yes\n",
+              0600);
+    RunResult r = Run({"ssh", "-F", cfg, "-J", w.Jump(), "root@db1", "true"});
+    CHECK(r.exit_code == 255);
+    REQUIRE(w.gate->WaitForAudit("session_open", "result", "failure", 5000));
+    std::string reason = w.gate->AuditEvents("session_open").back()["reason"];
+    CHECK(reason.find("must use the same key") != std::string::npos);
+    CHECK(w.gate->AuditEvents("session_close").empty());
+  }
+  SECTION("a login not in logins is refused") {
+    RunResult r = Run(w.Ssh({"true"}, "postgres"));
+    CHECK(r.exit_code == 255);
+    REQUIRE(w.gate->WaitForAudit("session_open", "result", "failure", 5000));
+    std::string reason = w.gate->AuditEvents("session_open").back()["reason"];
+    CHECK(reason.find("login \"postgres\" is not allowed") != std::string::npos);
+  }
+}
+
+TEST_CASE("a target host key that does not match the pinned one refuses the session") {
+  KeyPair other = GenerateKey(MakeTempDir("recorded-other"), "other");
+  World w("", "", other.public_line);
+  RunResult r = Run(w.Ssh({"true"}));
+  CHECK(r.exit_code == 255);
+  REQUIRE(w.gate->WaitForAudit("session_open", "result", "failure", 5000));
+  std::string reason = w.gate->AuditEvents("session_open").back()["reason"];
+  CHECK(reason.find("host key mismatch") != std::string::npos);
+}
+
+TEST_CASE("a recording that cannot be written closes the session, loudly") {
+  // Every file hopgate writes is capped at 256 KiB: the recording hits it.
+  World w("", "", "", {"prlimit", "--fsize=262144", "--"});
+  RunResult r = Run(w.Ssh({"head -c 2000000 /dev/zero | tr '\\\\0' x; sleep 5"}), "", 30'000);
+  INFO(r.err << "\n" << w.gate->Log());
+  CHECK(r.exit_code != 0);
+  CHECK(r.err.find("hopgate: recording failed, session closed") != std::string::npos);
+  REQUIRE(w.gate->WaitForAudit("recording_failed", "session",
+                               w.gate->AuditEvents("session_open").at(0)["session"], 5000));
+  CHECK(w.gate->AuditEvents("recording_failed")[0]["error"].get<std::string>().find(
+            "File too large") != std::string::npos);
+  // The session ended early: the client did not get the 2 MB, and what the
+  // recording holds reached the disk up to the limit.
+  CHECK(r.out.size() < 2'000'000);
+  std::string cast = w.Closes().at(0)["recording"];
+  CHECK(!CastOutput(cast).empty());
+}
