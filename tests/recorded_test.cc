@@ -306,3 +306,153 @@ TEST_CASE("a recording that cannot be written closes the session, loudly") {
   std::string cast = w.Closes().at(0)["recording"];
   CHECK(!CastOutput(cast).empty());
 }
+
+namespace {
+
+// Runs `argv` under a real pseudo-terminal (python3's pty module), types
+// `first`, resizes the terminal to 100x40 (TIOCSWINSZ + SIGWINCH, as a
+// terminal emulator does), then types `second`. Returns what the terminal
+// showed.
+RunResult RunInPty(const std::vector<std::string>& argv, const std::string& first,
+                   const std::string& second) {
+  std::string script = R"PY(
+import os, pty, sys, time, fcntl, termios, struct, signal, select
+argv = sys.argv[3:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+out = b""
+def pump(seconds):
+    global out
+    end = time.time() + seconds
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                return False
+            if not data:
+                return False
+            out += data
+    return True
+pump(3)
+os.write(fd, sys.argv[1].encode())
+pump(1)
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+os.kill(pid, signal.SIGWINCH)
+pump(1)
+os.write(fd, sys.argv[2].encode())
+pump(5)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode("utf-8", "replace"))
+sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128)
+)PY";
+  std::vector<std::string> cmd = {"python3", "-c", script, first, second};
+  cmd.insert(cmd.end(), argv.begin(), argv.end());
+  return Run(cmd, "", 60'000);
+}
+
+}  // namespace
+
+TEST_CASE("a terminal resize reaches the target and the recording as an \"r\" event") {
+  World w;
+  RunResult r = RunInPty(w.Ssh({}), "stty size\n", "stty size; exit 0\n");
+  INFO(r.out << "\n" << w.gate->Log());
+  CHECK(r.out.find("40 100") != std::string::npos);  // the target saw the new size
+  REQUIRE(WaitUntil([&] { return !w.Closes().empty(); }, 10'000));
+  std::string cast = w.Closes()[0]["recording"];
+  bool resized = false;
+  for (const auto& l : CastLines(cast)) {
+    if (l.is_array() && l[1] == "r") resized |= l[2] == "100x40";
+  }
+  CHECK(resized);
+  CHECK(CastOutput(cast).find("40 100") != std::string::npos);
+}
+
+TEST_CASE("-L inside a recorded session: the policy decides what the target is asked to open") {
+  std::string www = MakeTempDir("recorded-www");
+  int ok_port = FreePort(), no_port = FreePort();
+  auto serve = [&](int port) {
+    std::string d = www + "/" + std::to_string(port);
+    Run({"mkdir", "-p", d});
+    WriteFile(d + "/hello.txt", "hello from " + std::to_string(port) + "\n");
+    return std::make_unique<Process>(
+        std::vector<std::string>{"python3", "-m", "http.server", std::to_string(port), "--bind",
+                                 "127.0.0.1", "--directory", d},
+        d + ".log");
+  };
+  auto ok_server = serve(ok_port);
+  auto no_server = serve(no_port);
+  REQUIRE(WaitForPort(ok_port, 10'000));
+  REQUIRE(WaitForPort(no_port, 10'000));
+  World w("    allow_tcp_forwarding: local\n", "");
+  // The rule must also permit the forwarded destination.
+  std::string policy = ReadFile(w.gate->policy_path());
+  size_t at = policy.find("permit_open: [\"db1:22\"]");
+  policy.replace(at, std::string("permit_open: [\"db1:22\"]").size(),
+                 "permit_open: [\"db1:22\", \"127.0.0.1:" + std::to_string(ok_port) + "\"]");
+  WriteFile(w.gate->policy_path(), policy);
+  w.gate->process().Signal(SIGHUP);
+  REQUIRE(w.gate->WaitForAudit("policy_reload", "result", "success", 10'000));
+
+  int l1 = FreePort(), l2 = FreePort();
+  Process fwd(w.Ssh({"-N", "-L", std::to_string(l1) + ":127.0.0.1:" + std::to_string(ok_port),
+                     "-L", std::to_string(l2) + ":127.0.0.1:" + std::to_string(no_port)}),
+              w.dir + "/fwd.log");
+  REQUIRE(WaitForPort(l1, 15'000));
+  RunResult ok = Run({"curl", "-s", "--max-time", "10",
+                      "http://127.0.0.1:" + std::to_string(l1) + "/hello.txt"});
+  CHECK(ok.out == "hello from " + std::to_string(ok_port) + "\n");
+  RunResult no = Run({"curl", "-s", "--max-time", "10",
+                      "http://127.0.0.1:" + std::to_string(l2) + "/hello.txt"});
+  CHECK(no.out.empty());
+  std::string ok_dest = "127.0.0.1:" + std::to_string(ok_port);
+  std::string no_dest = "127.0.0.1:" + std::to_string(no_port);
+  REQUIRE(w.gate->WaitForAudit("session_request", "command", no_dest, 5000));
+  for (const auto& e : w.gate->AuditEvents("session_request")) {
+    if (e["request"] != "direct-tcpip") continue;
+    if (e["command"] == ok_dest) CHECK(e["decision"] == "allow");
+    if (e["command"] == no_dest) CHECK(e["decision"] == "deny");
+  }
+  // The forwarded connection is an audit event with its bytes.
+  REQUIRE(WaitUntil([&] {
+    for (const auto& c : w.Closes()) {
+      if (c["kind"] == "direct-tcpip" && c["bytes_target_to_client"].get<uint64_t>() > 0) return true;
+    }
+    return false;
+  }, 10'000));
+}
+
+TEST_CASE("a certificate's force-command is enforced in a recorded session") {
+  World w;
+  // Trust a user CA at the gateway and give alice a certificate with a
+  // forced command.
+  KeyPair user_ca = GenerateKey(w.dir, "user_ca");
+  std::string cfg = ReadFile(w.gate->config_path());
+  cfg += "authentication:\n  trusted_user_ca_keys: " + user_ca.public_path + "\n";
+  WriteFile(w.gate->config_path(), cfg, 0600);
+  w.gate->process().Signal(SIGTERM);
+  w.gate->process().Wait(15'000);
+  w.gate->Start();
+  RunResult signed_ = Run({"ssh-keygen", "-q", "-s", user_ca.private_path, "-I", "alice@corp",
+                           "-n", "alice", "-O", "force-command=echo cert-forced",
+                           w.alice.public_path});
+  REQUIRE(signed_.exit_code == 0);
+  std::string conf = ReadFile(w.ssh_config);
+  conf += "  CertificateFile " + w.alice.public_path.substr(0, w.alice.public_path.size() - 4) +
+          "-cert.pub\n";
+  WriteFile(w.ssh_config, conf, 0600);
+  RunResult r = Run(w.Ssh({"id"}));
+  INFO(r.err << "\n" << w.gate->Log());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "cert-forced\n");
+  bool found = false;
+  for (const auto& e : w.gate->AuditEvents("session_request")) {
+    if (e["request"] == "exec" && e["command"] == "id") {
+      CHECK(e["forced_command"] == "echo cert-forced");
+      found = true;
+    }
+  }
+  CHECK(found);
+}
