@@ -19,8 +19,20 @@
 # jump1 + jump2 sshd for (b) (whole process trees, reaped children
 # included); the target sshd is never counted.
 #
+# Then a recorded session: hopgate terminates the inner SSH of
+# `ssh -J alice@gate root@db1` (db1 is `record: true`), logs in to the target
+# with a certificate it mints from an upstream CA the target trusts
+# (TrustedUserCAKeys), and writes an asciicast of the session, vs the same
+# stock sshd as a plain passthrough -J jump host. Both download the same
+# printable text (`yes ... | head -c`), not /dev/zero: zero bytes are the
+# worst case for the recording's JSON escaping (6 bytes each). Prints
+# throughput, gateway CPU per GB (the hopgate process alone vs the jump
+# sshd's tree), the median connect time, the ratio of the CPU figures
+# against the goal (at most 1.5x), and the size of the recording relative
+# to the bytes transferred.
+#
 # Usage: bench/run.sh [--size-mib 1024] [--connects 20] [--idle 200]
-#                     [--only-chain | --no-chain]
+#                     [--only-chain | --no-chain] [--only-recorded | --no-recorded]
 # Not part of the test suite. Run as root on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,10 +40,12 @@ cd "$(dirname "$0")/.."
 SIZE_MIB=1024
 CONNECTS=20
 IDLE=200
-SINGLE=1  # hopgate vs sshd as the one -J jump host
-CHAIN=1   # the two-hop chain
+SINGLE=1    # hopgate vs sshd as the one -J jump host
+CHAIN=1     # the two-hop chain
+RECORDED=1  # a recorded session vs sshd as a passthrough jump host
 usage() {
-  echo "usage: $0 [--size-mib N] [--connects N] [--idle N] [--only-chain | --no-chain]" >&2
+  echo "usage: $0 [--size-mib N] [--connects N] [--idle N] [--only-chain | --no-chain]" \
+    "[--only-recorded | --no-recorded]" >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -39,8 +53,10 @@ while [ $# -gt 0 ]; do
     --size-mib) [ $# -ge 2 ] || usage; SIZE_MIB=$2; shift 2 ;;
     --connects) [ $# -ge 2 ] || usage; CONNECTS=$2; shift 2 ;;
     --idle) [ $# -ge 2 ] || usage; IDLE=$2; shift 2 ;;
-    --only-chain) SINGLE=0; shift ;;
+    --only-chain) SINGLE=0; RECORDED=0; shift ;;
     --no-chain) CHAIN=0; shift ;;
+    --only-recorded) SINGLE=0; CHAIN=0; shift ;;
+    --no-recorded) RECORDED=0; shift ;;
     *) usage ;;
   esac
 done
@@ -52,11 +68,13 @@ bounded --size-mib "$SIZE_MIB" 1 65536
 bounded --connects "$CONNECTS" 1 1000
 bounded --idle "$IDLE" 0 5000
 SIZE_MIB=$((10#$SIZE_MIB)) CONNECTS=$((10#$CONNECTS)) IDLE=$((10#$IDLE))
-[ $SINGLE -eq 1 ] || [ $CHAIN -eq 1 ] || { echo "bench: --only-chain and --no-chain leave nothing to run" >&2; exit 2; }
+[ $SINGLE -eq 1 ] || [ $CHAIN -eq 1 ] || [ $RECORDED -eq 1 ] ||
+  { echo "bench: the --only-* and --no-* options given leave nothing to run" >&2; exit 2; }
 
 deploy/install-deps.sh
-bazel build //proxy:hopgate >&2
-HOPGATE="$(bazel info bazel-bin 2>/dev/null)/proxy/hopgate"
+bazel build //proxy:hopgate //proxy:hopctl >&2
+BIN="$(bazel info bazel-bin 2>/dev/null)/proxy"
+HOPGATE="$BIN/hopgate" HOPCTL="$BIN/hopctl"
 mkdir -p /run/sshd && chmod 0755 /run/sshd
 
 # Process ids of ROOT... and of all their descendants (with -c COMM: only

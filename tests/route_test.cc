@@ -190,3 +190,62 @@ TEST_CASE("a cycle of jump hosts is refused by hopgate --check with file:line:co
   CHECK(r.err.find(gate.policy_path() + ":14:10: host \"b\": via \"a\" makes a cycle of jump hosts") !=
         std::string::npos);
 }
+
+TEST_CASE("a recorded target behind the chain: the recorded session rides the same route") {
+  std::string dir = MakeTempDir("route-recorded");
+  KeyPair alice = GenerateKey(dir, "alice");
+  KeyPair hop_id = GenerateKey(dir, "hop_identity");
+  KeyPair upstream_ca = GenerateKey(dir, "upstream_ca");
+  auto sub = [&](const std::string& n) { return Sub(dir, n); };
+  Sshd jump1(sub("jump1"), {hop_id.public_line});
+  Sshd jump2(sub("jump2"), {hop_id.public_line});
+  Sshd target(sub("target"), {}, "TrustedUserCAKeys " + upstream_ca.public_path + "\n");
+  std::string hop = "    login: root\n    identity: " + hop_id.private_path + "\n";
+  std::string policy =
+      "version: 1\n"
+      "users:\n"
+      "  alice:\n"
+      "    keys: [\"" + alice.public_line + "\"]\n"
+      "hosts:\n"
+      "  jump1:\n"
+      "    address: \"127.0.0.1:" + std::to_string(jump1.port()) + "\"\n" + hop +
+      "    host_key: \"" + jump1.host_key_line() + "\"\n"
+      "  jump2:\n"
+      "    address: \"127.0.0.1:" + std::to_string(jump2.port()) + "\"\n" + hop +
+      "    host_key: \"" + jump2.host_key_line() + "\"\n"
+      "    via: [jump1]\n"
+      "  db1:\n"
+      "    address: \"127.0.0.1:" + std::to_string(target.port()) + "\"\n"
+      "    record: true\n"
+      "    host_key: \"" + target.host_key_line() + "\"\n"
+      "    via: [jump2]\n"
+      "rules:\n"
+      "  - name: alice-db\n"
+      "    users: [alice]\n"
+      "    permit_open: [\"db1:22\"]\n"
+      "    logins: [root]\n";
+  Gate gate(dir, policy, "upstream:\n  user_ca_key: " + upstream_ca.private_path + "\n");
+  RunResult kh = Run({Gate::HopctlBinary(), "known-hosts", "--config", gate.config_path()});
+  REQUIRE(kh.exit_code == 0);
+  WriteFile(dir + "/known_hosts", kh.out);
+  std::string cfg = dir + "/ssh_config";
+  WriteFile(cfg,
+            "Host 127.0.0.1\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+            "Host *\n  IdentityFile " + alice.private_path + "\n  IdentitiesOnly yes\n"
+            "  IdentityAgent none\n  UserKnownHostsFile " + dir + "/known_hosts\n"
+            "  GlobalKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n",
+            0600);
+  RunResult r = Run({"ssh", "-F", cfg, "-J", "alice@127.0.0.1:" + std::to_string(gate.port()),
+                     "root@db1", "echo recorded-through-chain; exit 7"});
+  INFO(r.err << "\n" << gate.Log());
+  CHECK(r.exit_code == 7);
+  CHECK(r.out == "recorded-through-chain\n");
+  auto opens = gate.AuditEvents("session_open");
+  REQUIRE(opens.size() == 1);
+  CHECK(opens[0]["route"] == nlohmann::json::array({"jump1", "jump2"}));
+  REQUIRE(WaitUntil([&] { return !gate.AuditEvents("session_close").empty(); }, 5000));
+  std::string cast = gate.AuditEvents("session_close")[0]["recording"];
+  CHECK(ReadFile(cast).find("recorded-through-chain") != std::string::npos);
+  CHECK(AcceptedLogins(jump1) == 1);
+  CHECK(AcceptedLogins(jump2) == 1);
+}
