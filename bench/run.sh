@@ -131,14 +131,22 @@ GATE_PORT=$(free_port $((JUMP_PORT + 1)))
 J1_PORT=$(free_port $((GATE_PORT + 1)))
 J2_PORT=$(free_port $((J1_PORT + 1)))
 CGATE_PORT=$(free_port $((J2_PORT + 1)))
+RGATE_PORT=$(free_port $((CGATE_PORT + 1)))
 
 ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/client"
 # hopgate's own key for logging in to the chain's jump hosts.
 ssh-keygen -q -t ed25519 -N '' -C hopgate-hop -f "$W/hop_identity"
 cp "$W/client.pub" "$W/authorized_keys"
 cat "$W/client.pub" "$W/hop_identity.pub" > "$W/jump_authorized_keys"
+# The CA whose certificates hopgate mints to log in to a recorded target;
+# the target trusts it (the certificate's principal is the login, root).
+TARGET_EXTRA=""
+if [ $RECORDED -eq 1 ]; then
+  ssh-keygen -q -t ed25519 -N '' -C bench-upstream-ca -f "$W/upstream_ca"
+  TARGET_EXTRA="TrustedUserCAKeys $W/upstream_ca.pub"
+fi
 
-sshd_config() {  # port hostkey authorized_keys
+sshd_config() {  # port hostkey authorized_keys [extra-lines]
   cat <<CFG
 Port $1
 ListenAddress 127.0.0.1
@@ -155,20 +163,26 @@ MaxStartups 1000:30:2000
 MaxSessions 1000
 LogLevel ERROR
 CFG
+  [ -z "${4:-}" ] || printf '%s\n' "$4"
 }
-start_sshd() {  # name port authorized_keys; sets SSHD_PID
+start_sshd() {  # name port authorized_keys [extra-config-lines]; sets SSHD_PID
   ssh-keygen -q -t ed25519 -N '' -f "$W/$1_host"
-  sshd_config "$2" "$W/$1_host" "$3" > "$W/$1_sshd_config"
+  sshd_config "$2" "$W/$1_host" "$3" "${4:-}" > "$W/$1_sshd_config"
   /usr/sbin/sshd -D -f "$W/$1_sshd_config" -E "$W/$1.log" &
   SSHD_PID=$!; PIDS+=("$SSHD_PID")
 }
+# Each gateway keeps its host key in a directory of its own: hopgate
+# generates its interception key for recorded sessions
+# (recording_host_ed25519) next to it, and two gateways must not write the
+# same file.
 start_hopgate() {  # name port policy extra-config; sets GATE_PID
+  mkdir -p "$W/$1.d"
   cat > "$W/$1.yaml" <<CONFIG
 version: 1
 listen: ["127.0.0.1:$2"]
-host_keys: [$W/$1_host]
+host_keys: [$W/$1.d/host_ed25519]
 policy: $3
-audit: {log: $W/$1_audit.jsonl}
+audit: {log: $W/$1_audit.jsonl, recordings: $W/$1.d/recordings}
 limits: {max_startups: 1000, max_connections: 100000}
 log_level: warning
 $4
@@ -178,11 +192,17 @@ CONFIG
   GATE_PID=$!; PIDS+=("$GATE_PID")
 }
 
-start_sshd target "$TARGET_PORT" "$W/authorized_keys"; TARGET_PID=$SSHD_PID
+start_sshd target "$TARGET_PORT" "$W/authorized_keys" "$TARGET_EXTRA"; TARGET_PID=$SSHD_PID
 wait_listen target "$TARGET_PID" "$TARGET_PORT"
 
-if [ $SINGLE -eq 1 ]; then
+# The stock sshd jump host: the single-hop comparison and the passthrough
+# side of the recorded session.
+if [ $SINGLE -eq 1 ] || [ $RECORDED -eq 1 ]; then
   start_sshd jump "$JUMP_PORT" "$W/authorized_keys"; JUMP_PID=$SSHD_PID
+  wait_listen jump "$JUMP_PID" "$JUMP_PORT"
+fi
+
+if [ $SINGLE -eq 1 ]; then
   cat > "$W/policy.yaml" <<POLICY
 version: 1
 users:
@@ -194,7 +214,6 @@ rules:
     permit_open: ["127.0.0.1:$TARGET_PORT"]
 POLICY
   start_hopgate hopgate "$GATE_PORT" "$W/policy.yaml" ""; HOPGATE_PID=$GATE_PID
-  wait_listen jump "$JUMP_PID" "$JUMP_PORT"
   wait_listen hopgate "$HOPGATE_PID" "$GATE_PORT"
 fi
 
@@ -235,7 +254,53 @@ POLICY
   wait_listen chain_hopgate "$CHAIN_GATE_PID" "$CGATE_PORT"
 fi
 
+if [ $RECORDED -eq 1 ]; then
+  cat > "$W/rec_policy.yaml" <<POLICY
+version: 1
+users:
+  alice:
+    keys: ["$(cat "$W/client.pub")"]
+hosts:
+  db1:
+    address: "127.0.0.1:$TARGET_PORT"
+    record: true
+    host_key: "$(cut -d' ' -f1,2 "$W/target_host.pub")"
+rules:
+  - name: bench
+    users: [alice]
+    permit_open: ["db1:22"]
+    logins: [root]
+POLICY
+  # recording.min_free_bytes: 0 where this hopgate takes a recording:
+  # section (else its default floor applies: checked below).
+  REC_EXTRA="upstream: {user_ca_key: $W/upstream_ca}"
+  printf 'version: 1\nrecording: {min_free_bytes: 0}\n' > "$W/probe.yaml"
+  probe=$("$HOPGATE" --config "$W/probe.yaml" --check 2>&1 || true)
+  if [[ $probe == *'unknown key "recording"'* ]]; then
+    echo "bench: this hopgate does not take recording: in its config; default recording.min_free_bytes" >&2
+  else
+    REC_EXTRA+=$'\n'"recording: {min_free_bytes: 0}"
+  fi
+  start_hopgate rec_hopgate "$RGATE_PORT" "$W/rec_policy.yaml" "$REC_EXTRA"
+  REC_GATE_PID=$GATE_PID
+  wait_listen rec_hopgate "$REC_GATE_PID" "$RGATE_PORT"
+  # The recording is about as large as the download; leave room for it and
+  # for hopgate's default floor of 100 MiB.
+  free_kb=$(df -Pk "$W" | awk 'NR == 2 { print $4 }')
+  [ "$free_kb" -ge $((SIZE_MIB * 1024 * 11 / 10 + 200 * 1024)) ] ||
+    { echo "bench: $W has ${free_kb} kB free, too little to record ${SIZE_MIB} MiB" >&2; exit 1; }
+  # The client trusts the gateway's interception key for db1 (hopgate
+  # generated it at its start).
+  "$HOPCTL" known-hosts --config "$W/rec_hopgate.yaml" > "$W/db1_known_hosts"
+fi
+
+# db1 is the recorded target behind rec_hopgate: its host key is checked
+# (the gateway's interception key); the jump hosts' are not.
 cat > "$W/ssh_config" <<SSHCFG
+Host db1
+  UserKnownHostsFile $W/db1_known_hosts
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
 Host *
   IdentityFile $W/client
   IdentitiesOnly yes
@@ -259,6 +324,11 @@ HZ=$(getconf CLK_TCK)
 sshj() {  # gateport cmd...
   local gp=$1; shift
   ssh -F "$W/ssh_config" -J "root@127.0.0.1:$gp" -p "$TARGET_PORT" root@127.0.0.1 "$@"
+}
+# The recorded session: hopgate terminates the inner SSH to db1 and logs in
+# to the target as root with a certificate it mints.
+sshr() {  # cmd...
+  ssh -F "$W/ssh_config" -J "alice@127.0.0.1:$RGATE_PORT" root@db1 "$@"
 }
 # The two-hop chain: hopgate crosses jump1 and jump2 itself, or the client
 # crosses them with a two-hop -J.
@@ -286,9 +356,17 @@ mem_kb() {
 median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 declare -A R
-# Downloads SIZE_MIB MiB with CMD... (which takes the remote command last),
-# sets R[MBPS_KEY] to its throughput and, for each KEY=ROOT[,ROOT...] in
-# GROUPS, R[KEY] to the CPU seconds per GB of those process trees.
+BYTES=$((SIZE_MIB * 1048576))
+# What the target prints for a download: zero bytes, or printable text (the
+# recorded session, where zero bytes would be the worst case of the
+# recording's JSON escaping).
+ZERO_SOURCE="head -c $BYTES /dev/zero"
+TEXT_SOURCE="yes 'the quick brown fox jumps over the lazy dog 0123456789' | head -c $BYTES"
+SOURCE=$ZERO_SOURCE
+# Downloads SIZE_MIB MiB of $SOURCE with CMD... (which takes the remote
+# command last), sets R[MBPS_KEY] to its throughput and, for each
+# KEY=ROOT[,ROOT...] in GROUPS, R[KEY] to the CPU seconds per GB of those
+# process trees.
 download() {  # label mbps-key groups cmd...
   local label=$1 mkey=$2 groups=$3; shift 3
   local g roots t0 t1
@@ -297,12 +375,12 @@ download() {  # label mbps-key groups cmd...
   for g in $groups; do roots=${g#*=}; c0[$g]=$(tree_cpu_ticks ${roots//,/ }); done
   echo "bench: $label: ${SIZE_MIB} MiB download" >&2
   t0=$(date +%s.%N)
-  "$@" "head -c $((SIZE_MIB * 1048576)) /dev/zero" | wc -c > "$W/$label.bytes"
+  "$@" "$SOURCE" | wc -c > "$W/$label.bytes"
   t1=$(date +%s.%N)
   sleep 1  # let sshd reap the session processes so their CPU is counted
   for g in $groups; do roots=${g#*=}; c1[$g]=$(tree_cpu_ticks ${roots//,/ }); done
   local bytes; bytes=$(cat "$W/$label.bytes")
-  [ "$bytes" -eq $((SIZE_MIB * 1048576)) ] || { echo "bench: $label: short transfer ($bytes bytes)" >&2; exit 1; }
+  [ "$bytes" -eq "$BYTES" ] || { echo "bench: $label: short transfer ($bytes bytes)" >&2; exit 1; }
   R[$mkey]=$(echo "$bytes / ($t1 - $t0) / 1000000" | bc -l)
   for g in $groups; do
     R[${g%%=*}]=$(echo "(${c1[$g]} - ${c0[$g]}) / $HZ / ($bytes / 1000000000)" | bc -l)
@@ -376,6 +454,44 @@ measure_chain() {  # hopgate|openssh
   fi
 }
 
+# The number of session_close events in an audit log.
+audited_closes() { cat "$1" 2>/dev/null | grep -c '"type":"session_close"' || true; }
+# The recorded session through rec_hopgate (CPU: the hopgate process
+# alone) vs the jump sshd as a plain passthrough (CPU: its whole tree), both
+# downloading the same printable text. The passthrough connect time is the
+# single-hop one, measured here if that section did not run.
+measure_recorded() {
+  local SOURCE=$TEXT_SOURCE  # what download() sends, here and in what it calls
+  echo "bench: recorded hopgate: check (echo ok)" >&2
+  local ok; ok=$(sshr echo ok) || true
+  [ "$ok" = ok ] || {
+    echo "bench: recorded hopgate: ssh -J ... root@db1 echo ok printed '$ok'" >&2
+    cat "$W/rec_hopgate.log" >&2; exit 1
+  }
+  local audit="$W/rec_hopgate_audit.jsonl" rec="$W/rec_hopgate.d/recordings"
+  local closes; closes=$(audited_closes "$audit")
+  find "$rec" -name '*.cast' | sort > "$W/casts.before"
+  download "recorded hopgate" hopgate.rec_mbps "hopgate.rec_cpu=$REC_GATE_PID" sshr
+  # The recording is complete once hopgate audits the session's close.
+  local deadline=$((SECONDS + 30))
+  while [ "$(audited_closes "$audit")" -le "$closes" ]; do
+    [ $SECONDS -lt $deadline ] || { echo "bench: recorded hopgate: no session_close audited" >&2; exit 1; }
+    sleep 0.2
+  done
+  find "$rec" -name '*.cast' | sort > "$W/casts.after"
+  local new; new=$(comm -13 "$W/casts.before" "$W/casts.after")
+  [ -n "$new" ] || { echo "bench: recorded hopgate: no new recording under $rec" >&2; exit 1; }
+  R[hopgate.rec_cast_files]=$(wc -l <<<"$new")
+  R[hopgate.rec_cast_bytes]=$(xargs stat -c %s <<<"$new" | awk '{ s += $1 } END { print s + 0 }')
+  connects "recorded hopgate" hopgate.rec_connect sshr
+
+  echo "bench: passthrough openssh: warm-up" >&2
+  sshj "$JUMP_PORT" true
+  download "passthrough openssh" openssh.rec_mbps "openssh.rec_cpu=$JUMP_PID" sshj "$JUMP_PORT"
+  [ -n "${R[openssh.connect]:-}" ] || connects openssh openssh.connect sshj "$JUMP_PORT"
+  R[openssh.rec_connect]=${R[openssh.connect]}
+}
+
 if [ $SINGLE -eq 1 ]; then
   measure hopgate "$GATE_PORT" "$HOPGATE_PID"
   measure openssh "$JUMP_PORT" "$JUMP_PID"
@@ -383,6 +499,9 @@ fi
 if [ $CHAIN -eq 1 ]; then
   measure_chain hopgate
   measure_chain openssh
+fi
+if [ $RECORDED -eq 1 ]; then
+  measure_recorded
 fi
 
 ratio() {  # nan rather than a division by zero (a figure too small to measure)
@@ -413,4 +532,24 @@ if [ $CHAIN -eq 1 ]; then
   row "chain middle CPU per GB relayed (s)" .3f chain_cpu
   row "  of which jump1+jump2 sshd (s)" .3f chain_jump_cpu
   row "chain ssh ... target true, median (s)" .3f chain_connect
+fi
+if [ $RECORDED -eq 1 ]; then
+  if [ $SINGLE -eq 1 ] || [ $CHAIN -eq 1 ]; then
+    printf '%s\n' "recorded session to db1 vs sshd passthrough -J (printable text; CPU: hopgate alone vs jump sshd)"
+  else
+    printf '\nhopgate recorded session vs OpenSSH sshd as a passthrough ssh -J jump host (127.0.0.1, %s MiB printable text, %s connects)\n' \
+      "$SIZE_MIB" "$CONNECTS"
+    printf '%-44s %12s %12s %10s\n' metric hopgate openssh ratio
+  fi
+  row "recorded throughput (MB/s, higher=better)" .1f rec_mbps
+  row "recorded gateway CPU per GB (s)" .3f rec_cpu
+  row "recorded ssh -J gate db1 true, median (s)" .3f rec_connect
+  awk -v r="$(ratio rec_cpu)" 'BEGIN {
+    if (r == "nan") { print "recorded CPU per GB / sshd passthrough CPU per GB: not measurable (goal <= 1.50)"; exit }
+    printf "recorded CPU per GB / sshd passthrough CPU per GB: %.2f (goal <= 1.50: %s)\n", r, (r <= 1.5) ? "met" : "NOT met"
+  }'
+  awk -v c="${R[hopgate.rec_cast_bytes]}" -v n="${R[hopgate.rec_cast_files]}" -v b="$BYTES" 'BEGIN {
+    printf "recording: %d bytes of .cast (%d %s) for %d bytes transferred: %.3f bytes per byte\n",
+      c, n, (n == 1) ? "file" : "files", b, c / b
+  }'
 fi

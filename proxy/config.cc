@@ -52,7 +52,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   const YAML::Node& r = *root;
   if (!CheckMap(r,
                 {"version", "listen", "host_keys", "policy", "audit", "limits", "authentication",
-                 "metrics", "upstream", "log_level"},
+                 "metrics", "recording", "upstream", "log_level"},
                 "the config", d)) {
     return out;
   }

@@ -66,3 +66,26 @@ limits:
   CHECK(e.find("/etc/hopgate/bad.yaml:7:21: limits.login_grace_time: invalid duration \"30\": missing unit") != std::string::npos);
   CHECK(e.find("/etc/hopgate/bad.yaml:8:17: limits.max_startups must be between 1 and 100000") != std::string::npos);
 }
+
+TEST_CASE("recording and upstream sections parse, with defaults next to the audit log") {
+  auto r = hopgate::proxy::ParseConfig(
+      "version: 1\nlisten: [\"127.0.0.1:2222\"]\nhost_keys: [keys/host]\npolicy: p.yaml\n"
+      "audit:\n  log: /var/log/hopgate/audit.jsonl\n"
+      "recording:\n  min_free_bytes: 0\n"
+      "upstream:\n  user_ca_key: ca\n  max_channels_per_connection: 8\n  idle_close: 2m\n",
+      "/etc/hopgate/hopgate.yaml");
+  INFO(r.diagnostics.ToString());
+  REQUIRE(r.config);
+  CHECK(r.config->recording_min_free_bytes == 0);
+  CHECK(r.config->recordings_dir == "/var/log/hopgate/recordings");
+  CHECK(r.config->recording_host_key == "/etc/hopgate/keys/recording_host_ed25519");
+  CHECK(r.config->upstream_user_ca_key == "/etc/hopgate/ca");
+  CHECK(r.config->upstream_max_channels == 8);
+  CHECK(r.config->upstream_idle_close == 120);
+  auto bad = hopgate::proxy::ParseConfig(
+      "version: 1\nlisten: [\"127.0.0.1:2222\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n"
+      "recording:\n  min_free: 1\n",
+      "/etc/hopgate/hopgate.yaml");
+  CHECK_FALSE(bad.config);
+  CHECK(bad.diagnostics.ToString().find("/etc/hopgate/hopgate.yaml:7:3:") != std::string::npos);
+}

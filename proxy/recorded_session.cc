@@ -100,7 +100,7 @@ class RecordedSession {
     bool up_failed = false;
     bool started = false;  // shell/exec/subsystem requested
     bool sftp_mode = false;
-    std::string dest_host;  // direct-tcpip
+    std::string dest_host;  // direct-tcpip; the -R address for forwarded-tcpip; x11 originator
     uint16_t dest_port = 0;
     int width = 80, height = 24;
     std::string term;
@@ -117,7 +117,12 @@ class RecordedSession {
     std::unique_ptr<audit::FileCastOutput> cast_out;
     std::unique_ptr<audit::CastWriter> cast;
     std::unique_ptr<audit::SftpObserver> sftp;
-    bool Ready() const { return up != nullptr && (kind != "session" || started); }
+    // Channels the target opens (auth-agent, x11, forwarded-tcpip) start with
+    // `up` and get `in` opened to the client at the top of the loop.
+    bool Reverse() const { return kind == "auth-agent" || kind == "x11" || kind == "forwarded-tcpip"; }
+    bool Ready() const {
+      return up != nullptr && in != nullptr && (kind != "session" || started);
+    }
   };
 
   // Setup.
@@ -151,6 +156,23 @@ class RecordedSession {
   static void OnSignal(ssh_session, ssh_channel, const char* sig, void* u);
   static void OnAgentReq(ssh_session, ssh_channel, void* u);
   static void OnX11Req(ssh_session, ssh_channel, int, const char*, const char*, uint32_t, void* u);
+  // Channels the target opens towards the client.
+  static ssh_channel OnUpAgentOpen(ssh_session s, void* userdata);
+  static ssh_channel OnUpX11Open(ssh_session s, const char* addr, int port, void* userdata);
+  Bridge* AddReverse(const std::string& kind, ssh_channel up);
+  void OpenInner(Bridge& b);
+  void HandleTcpipForward(ssh_message msg, bool cancel);
+  void AcceptForwarded();
+  void SetUpCallbacks(Bridge& b);
+  struct RemoteForward {
+    std::string address;  // as the client asked
+    uint16_t port = 0;    // as the client asked
+    uint16_t bound = 0;   // what the target bound
+  };
+  std::vector<RemoteForward> forwards_;
+  bool agent_requested_ = false;
+  bool x11_requested_ = false;
+  ssh_callbacks_struct up_session_cb_{};
   int Start(Bridge& b, const std::string& request, const std::string& command);
 
   // Upstream channels.
@@ -464,6 +486,11 @@ bool RecordedSession::ConnectUpstream(const std::string& login, std::string* why
     return false;
   }
   up_ = std::move(*session);
+  ssh_callbacks_init(&up_session_cb_);
+  up_session_cb_.userdata = this;
+  up_session_cb_.channel_open_request_auth_agent_function = &RecordedSession::OnUpAgentOpen;
+  up_session_cb_.channel_open_request_x11_function = &RecordedSession::OnUpX11Open;
+  ssh_set_callbacks(up_.get(), &up_session_cb_);
   ssh_set_blocking(up_.get(), 0);
   if (ssh_event_add_session(event_.get(), up_.get()) != SSH_OK) {
     *why = "cannot add the upstream session to the event loop";
@@ -495,6 +522,11 @@ int RecordedSession::OnMessage(ssh_session, ssh_message msg, void* userdata) {
   int type = ssh_message_type(msg);
   int subtype = ssh_message_subtype(msg);
   if (!self->authenticated_) return 1;
+  if (type == SSH_REQUEST_GLOBAL && (subtype == SSH_GLOBAL_REQUEST_TCPIP_FORWARD ||
+                                     subtype == SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD)) {
+    self->HandleTcpipForward(msg, subtype == SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD);
+    return 0;
+  }
   if (type == SSH_REQUEST_CHANNEL_OPEN && subtype == SSH_CHANNEL_DIRECT_TCPIP) {
     self->HandleDirectTcpip(msg);
     return 0;
@@ -712,27 +744,204 @@ void RecordedSession::OnSignal(ssh_session, ssh_channel, const char* sig, void* 
 
 void RecordedSession::OnAgentReq(ssh_session, ssh_channel, void* u) {
   auto& b = *static_cast<Bridge*>(u);
+  RecordedSession* rs = b.rs;
   audit::SessionRequest e;
-  e.session = b.rs->spec_.session_id;
+  e.session = rs->spec_.session_id;
   e.channel = b.id;
   e.request = "auth-agent-req";
-  e.reason = b.rs->spec_.decision.grants.agent_forwarding
-                 ? "agent forwarding is not relayed by recorded sessions yet"
-                 : "agent forwarding not granted";
-  b.rs->Audit(e);
+  e.allow = rs->spec_.decision.grants.agent_forwarding;
+  if (!e.allow) e.reason = "agent forwarding not granted (rule or credential)";
+  rs->Audit(e);
+  if (!e.allow) return;
+  rs->agent_requested_ = true;
+  b.reqs.push_back({"agent", "", ""});
 }
 
-void RecordedSession::OnX11Req(ssh_session, ssh_channel, int, const char*, const char*, uint32_t,
-                               void* u) {
+void RecordedSession::OnX11Req(ssh_session, ssh_channel, int single, const char* protocol,
+                               const char* cookie, uint32_t screen, void* u) {
   auto& b = *static_cast<Bridge*>(u);
+  RecordedSession* rs = b.rs;
   audit::SessionRequest e;
-  e.session = b.rs->spec_.session_id;
+  e.session = rs->spec_.session_id;
   e.channel = b.id;
   e.request = "x11-req";
-  e.reason = b.rs->spec_.decision.grants.x11_forwarding
-                 ? "X11 forwarding is not relayed by recorded sessions yet"
-                 : "X11 forwarding not granted";
-  b.rs->Audit(e);
+  e.allow = rs->spec_.decision.grants.x11_forwarding;
+  if (!e.allow) e.reason = "X11 forwarding not granted (rule or credential)";
+  rs->Audit(e);
+  if (!e.allow) return;
+  rs->x11_requested_ = true;
+  // The client's (fake) cookie goes to the target unchanged: the client
+  // checks it on every X11 channel that comes back.
+  Bridge::Req r{"x11", protocol ? protocol : "", cookie ? cookie : ""};
+  r.w = single;
+  r.h = static_cast<int>(screen);
+  b.reqs.push_back(std::move(r));
+}
+
+RecordedSession::Bridge* RecordedSession::AddReverse(const std::string& kind, ssh_channel up) {
+  auto b = std::make_unique<Bridge>();
+  b->rs = this;
+  b->id = next_channel_++;
+  b->kind = kind;
+  b->opened_ms = gw_->NowMs();
+  b->up = up;
+  Bridge* raw = b.get();
+  SetUpCallbacks(*raw);
+  incoming_.push_back(std::move(b));
+  return raw;
+}
+
+ssh_channel RecordedSession::OnUpAgentOpen(ssh_session s, void* userdata) {
+  auto* self = static_cast<RecordedSession*>(userdata);
+  if (!self->agent_requested_ || !self->spec_.decision.grants.agent_forwarding) return nullptr;
+  ssh_channel ch = ssh_channel_new(s);
+  if (ch == nullptr) return nullptr;
+  self->AddReverse("auth-agent", ch);
+  return ch;
+}
+
+ssh_channel RecordedSession::OnUpX11Open(ssh_session s, const char* addr, int port,
+                                         void* userdata) {
+  auto* self = static_cast<RecordedSession*>(userdata);
+  if (!self->x11_requested_ || !self->spec_.decision.grants.x11_forwarding) return nullptr;
+  ssh_channel ch = ssh_channel_new(s);
+  if (ch == nullptr) return nullptr;
+  Bridge* b = self->AddReverse("x11", ch);
+  b->dest_host = addr ? addr : "127.0.0.1";
+  b->dest_port = static_cast<uint16_t>(port);
+  return ch;
+}
+
+// -R inside the recorded session: the target listens, decided by the
+// policy's permit_listen like -R through the gateway.
+void RecordedSession::HandleTcpipForward(ssh_message msg, bool cancel) {
+  const char* addr = ssh_message_global_request_address(msg);
+  int port = ssh_message_global_request_port(msg);
+  std::string address = addr ? addr : "";
+  audit::SessionRequest e;
+  e.session = spec_.session_id;
+  e.request = cancel ? "cancel-tcpip-forward" : "tcpip-forward";
+  e.command = JoinHostPort(address.empty() ? "*" : address, static_cast<uint16_t>(port));
+  if (port < 0 || port > 65535) {
+    e.reason = "malformed port";
+    Audit(e);
+    ssh_message_reply_default(msg);
+    return;
+  }
+  if (cancel) {
+    busy_ = true;
+    ssh_set_blocking(up_.get(), 1);
+    int rc = ssh_channel_cancel_forward(up_.get(), address.c_str(), port);
+    ssh_set_blocking(up_.get(), 0);
+    busy_ = false;
+    forwards_.erase(std::remove_if(forwards_.begin(), forwards_.end(),
+                                   [&](const RemoteForward& f) {
+                                     return f.address == address && f.port == port;
+                                   }),
+                    forwards_.end());
+    e.allow = rc == SSH_OK;
+    Audit(e);
+    if (rc == SSH_OK) {
+      ssh_message_global_request_reply_success(msg, 0);
+    } else {
+      ssh_message_reply_default(msg);
+    }
+    return;
+  }
+  policy::Decision d = policy::Decide(*spec_.policy, spec_.identity,
+                                      policy::Request::Listen(address, static_cast<uint16_t>(port)));
+  if (d.allow && !policy::AllowsRemote(spec_.decision.grants.tcp_forwarding)) {
+    d.allow = false;
+    d.reason = "remote forwarding is not granted in this recorded session";
+  }
+  e.allow = d.allow;
+  e.reason = d.allow ? "rule " + d.rule : d.reason;
+  if (!d.allow) {
+    Audit(e);
+    ssh_message_reply_default(msg);
+    return;
+  }
+  int bound = 0;
+  busy_ = true;
+  ssh_set_blocking(up_.get(), 1);
+  int rc = ssh_channel_listen_forward(up_.get(), address.c_str(), port, &bound);
+  ssh_set_blocking(up_.get(), 0);
+  busy_ = false;
+  if (rc != SSH_OK) {
+    e.allow = false;
+    e.reason = "the target refused to listen: " + SessionError(up_.get());
+    Audit(e);
+    ssh_message_reply_default(msg);
+    return;
+  }
+  Audit(e);
+  forwards_.push_back({address, static_cast<uint16_t>(port),
+                       static_cast<uint16_t>(bound > 0 ? bound : port)});
+  ssh_message_global_request_reply_success(msg, static_cast<uint16_t>(bound));
+}
+
+// Connections to a -R port arrive as forwarded-tcpip channels from the
+// target; libssh 0.10 queues them for ssh_channel_accept_forward.
+void RecordedSession::AcceptForwarded() {
+  if (forwards_.empty()) return;
+  while (true) {
+    int dport = 0;
+    ssh_channel ch = ssh_channel_accept_forward(up_.get(), 0, &dport);
+    if (ch == nullptr) return;
+    const RemoteForward* fwd = nullptr;
+    for (const auto& f : forwards_) {
+      if (f.bound == dport || f.port == dport) fwd = &f;
+    }
+    if (fwd == nullptr) {
+      ssh_channel_close(ch);
+      ssh_channel_free(ch);
+      continue;
+    }
+    Bridge* b = AddReverse("forwarded-tcpip", ch);
+    b->dest_host = fwd->address;
+    b->dest_port = fwd->port != 0 ? fwd->port : fwd->bound;
+  }
+}
+
+void RecordedSession::OpenInner(Bridge& b) {
+  busy_ = true;
+  ssh_set_blocking(inner_.get(), 1);
+  ssh_channel ch = ssh_channel_new(inner_.get());
+  int rc = SSH_ERROR;
+  if (ch != nullptr) {
+    if (b.kind == "auth-agent") {
+      rc = ssh_channel_open_auth_agent(ch);
+    } else if (b.kind == "x11") {
+      rc = ssh_channel_open_x11(ch, b.dest_host.c_str(), b.dest_port);
+    } else {
+      rc = ssh_channel_open_reverse_forward(ch, b.dest_host.c_str(), b.dest_port, "127.0.0.1", 0);
+    }
+  }
+  ssh_set_blocking(inner_.get(), 0);
+  busy_ = false;
+  audit::SessionRequest e;
+  e.session = spec_.session_id;
+  e.channel = b.id;
+  e.request = b.kind;
+  e.command = b.kind == "auth-agent" ? "" : JoinHostPort(b.dest_host, b.dest_port);
+  e.allow = rc == SSH_OK;
+  if (rc != SSH_OK) e.reason = "the client refused the channel: " + SessionError(inner_.get());
+  Audit(e);
+  if (rc != SSH_OK) {
+    if (ch) ssh_channel_free(ch);
+    b.up_failed = true;
+    Finish(b, e.reason);
+    return;
+  }
+  b.in = ch;
+  ssh_callbacks_init(&b.in_cb);
+  b.in_cb.userdata = &b;
+  b.in_cb.channel_data_function = &RecordedSession::OnInData;
+  b.in_cb.channel_eof_function = &RecordedSession::OnInEof;
+  b.in_cb.channel_close_function = &RecordedSession::OnInClose;
+  ssh_set_channel_callbacks(b.in, &b.in_cb);
+  // What the target sent while the client's side was opening.
+  b.up_pending = true;
 }
 
 // ------------------------------------------------------------------ data
@@ -825,7 +1034,7 @@ int RecordedSession::OnUpData(ssh_session, ssh_channel, void* data, uint32_t len
                               void* u) {
   auto& b = *static_cast<Bridge*>(u);
   RecordedSession* rs = b.rs;
-  if (rs->busy_ || b.done || !rs->end_reason_.empty()) {
+  if (rs->busy_ || b.done || !b.Ready() || !rs->end_reason_.empty()) {
     (is_stderr ? b.up_err_pending : b.up_pending) = true;
     return 0;
   }
@@ -865,6 +1074,10 @@ void RecordedSession::OpenUpstream(Bridge& b) {
     return;
   }
   b.up = ch;
+  SetUpCallbacks(b);
+}
+
+void RecordedSession::SetUpCallbacks(Bridge& b) {
   ssh_callbacks_init(&b.up_cb);
   b.up_cb.userdata = &b;
   b.up_cb.channel_data_function = &RecordedSession::OnUpData;
@@ -897,6 +1110,13 @@ void RecordedSession::ApplyRequests(Bridge& b) {
         rc = ssh_channel_request_exec(b.up, r.a.c_str());
       } else if (r.type == "subsystem") {
         rc = ssh_channel_request_subsystem(b.up, r.a.c_str());
+      } else if (r.type == "agent") {
+        (void)ssh_channel_request_auth_agent(b.up);  // no reply is awaited
+      } else if (r.type == "x11") {
+        if (ssh_channel_request_x11(b.up, r.w, r.a.c_str(), r.b.c_str(), r.h) != SSH_OK) {
+          spdlog::info("conn={} session {}: the target refused X11 forwarding",
+                       spec_.connection_id, spec_.session_id);
+        }
       }
       ssh_set_blocking(up_.get(), 0);
     }
@@ -915,6 +1135,7 @@ void RecordedSession::ApplyRequests(Bridge& b) {
 void RecordedSession::Service(Bridge& b, int64_t now) {
   if (b.done) return;
   if (!b.up && !b.up_failed) OpenUpstream(b);
+  if (!b.in && !b.up_failed && !b.done) OpenInner(b);
   if (b.done) return;
   if (b.in_closed && !b.up_closed) {
     Finish(b, b.close_reason.empty() ? "client closed the channel" : b.close_reason);
@@ -1079,6 +1300,9 @@ void RecordedSession::Loop() {
       EndAll(msg, end_reason_);
       break;
     }
+    AcceptForwarded();
+    for (auto& b : incoming_) bridges_.push_back(std::move(b));
+    incoming_.clear();
     for (auto& b : bridges_) Service(*b, now);
     // Recordings reach the disk at least every 100 ms.
     bool buffered = false;
@@ -1105,7 +1329,7 @@ void RecordedSession::Loop() {
     if (g.idle_timeout) next = std::min(next, last_activity_ms_ + *g.idle_timeout * 1000);
     bool pending = false;
     for (auto& b : bridges_) {
-      pending |= !b->reqs.empty() || !b->up ||
+      pending |= !b->reqs.empty() || !b->up || !b->in ||
                  (b->in_pending && b->Ready() && ssh_channel_window_size(b->up) > 0);
     }
     if (buffered) next = std::min(next, now + kFlushMs);

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <regex>
 #include <sstream>
@@ -455,4 +456,85 @@ TEST_CASE("a certificate's force-command is enforced in a recorded session") {
     }
   }
   CHECK(found);
+}
+
+TEST_CASE("agent forwarding in a recorded session: relayed when granted, refused otherwise") {
+  auto agent_run = [](World& w, const std::string& sock) {
+    std::vector<std::string> argv = {"env", "SSH_AUTH_SOCK=" + sock};
+    // The test config says IdentityAgent none, which hides the agent from
+    // forwarding too; IdentitiesOnly still keeps its keys out of the login.
+    auto ssh = w.Ssh({"-A", "-o", "IdentityAgent=SSH_AUTH_SOCK", "ssh-add -l; echo agent-exit=$?"});
+    argv.insert(argv.end(), ssh.begin(), ssh.end());
+    return Run(argv);
+  };
+  auto start_agent = [](World& w) {
+    // Unix socket paths are short (108 bytes): not under the test's temp dir.
+    static int n = 0;
+    std::string sock = "/tmp/hopgate-test-agent-" + std::to_string(getpid()) + "-" +
+                       std::to_string(n++) + ".sock";
+    unlink(sock.c_str());
+    RunResult a = Run({"ssh-agent", "-a", sock});
+    REQUIRE(a.exit_code == 0);
+    REQUIRE(Run({"env", "SSH_AUTH_SOCK=" + sock, "ssh-add", "-q", w.mallory.private_path})
+                .exit_code == 0);
+    return sock;
+  };
+  SECTION("granted") {
+    World w("    agent_forwarding: true\n");
+    std::string sock = start_agent(w);
+    RunResult r = agent_run(w, sock);
+    INFO(r.err << "\n" << w.gate->Log());
+    Run({"env", "SSH_AGENT_PID=", "SSH_AUTH_SOCK=" + sock, "ssh-agent", "-k"});
+    CHECK(r.out.find("agent-exit=0") != std::string::npos);
+    RunResult fp = Run({"ssh-keygen", "-lf", w.mallory.public_path});
+    CHECK(r.out.find(fp.out.substr(fp.out.find("SHA256:"), 50)) != std::string::npos);
+    bool opened = false;
+    for (const auto& e : w.gate->AuditEvents("session_request")) {
+      opened |= e["request"] == "auth-agent" && e["decision"] == "allow";
+    }
+    CHECK(opened);
+  }
+  SECTION("not granted") {
+    World w;
+    std::string sock = start_agent(w);
+    RunResult r = agent_run(w, sock);
+    Run({"env", "SSH_AUTH_SOCK=" + sock, "ssh-agent", "-k"});
+    CHECK(r.out.find("agent-exit=2") != std::string::npos);  // no agent on the target
+    bool denied = false;
+    for (const auto& e : w.gate->AuditEvents("session_request")) {
+      denied |= e["request"] == "auth-agent-req" && e["decision"] == "deny";
+    }
+    CHECK(denied);
+  }
+}
+
+TEST_CASE("-R inside a recorded session: the target listens on a permitted port") {
+  std::string www = MakeTempDir("recorded-R");
+  int http_port = FreePort(), listen_port = FreePort(), forbidden_port = FreePort();
+  WriteFile(www + "/hello.txt", "hello via -R\n");
+  Process http({"python3", "-m", "http.server", std::to_string(http_port), "--bind", "127.0.0.1",
+                "--directory", www},
+               www + "/http.log");
+  REQUIRE(WaitForPort(http_port, 10'000));
+  World w("    allow_tcp_forwarding: yes\n    permit_listen: [\"" + std::to_string(listen_port) +
+          "\"]\n");
+  RunResult r = Run(w.Ssh({"-o", "ExitOnForwardFailure=yes", "-R",
+                           std::to_string(listen_port) + ":127.0.0.1:" + std::to_string(http_port),
+                           "curl -s --max-time 10 http://127.0.0.1:" + std::to_string(listen_port) +
+                               "/hello.txt"}),
+                    "", 60'000);
+  INFO(r.err << "\n" << w.gate->Log());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "hello via -R\n");
+  RunResult bad = Run(w.Ssh({"-o", "ExitOnForwardFailure=yes", "-R",
+                             std::to_string(forbidden_port) + ":127.0.0.1:" +
+                                 std::to_string(http_port),
+                             "true"}),
+                      "", 60'000);
+  CHECK(bad.exit_code == 255);
+  bool denied = false;
+  for (const auto& e : w.gate->AuditEvents("session_request")) {
+    denied |= e["request"] == "tcpip-forward" && e["decision"] == "deny";
+  }
+  CHECK(denied);
 }
