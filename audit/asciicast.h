@@ -124,6 +124,11 @@ class CastWriter {
 // Appends `in` to `out` as valid UTF-8, replacing each maximal ill-formed
 // subsequence with U+FFFD. If `held` is given and `in` ends inside a
 // character that could still complete, those bytes go to *held instead.
+// Appends `valid_utf8` as a JSON string literal (quotes included), escaped
+// exactly as nlohmann::json::dump() does. The input must be valid UTF-8
+// (AppendValidUtf8's output).
+void AppendJsonString(std::string_view valid_utf8, std::string* out);
+
 void AppendValidUtf8(std::string_view in, std::string* out, std::string* held);
 
 }  // namespace hopgate::audit

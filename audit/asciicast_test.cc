@@ -364,3 +364,28 @@ TEST_CASE("asciinema plays a recording back") {
   CHECK(played.find("hello from db1 " + kE + kEmoji) != std::string::npos);
   CHECK(played.find("bye") != std::string::npos);
 }
+
+TEST_CASE("AppendJsonString writes exactly what nlohmann's dump() writes") {
+  std::string all;
+  for (int c = 0; c < 0x80; ++c) all.push_back(static_cast<char>(c));
+  std::vector<std::string> inputs = {"", "plain text", "quote \" backslash \\ slash /",
+                                     "\x1b[31mred\x1b[0m\r\n", "tab\tbell\a\x7f", all,
+                                     "caf\xc3\xa9 \xf0\x9f\x98\x80 \xe2\x82\xac"};
+  // Pseudo-random valid UTF-8 built from printable and control characters.
+  std::string mixed;
+  uint32_t x = 12345;
+  for (int i = 0; i < 5000; ++i) {
+    x = x * 1103515245 + 12345;
+    int k = (x >> 16) % 4;
+    if (k == 0) mixed.push_back(static_cast<char>((x >> 8) % 0x80));
+    if (k == 1) mixed += "\xc3\xa9";
+    if (k == 2) mixed += "\xe2\x82\xac";
+    if (k == 3) mixed += "\xf0\x9f\x98\x80";
+  }
+  inputs.push_back(mixed);
+  for (const auto& in : inputs) {
+    std::string ours;
+    hopgate::audit::AppendJsonString(in, &ours);
+    CHECK(ours == nlohmann::json(in).dump());
+  }
+}
