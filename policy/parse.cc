@@ -353,6 +353,14 @@ class Parser {
                         "known_hosts: hopgate never trusts a host key on first use");
       }
     }
+    for (const auto& [name, h] : p->hosts) {
+      if (h.record && !h.HasPinnedKey() && h.known_hosts_path.empty()) {
+        d_->Error(h.location, "host " + Quote(name) +
+                                  " has record: true, so hopgate logs in to it itself, and needs "
+                                  "host_key (a pinned public key line) or known_hosts: hopgate "
+                                  "never trusts a host key on first use");
+      }
+    }
   }
 
   void ParseRules(const YAML::Node& node, Policy* p) {

@@ -303,17 +303,7 @@ std::optional<Dialed> Connection::DialRoute(const policy::Policy& policy,
                                             const policy::Decision& d, const char* orig,
                                             int orig_port, audit::ChannelOpen* e) {
   RouteRequest req;
-  for (const auto& name : d.route) {
-    const policy::Host& h = policy.hosts.at(name);
-    Hop hop;
-    hop.name = h.name;
-    hop.address = h.address;
-    hop.login = h.login;
-    hop.identity_text = h.identity_text;
-    hop.host_key_blob = h.host_key_blob;
-    hop.known_hosts_path = h.known_hosts_path;
-    req.hops.push_back(std::move(hop));
-  }
+  req.hops = HopsFor(policy, d.route);
   req.user = user_;
   req.connection_id = id_;
   req.host = d.dial_host;

@@ -58,13 +58,13 @@ policy::LoadResult LoadPolicyFor(const Config& config) {
   std::set<std::string> hops;
   for (const auto& [name, h] : r.policy->hosts) hops.insert(h.route.begin(), h.route.end());
   bool bad = false;
-  for (const auto& name : hops) {
-    const policy::Host& hop = r.policy->hosts.at(name);
-    if (hop.identity_text.empty()) {
-      r.diagnostics.Error(hop.location,
-                          "host " + Quote(name) +
-                              " is a jump host without an identity, so hopgate must mint a "
-                              "certificate for it, but " +
+  for (const auto& [name, h] : r.policy->hosts) {
+    bool hop = hops.count(name) > 0;
+    if ((hop || h.record) && h.identity_text.empty()) {
+      r.diagnostics.Error(h.location,
+                          "host " + Quote(name) + (hop ? " is a jump host" : " is recorded") +
+                              " without an identity, so hopgate must mint a certificate to log "
+                              "in to it, but " +
                               config.file + " has no upstream.user_ca_key");
       bad = true;
     }

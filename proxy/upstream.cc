@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
@@ -44,6 +45,16 @@ constexpr const char* kUpstreamCiphers =
     "aes256-ctr,aes192-ctr,aes128-ctr";
 
 }  // namespace
+
+std::vector<Hop> HopsFor(const policy::Policy& policy, const std::vector<std::string>& route) {
+  std::vector<Hop> hops;
+  for (const auto& name : route) {
+    const policy::Host& h = policy.hosts.at(name);
+    hops.push_back(
+        Hop{h.name, h.address, h.login, h.identity_text, h.host_key_blob, h.known_hosts_path});
+  }
+  return hops;
+}
 
 Result<SessionPtr> ConnectSsh(int fd, const SshLogin& hop,
                               const std::optional<certs::PrivateKey>& ca, int64_t timeout_ms,
@@ -522,31 +533,21 @@ bool UpstreamPool::RetireIfIdle(Link* link) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!link->Idle(SteadyMs())) return false;
   link->Stop();
-  auto it = links_.find(link->key());
-  if (it != links_.end()) {
-    auto& v = it->second;
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (v[i].get() == link) {
-        v.erase(v.begin() + static_cast<long>(i));
-        break;
-      }
-    }
-    if (v.empty()) links_.erase(it);
-  }
+  EraseLocked(link);
   return true;
 }
 
 void UpstreamPool::Remove(Link* link) {
   std::lock_guard<std::mutex> lock(mu_);
+  EraseLocked(link);
+}
+
+void UpstreamPool::EraseLocked(Link* link) {
   auto it = links_.find(link->key());
   if (it == links_.end()) return;
   auto& v = it->second;
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (v[i].get() == link) {
-      v.erase(v.begin() + static_cast<long>(i));
-      break;
-    }
-  }
+  v.erase(std::remove_if(v.begin(), v.end(), [&](const auto& l) { return l.get() == link; }),
+          v.end());
   if (v.empty()) links_.erase(it);
 }
 

@@ -29,6 +29,7 @@
 #include "certs/private_key.h"
 #include "common/net.h"
 #include "common/result.h"
+#include "policy/policy.h"
 #include "proxy/metrics.h"
 #include "proxy/ssh_util.h"
 
@@ -43,6 +44,9 @@ struct Hop {
   std::string host_key_blob;     // pinned key; else known_hosts_path is used
   std::string known_hosts_path;
 };
+
+// The hops of `route` (hosts: names, as in policy::Decision::route).
+std::vector<Hop> HopsFor(const policy::Policy& policy, const std::vector<std::string>& route);
 
 struct RouteRequest {
   std::vector<Hop> hops;        // in order, at least one
@@ -121,6 +125,7 @@ class UpstreamPool {
   // reservations) and returns true, so the thread may end.
   bool RetireIfIdle(Link* link);
   void Remove(Link* link);
+  void EraseLocked(Link* link);  // mu_ held
 
   Options options_;
   Metrics* metrics_;
