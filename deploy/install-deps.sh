@@ -12,6 +12,8 @@ PACKAGES=(
   # test tools: curl (HTTP and SOCKS client), promtool (checks the metrics
   # exposition and the example alert rules)
   curl procps prometheus
+  # python3 (HTTP test servers, a pty driver), asciinema (plays recordings)
+  python3 asciinema
 )
 
 missing=()
