@@ -538,3 +538,28 @@ TEST_CASE("-R inside a recorded session: the target listens on a permitted port"
   }
   CHECK(denied);
 }
+
+TEST_CASE("idle_timeout and max_session end a recorded session with a message and an audit event") {
+  SECTION("idle_timeout") {
+    World w("    idle_timeout: 2s\n");
+    RunResult r = Run(w.Ssh({"sleep 30"}), "", 40'000);
+    INFO(r.err << "\n" << w.gate->Log());
+    CHECK(r.exit_code != 0);
+    CHECK(r.err.find("hopgate: idle timeout (2s, rule alice-db)") != std::string::npos);
+    REQUIRE(w.gate->WaitForAudit("session_limit", "limit", "idle_timeout", 5000));
+  }
+  SECTION("max_session") {
+    World w("    max_session: 3s\n");
+    // Output keeps the session busy: only the time limit can end it.
+    RunResult r = Run(w.Ssh({"while true; do echo tick; sleep 0.5; done"}), "", 40'000);
+    INFO(r.err << "\n" << w.gate->Log());
+    CHECK(r.exit_code != 0);
+    CHECK(r.out.find("tick") != std::string::npos);
+    CHECK(r.err.find("hopgate: session time limit reached (max_session 3s, rule alice-db)") !=
+          std::string::npos);
+    REQUIRE(w.gate->WaitForAudit("session_limit", "limit", "max_session", 5000));
+    // The minted certificate expires with the session (plus a minute).
+    std::string log = ReadFile(w.target->log_path());
+    CHECK(log.find("ID hopgate:alice:") != std::string::npos);
+  }
+}
