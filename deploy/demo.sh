@@ -11,8 +11,9 @@ ROOT=$(pwd)
 
 deploy/install-deps.sh
 echo "demo: building hopgate (first build takes a minute)..." >&2
-bazel build //proxy:hopgate >&2
+bazel build //proxy:hopgate //proxy:hopctl >&2
 BIN="$(bazel info bazel-bin 2>/dev/null)/proxy/hopgate"
+HOPCTL="$(bazel info bazel-bin 2>/dev/null)/proxy/hopctl"
 
 free_port() {  # first free port at or above $1
   local p=$1
@@ -35,6 +36,10 @@ trap cleanup EXIT
 mkdir -p /run/sshd && chmod 0755 /run/sshd
 ssh-keygen -q -t ed25519 -N '' -C alice@demo -f "$DEMO/alice"
 ssh-keygen -q -t ed25519 -N '' -C target-host -f "$DEMO/target_host_key"
+# Recorded sessions: the CA hopgate signs its per-session certificates with
+# (the target trusts it), and the key hopgate answers recorded hosts with.
+ssh-keygen -q -t ed25519 -N '' -C hopgate-upstream-ca -f "$DEMO/upstream_ca"
+ssh-keygen -q -t ed25519 -N '' -C hopgate-recording -f "$DEMO/recording_host_ed25519"
 
 # The target: a stock sshd that lets alice's key log in as root.
 cp "$DEMO/alice.pub" "$DEMO/target_authorized_keys"
@@ -43,6 +48,7 @@ Port $TARGET_PORT
 ListenAddress 127.0.0.1
 HostKey $DEMO/target_host_key
 AuthorizedKeysFile $DEMO/target_authorized_keys
+TrustedUserCAKeys $DEMO/upstream_ca.pub
 PidFile none
 StrictModes no
 UsePAM no
@@ -63,10 +69,19 @@ users:
 hosts:
   target:
     address: "127.0.0.1:$TARGET_PORT"
+  db1:                      # the same server, but every session is recorded
+    address: "127.0.0.1:$TARGET_PORT"
+    record: true
+    host_key: "$(cut -d' ' -f1,2 "$DEMO/target_host_key.pub")"
 rules:
   - name: alice-to-target
     users: [alice]
     permit_open: ["target:22", "127.0.0.1:$TARGET_PORT"]
+    max_session: 8h
+  - name: alice-recorded-db1
+    users: [alice]
+    permit_open: ["db1:22"]
+    logins: [root]            # the logins she may use on db1
     max_session: 8h
 POLICY
 
@@ -77,6 +92,11 @@ host_keys: [$DEMO/gateway_host_ed25519]
 policy: $DEMO/policy.yaml
 audit:
   log: $DEMO/audit.jsonl
+  recordings: $DEMO/recordings
+recording:
+  host_key: $DEMO/recording_host_ed25519
+upstream:
+  user_ca_key: $DEMO/upstream_ca
 limits:
   login_grace_time: 30s
 CONFIG
@@ -89,6 +109,8 @@ Host *
   UserKnownHostsFile $DEMO/known_hosts
   StrictHostKeyChecking accept-new
 SSHCFG
+# Clients trust the gateway's recording key for recorded hosts, once.
+"$HOPCTL" known-hosts --config "$DEMO/hopgate.yaml" >> "$DEMO/known_hosts"
 
 cat >&2 <<MSG
 
@@ -97,6 +119,12 @@ hopgate demo: gateway on 127.0.0.1:$GATE_PORT, target sshd on 127.0.0.1:$TARGET_
 Paste into a second terminal:
 
   ssh -F $DEMO/ssh_config -J alice@127.0.0.1:$GATE_PORT root@target
+
+A recorded session (hopgate answers as db1, logs in with a certificate it
+mints for this session, and writes an asciicast recording):
+
+  ssh -F $DEMO/ssh_config -J alice@127.0.0.1:$GATE_PORT root@db1
+  asciinema play $DEMO/recordings/*/*/*/*.cast                  # replay it
 
 Also try:
   ssh -F $DEMO/ssh_config -p $GATE_PORT alice@127.0.0.1        # the gateway explains itself

@@ -349,11 +349,14 @@ std::vector<std::string> DescribeAccess(const Policy& policy, const Identity& id
         std::string host = p.cidr ? p.cidr->ToString() : p.host;
         std::string port = p.port ? std::to_string(*p.port) : "*";
         std::string desc = host + ":" + port;
+        bool recorded = !r.TerminationReason().empty();
         if (!p.cidr) {
           if (const Host* h = policy.FindHost(p.host)) {
             desc += "  (" + h->address.ToString() + ")";
+            recorded |= h->record;
           }
         }
+        if (recorded && (!p.port || *p.port == 22)) desc += "  recorded";
         out.push_back("open   " + desc + "   [rule " + r.name + "]");
       }
     }
