@@ -99,6 +99,8 @@ class Connection {
 
   // Requests (connection_channels.cc).
   void HandleDirectTcpip(ssh_message msg);
+  // Relays an accepted channel to `fd` (taken), from the top of the loop on.
+  void AdoptRelay(const audit::ChannelOpen& e, ssh_channel channel, int fd);
   void HandleRecordedSession(ssh_message msg, const policy::Decision& d,
                              const std::shared_ptr<const policy::Policy>& policy,
                              audit::ChannelOpen* e);

@@ -196,17 +196,21 @@ void Connection::HandleDirectTcpip(ssh_message msg) {
   }
   spdlog::info("conn={} user={} direct-tcpip to {} via {} allowed by rule {}", id_, user_,
                e.destination, dialed->address, d.rule);
+  AdoptRelay(e, channel, dialed->fd);
+  NoteLimits(d);
+}
+
+void Connection::AdoptRelay(const audit::ChannelOpen& e, ssh_channel channel, int fd) {
   auto ch = std::make_unique<Channel>();
   ch->id = e.channel;
   ch->kind = e.kind;
   ch->destination = e.destination;
   int64_t now = gw_->NowMs();
-  ch->relay = std::make_unique<TcpRelay>(event_.get(), channel, dialed->fd, now);
+  ch->relay = std::make_unique<TcpRelay>(event_.get(), channel, fd, now);
   gw_->metrics().ChannelsActive(ch->kind, 1);
   incoming_channels_.push_back(std::move(ch));
   ++channels_total_;
   last_activity_ms_ = now;
-  NoteLimits(d);
 }
 
 // A recorded target: the client's channel carries an SSH session that the
@@ -271,16 +275,7 @@ void Connection::HandleRecordedSession(ssh_message msg, const policy::Decision& 
   StartRecordedSession(gw_, std::move(spec), sp[1]);
   spdlog::info("conn={} user={} direct-tcpip to {} terminated for recording ({})", id_, user_,
                e->destination, d.terminate_reason);
-  auto ch = std::make_unique<Channel>();
-  ch->id = e->channel;
-  ch->kind = e->kind;
-  ch->destination = e->destination;
-  int64_t now = gw_->NowMs();
-  ch->relay = std::make_unique<TcpRelay>(event_.get(), channel, sp[0], now);
-  gw_->metrics().ChannelsActive(ch->kind, 1);
-  incoming_channels_.push_back(std::move(ch));
-  ++channels_total_;
-  last_activity_ms_ = now;
+  AdoptRelay(*e, channel, sp[0]);
   // Limits are enforced by the recorded session itself, with a message on
   // the terminal.
 }

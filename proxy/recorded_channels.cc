@@ -3,9 +3,8 @@
 // recording. The loop and set-up are in recorded_session.cc.
 #include <fcntl.h>
 #include <poll.h>
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <ctime>
@@ -68,12 +67,8 @@ int RecordedSession::OnMessage(ssh_session, ssh_message msg, void* userdata) {
     self->HandleDirectTcpip(msg);
     return 0;
   }
-  audit::SessionRequest e;
-  e.session = self->spec_.session_id;
-  e.request = type == SSH_REQUEST_GLOBAL ? "global request" : "channel open";
-  if (type == SSH_REQUEST_GLOBAL && subtype == SSH_GLOBAL_REQUEST_TCPIP_FORWARD) {
-    e.request = "tcpip-forward";
-  }
+  audit::SessionRequest e =
+      self->RequestEvent(0, type == SSH_REQUEST_GLOBAL ? "global request" : "channel open");
   e.allow = false;
   e.reason = "not supported in recorded sessions";
   self->Audit(e);
@@ -84,10 +79,7 @@ void RecordedSession::HandleDirectTcpip(ssh_message msg) {
   const char* dest = ssh_message_channel_request_open_destination(msg);
   int port = ssh_message_channel_request_open_destination_port(msg);
   std::string host = dest ? dest : "";
-  audit::SessionRequest e;
-  e.session = spec_.session_id;
-  e.channel = next_channel_;
-  e.request = "direct-tcpip";
+  audit::SessionRequest e = RequestEvent(next_channel_, "direct-tcpip");
   e.command = JoinHostPort(host, static_cast<uint16_t>(port));
   if (host.empty() || port <= 0 || port > 65535) {
     e.reason = "malformed destination";
@@ -132,6 +124,11 @@ void RecordedSession::SetCallbacks(Bridge& b) {
   b.in_cb.channel_data_function = &RecordedSession::OnInData;
   b.in_cb.channel_eof_function = &RecordedSession::OnInEof;
   b.in_cb.channel_close_function = &RecordedSession::OnInClose;
+  if (b.kind != "session") {
+    // Data only: session requests on other channels are refused by libssh.
+    ssh_set_channel_callbacks(b.in, &b.in_cb);
+    return;
+  }
   b.in_cb.channel_pty_request_function = &RecordedSession::OnPty;
   b.in_cb.channel_shell_request_function = &RecordedSession::OnShell;
   b.in_cb.channel_exec_request_function = &RecordedSession::OnExec;
@@ -148,10 +145,7 @@ int RecordedSession::OnPty(ssh_session, ssh_channel, const char* term, int w, in
                            void* u) {
   auto& b = *static_cast<Bridge*>(u);
   RecordedSession* rs = b.rs;
-  audit::SessionRequest e;
-  e.session = rs->spec_.session_id;
-  e.channel = b.id;
-  e.request = "pty-req";
+  audit::SessionRequest e = rs->RequestEvent(b.id, "pty-req");
   e.command = term ? term : "";
   e.allow = rs->spec_.decision.grants.pty && !b.started;
   if (!rs->spec_.decision.grants.pty) e.reason = "pty not granted (rule or credential)";
@@ -189,10 +183,7 @@ int RecordedSession::OnSubsystem(ssh_session, ssh_channel, const char* name, voi
 }
 
 int RecordedSession::Start(Bridge& b, const std::string& request, const std::string& command) {
-  audit::SessionRequest e;
-  e.session = spec_.session_id;
-  e.channel = b.id;
-  e.request = request;
+  audit::SessionRequest e = RequestEvent(b.id, request);
   e.command = command;
   if (b.started) {
     e.reason = "the channel already runs a command";
@@ -282,10 +273,7 @@ void RecordedSession::OnSignal(ssh_session, ssh_channel, const char* sig, void* 
 void RecordedSession::OnAgentReq(ssh_session, ssh_channel, void* u) {
   auto& b = *static_cast<Bridge*>(u);
   RecordedSession* rs = b.rs;
-  audit::SessionRequest e;
-  e.session = rs->spec_.session_id;
-  e.channel = b.id;
-  e.request = "auth-agent-req";
+  audit::SessionRequest e = rs->RequestEvent(b.id, "auth-agent-req");
   e.allow = rs->spec_.decision.grants.agent_forwarding;
   if (!e.allow) e.reason = "agent forwarding not granted (rule or credential)";
   rs->Audit(e);
@@ -298,10 +286,7 @@ void RecordedSession::OnX11Req(ssh_session, ssh_channel, int single, const char*
                                const char* cookie, uint32_t screen, void* u) {
   auto& b = *static_cast<Bridge*>(u);
   RecordedSession* rs = b.rs;
-  audit::SessionRequest e;
-  e.session = rs->spec_.session_id;
-  e.channel = b.id;
-  e.request = "x11-req";
+  audit::SessionRequest e = rs->RequestEvent(b.id, "x11-req");
   e.allow = rs->spec_.decision.grants.x11_forwarding;
   if (!e.allow) e.reason = "X11 forwarding not granted (rule or credential)";
   rs->Audit(e);
@@ -355,9 +340,7 @@ void RecordedSession::HandleTcpipForward(ssh_message msg, bool cancel) {
   const char* addr = ssh_message_global_request_address(msg);
   int port = ssh_message_global_request_port(msg);
   std::string address = addr ? addr : "";
-  audit::SessionRequest e;
-  e.session = spec_.session_id;
-  e.request = cancel ? "cancel-tcpip-forward" : "tcpip-forward";
+  audit::SessionRequest e = RequestEvent(0, cancel ? "cancel-tcpip-forward" : "tcpip-forward");
   e.command = JoinHostPort(address.empty() ? "*" : address, static_cast<uint16_t>(port));
   if (port < 0 || port > 65535) {
     e.reason = "malformed port";
@@ -385,8 +368,8 @@ void RecordedSession::HandleTcpipForward(ssh_message msg, bool cancel) {
     }
     return;
   }
-  policy::Decision d = policy::Decide(*spec_.policy, spec_.identity,
-                                      policy::Request::Listen(address, static_cast<uint16_t>(port)));
+  policy::Decision d = policy::Decide(
+      *spec_.policy, spec_.identity, policy::Request::Listen(address, static_cast<uint16_t>(port)));
   if (d.allow && !policy::AllowsRemote(spec_.decision.grants.tcp_forwarding)) {
     d.allow = false;
     d.reason = "remote forwarding is not granted in this recorded session";
@@ -412,19 +395,22 @@ void RecordedSession::HandleTcpipForward(ssh_message msg, bool cancel) {
     return;
   }
   Audit(e);
-  forwards_.push_back({address, static_cast<uint16_t>(port),
-                       static_cast<uint16_t>(bound > 0 ? bound : port)});
+  forwards_.push_back(
+      {address, static_cast<uint16_t>(port), static_cast<uint16_t>(bound > 0 ? bound : port)});
   ssh_message_global_request_reply_success(msg, static_cast<uint16_t>(bound));
 }
 
 // Connections to a -R port arrive as forwarded-tcpip channels from the
-// target; libssh 0.10 queues them for ssh_channel_accept_forward.
+// target; libssh 0.10 queues them for ssh_channel_open_forward_port.
 void RecordedSession::AcceptForwarded() {
   if (forwards_.empty()) return;
   while (true) {
-    int dport = 0;
-    ssh_channel ch = ssh_channel_accept_forward(up_.get(), 0, &dport);
+    int dport = 0, oport = 0;
+    char* origin = nullptr;
+    ssh_channel ch = ssh_channel_open_forward_port(up_.get(), 0, &dport, &origin, &oport);
     if (ch == nullptr) return;
+    std::string originator = origin ? origin : "127.0.0.1";
+    ssh_string_free_char(origin);
     const RemoteForward* fwd = nullptr;
     for (const auto& f : forwards_) {
       if (f.bound == dport || f.port == dport) fwd = &f;
@@ -437,6 +423,8 @@ void RecordedSession::AcceptForwarded() {
     Bridge* b = AddReverse("forwarded-tcpip", ch);
     b->dest_host = fwd->address;
     b->dest_port = fwd->port != 0 ? fwd->port : fwd->bound;
+    b->origin_host = originator;
+    b->origin_port = static_cast<uint16_t>(oport);
   }
 }
 
@@ -451,15 +439,13 @@ void RecordedSession::OpenInner(Bridge& b) {
     } else if (b.kind == "x11") {
       rc = ssh_channel_open_x11(ch, b.dest_host.c_str(), b.dest_port);
     } else {
-      rc = ssh_channel_open_reverse_forward(ch, b.dest_host.c_str(), b.dest_port, "127.0.0.1", 0);
+      rc = ssh_channel_open_reverse_forward(ch, b.dest_host.c_str(), b.dest_port,
+                                            b.origin_host.c_str(), b.origin_port);
     }
   }
   ssh_set_blocking(inner_.get(), 0);
   busy_ = false;
-  audit::SessionRequest e;
-  e.session = spec_.session_id;
-  e.channel = b.id;
-  e.request = b.kind;
+  audit::SessionRequest e = RequestEvent(b.id, b.kind);
   e.command = b.kind == "auth-agent" ? "" : JoinHostPort(b.dest_host, b.dest_port);
   e.allow = rc == SSH_OK;
   if (rc != SSH_OK) e.reason = "the client refused the channel: " + SessionError(inner_.get());
@@ -471,17 +457,21 @@ void RecordedSession::OpenInner(Bridge& b) {
     return;
   }
   b.in = ch;
-  ssh_callbacks_init(&b.in_cb);
-  b.in_cb.userdata = &b;
-  b.in_cb.channel_data_function = &RecordedSession::OnInData;
-  b.in_cb.channel_eof_function = &RecordedSession::OnInEof;
-  b.in_cb.channel_close_function = &RecordedSession::OnInClose;
-  ssh_set_channel_callbacks(b.in, &b.in_cb);
+  SetCallbacks(b);
   // What the target sent while the client's side was opening.
   b.up_pending = true;
 }
 
 // ------------------------------------------------------------------ data
+
+audit::SessionRequest RecordedSession::RequestEvent(uint32_t channel,
+                                                    const std::string& request) const {
+  audit::SessionRequest e;
+  e.session = spec_.session_id;
+  e.channel = channel;
+  e.request = request;
+  return e;
+}
 
 void RecordedSession::AuditSftpOps(Bridge& b) {
   for (auto& op : b.sftp->TakeOps()) {

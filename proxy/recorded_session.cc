@@ -1,16 +1,14 @@
 #include "proxy/recorded_session.h"
 
-#include <sys/statvfs.h>
-#include <thread>
-
 #include <fcntl.h>
 #include <poll.h>
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <ctime>
+#include <thread>
 
 #include "common/encoding.h"
 #include "common/net.h"
@@ -51,7 +49,6 @@ int64_t FreeBytesUnder(const std::string& dir) {
   }
   return -1;
 }
-
 
 RecordedSession::~RecordedSession() {
   for (auto* list : {&bridges_, &incoming_}) {
@@ -165,7 +162,7 @@ int RecordedSession::OnAuthPubkey(ssh_session, const char* user, ssh_key_struct*
   return static_cast<RecordedSession*>(userdata)->AuthPubkey(user ? user : "", key, state);
 }
 
-void RecordedSession::Refuse(const std::string& why) {
+audit::SessionOpen RecordedSession::OpenEvent(bool success, const std::string& reason) const {
   audit::SessionOpen e;
   e.session = spec_.session_id;
   e.channel = spec_.outer_channel;
@@ -176,9 +173,13 @@ void RecordedSession::Refuse(const std::string& why) {
   e.route = spec_.decision.route;
   e.key_type = spec_.key_type;
   e.fingerprint = spec_.fingerprint;
-  e.success = false;
-  e.reason = why;
-  Audit(e);
+  e.success = success;
+  e.reason = reason;
+  return e;
+}
+
+void RecordedSession::Refuse(const std::string& why) {
+  Audit(OpenEvent(false, why));
   spdlog::info("conn={} recorded session {} refused: {}", spec_.connection_id, spec_.session_id,
                why);
   // A banner is the one place an OpenSSH client shows the reason before
@@ -232,20 +233,9 @@ int RecordedSession::AuthPubkey(const std::string& user, ssh_key key, char state
     return SSH_AUTH_DENIED;
   }
   authenticated_ = true;
-  audit::SessionOpen e;
-  e.session = spec_.session_id;
-  e.channel = spec_.outer_channel;
-  e.user = spec_.user;
-  e.login = login_;
-  e.target = spec_.target;
+  audit::SessionOpen e = OpenEvent(true, spec_.decision.terminate_reason);
   e.dial = JoinHostPort(spec_.decision.dial_host, spec_.decision.dial_port);
-  e.rule = spec_.decision.rule;
-  e.route = spec_.decision.route;
   e.key_id = upstream_key_id_;
-  e.key_type = spec_.key_type;
-  e.fingerprint = spec_.fingerprint;
-  e.success = true;
-  e.reason = spec_.decision.terminate_reason;
   Audit(e);
   spdlog::info("conn={} recorded session {}: {} as {} on {}", spec_.connection_id, spec_.session_id,
                spec_.user, login_, spec_.target);
@@ -270,9 +260,8 @@ bool RecordedSession::ConnectUpstream(const std::string& login, std::string* why
     return false;
   }
   const auto& g = d.grants;
-  upstream_key_id_ =
-      l.identity_text.empty() ? "hopgate:" + spec_.user + ":" + spec_.session_id : "";
   l.key_id = "hopgate:" + spec_.user + ":" + spec_.session_id;
+  upstream_key_id_ = l.identity_text.empty() ? l.key_id : "";
   l.extensions.clear();
   if (g.agent_forwarding) l.extensions.push_back("permit-agent-forwarding");
   if (g.tcp_forwarding != policy::TcpForwarding::kNo)
@@ -401,8 +390,8 @@ void RecordedSession::ApplyRequests(Bridge& b) {
         (void)ssh_channel_request_auth_agent(b.up);  // no reply is awaited
       } else if (r.type == "x11") {
         if (ssh_channel_request_x11(b.up, r.w, r.a.c_str(), r.b.c_str(), r.h) != SSH_OK) {
-          spdlog::info("conn={} session {}: the target refused X11 forwarding",
-                       spec_.connection_id, spec_.session_id);
+          spdlog::info("conn={} session {}: the target refused X11 forwarding", spec_.connection_id,
+                       spec_.session_id);
         }
       }
       ssh_set_blocking(up_.get(), 0);
@@ -419,7 +408,7 @@ void RecordedSession::ApplyRequests(Bridge& b) {
   }
 }
 
-void RecordedSession::Service(Bridge& b, int64_t now) {
+void RecordedSession::Service(Bridge& b) {
   if (b.done) return;
   if (!b.up && !b.up_failed) OpenUpstream(b);
   if (!b.in && !b.up_failed && !b.done) OpenInner(b);
@@ -482,7 +471,6 @@ void RecordedSession::Service(Bridge& b, int64_t now) {
     }
     Finish(b, "closed by the target");
   }
-  (void)now;
 }
 
 void RecordedSession::Finish(Bridge& b, const std::string& reason) {
@@ -536,37 +524,35 @@ void RecordedSession::EndAll(const std::string& message, const std::string& reas
   }
 }
 
+void RecordedSession::EndForLimit(const char* limit, int64_t seconds, const std::string& message) {
+  end_reason_ = limit;
+  audit::SessionLimit e;
+  e.user = spec_.user;
+  e.limit = limit;
+  e.seconds = seconds;
+  e.rule = spec_.decision.rule;
+  Audit(e);
+  EndAll("\r\nhopgate: " + message + "\r\n", limit);
+}
+
 void RecordedSession::Loop() {
   const auto& g = spec_.decision.grants;
   while (true) {
     int64_t now = gw_->NowMs();
+    AcceptForwarded();
     for (auto& b : incoming_) bridges_.push_back(std::move(b));
     incoming_.clear();
     if (gw_->stopping() && end_reason_.empty()) end_reason_ = "gateway shutting down";
     if (end_reason_.empty() && g.max_session && now >= started_ms_ + *g.max_session * 1000) {
-      end_reason_ = "max_session";
-      audit::SessionLimit e;
-      e.user = spec_.user;
-      e.limit = "max_session";
-      e.seconds = *g.max_session;
-      e.rule = spec_.decision.rule;
-      Audit(e);
-      EndAll("\r\nhopgate: session time limit reached (max_session " +
-                 std::to_string(*g.max_session) + "s, rule " + spec_.decision.rule + ")\r\n",
-             "max_session");
+      EndForLimit("max_session", *g.max_session,
+                  "session time limit reached (max_session " + std::to_string(*g.max_session) +
+                      "s, rule " + spec_.decision.rule + ")");
     }
     if (end_reason_.empty() && g.idle_timeout &&
         now >= last_activity_ms_ + *g.idle_timeout * 1000) {
-      end_reason_ = "idle_timeout";
-      audit::SessionLimit e;
-      e.user = spec_.user;
-      e.limit = "idle_timeout";
-      e.seconds = *g.idle_timeout;
-      e.rule = spec_.decision.rule;
-      Audit(e);
-      EndAll("\r\nhopgate: idle timeout (" + std::to_string(*g.idle_timeout) + "s, rule " +
-                 spec_.decision.rule + ")\r\n",
-             "idle_timeout");
+      EndForLimit("idle_timeout", *g.idle_timeout,
+                  "idle timeout (" + std::to_string(*g.idle_timeout) + "s, rule " +
+                      spec_.decision.rule + ")");
     }
     if (!end_reason_.empty()) {
       std::string msg = end_reason_.rfind("recording failed", 0) == 0
@@ -575,10 +561,7 @@ void RecordedSession::Loop() {
       EndAll(msg, end_reason_);
       break;
     }
-    AcceptForwarded();
-    for (auto& b : incoming_) bridges_.push_back(std::move(b));
-    incoming_.clear();
-    for (auto& b : bridges_) Service(*b, now);
+    for (auto& b : bridges_) Service(*b);
     // Recordings reach the disk at least every 100 ms.
     bool buffered = false;
     for (auto& b : bridges_) {

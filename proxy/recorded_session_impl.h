@@ -54,6 +54,8 @@ class RecordedSession {
     bool sftp_mode = false;
     std::string dest_host;  // direct-tcpip; the -R address for forwarded-tcpip; x11 originator
     uint16_t dest_port = 0;
+    std::string origin_host = "127.0.0.1";  // forwarded-tcpip: who connected on the target
+    uint16_t origin_port = 0;
     int width = 80, height = 24;
     std::string term;
     // Data and state.
@@ -71,10 +73,10 @@ class RecordedSession {
     std::unique_ptr<audit::SftpObserver> sftp;
     // Channels the target opens (auth-agent, x11, forwarded-tcpip) start with
     // `up` and get `in` opened to the client at the top of the loop.
-    bool Reverse() const { return kind == "auth-agent" || kind == "x11" || kind == "forwarded-tcpip"; }
-    bool Ready() const {
-      return up != nullptr && in != nullptr && (kind != "session" || started);
+    bool Reverse() const {
+      return kind == "auth-agent" || kind == "x11" || kind == "forwarded-tcpip";
     }
+    bool Ready() const { return up != nullptr && in != nullptr && (kind != "session" || started); }
   };
 
   // Setup.
@@ -143,13 +145,21 @@ class RecordedSession {
 
   // The loop.
   void Loop();
-  void Service(Bridge& b, int64_t now);
+  void Service(Bridge& b);
   void OpenUpstream(Bridge& b);
   void ApplyRequests(Bridge& b);
   size_t MoveToUp(Bridge& b, const char* data, size_t len);
   size_t MoveToIn(Bridge& b, const char* data, size_t len, bool is_stderr);
   void Record(Bridge& b, bool output, const char* data, size_t len);
-  void AuditSftpOps(Bridge& b);  // one sftp audit event per completed file operation
+  void AuditSftpOps(Bridge& b);
+  // A session_request event with the session id filled in.
+  audit::SessionRequest RequestEvent(uint32_t channel, const std::string& request) const;
+  // A session_open event with what every outcome shares filled in.
+  audit::SessionOpen OpenEvent(bool success, const std::string& reason) const;
+  // Ends every channel at a session limit, with a message and an audit event.
+  void EndForLimit(
+      const char* limit, int64_t seconds,
+      const std::string& message);  // one sftp audit event per completed file operation
   void RecordFailed(Bridge& b, const std::string& error);
   void Finish(Bridge& b, const std::string& reason);
   void EndAll(const std::string& message, const std::string& reason);

@@ -278,7 +278,6 @@ class Link : public std::enable_shared_from_this<Link> {
       failure->message = message;
       return false;
     }
-    running_ = true;
     std::thread([self = shared_from_this()] { self->Run(); }).detach();
     return true;
   }
@@ -491,7 +490,6 @@ class Link : public std::enable_shared_from_this<Link> {
     ssh_disconnect(s);
     event_.reset();
     session_.reset();
-    running_ = false;
   }
 
   UpstreamPool* pool_;
@@ -501,7 +499,6 @@ class Link : public std::enable_shared_from_this<Link> {
   SessionPtr session_;
   EventPtr event_;
   int wake_[2] = {-1, -1};
-  bool running_ = false;
 
   std::mutex mu_;
   std::condition_variable cv_;
