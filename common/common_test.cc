@@ -1,6 +1,12 @@
+#include <arpa/inet.h>
 #include <catch2/catch.hpp>
 
+#include <cstring>
+#include <functional>
+#include <vector>
+
 #include "common/encoding.h"
+#include "common/host.h"
 #include "common/net.h"
 #include "common/strings.h"
 #include "common/time_util.h"
@@ -142,4 +148,116 @@ TEST_CASE("yaml diagnostics name file:line:col") {
   REQUIRE(d2.items().size() == 2);
   CHECK(d2.items()[0].ToString().rfind("c.yaml:3:1: unknown key \"listne\"", 0) == 0);
   CHECK(d2.items()[1].ToString().rfind("c.yaml:4:1: duplicate key \"version\"", 0) == 0);
+}
+
+// ---------------------------------------------------------------- hosts
+
+TEST_CASE("canonical hosts: every spelling getaddrinfo accepts becomes one address") {
+  struct Case {
+    const char* text;
+    const char* canonical;  // nullptr: malformed
+  };
+  std::vector<Case> cases = {
+      {"127.0.0.1", "127.0.0.1"},
+      {"127.1", "127.0.0.1"},
+      {"127.0.1", "127.0.0.1"},
+      {"2130706433", "127.0.0.1"},
+      {"0x7f.0.0.1", "127.0.0.1"},
+      {"0X7F.0.0.1", "127.0.0.1"},
+      {"0x7F000001", "127.0.0.1"},
+      {"0177.0.0.1", "127.0.0.1"},
+      {"127.0.0.01", "127.0.0.1"},
+      {"0177.1", "127.0.0.1"},
+      {"10.0.65535", "10.0.255.255"},
+      {"[::ffff:127.0.0.1]", "127.0.0.1"},
+      {"::ffff:127.0.0.1", "127.0.0.1"},
+      {"::FFFF:7f00:1", "127.0.0.1"},
+      {"::1", "::1"},
+      {"[::1]", "::1"},
+      {"0:0:0:0:0:0:0:1", "::1"},
+      {"2001:DB8:0::1", "2001:db8::1"},
+      {"Secret.Internal.", "secret.internal"},
+      {"LOCALHOST", "localhost"},
+      {"db_1.corp", "db_1.corp"},
+      {"10.0.3.9.evil.example", "10.0.3.9.evil.example"},
+      {"xn--bcher-kva.example", "xn--bcher-kva.example"},
+      // malformed
+      {"", nullptr},
+      {"a..b", nullptr},
+      {".a", nullptr},
+      {"a..", nullptr},
+      {"-a.example", nullptr},
+      {"a-.example", nullptr},
+      {"evil\nhost", nullptr},
+      {"evil host", nullptr},
+      {"evil\x7fhost", nullptr},
+      {"h\xc3\xa9.example", nullptr},
+      {"256.0.0.1", nullptr},
+      {"1.2.3.4.5", nullptr},
+      {"10.0.3.9.1", nullptr},
+      {"09.1.1.1", nullptr},
+      {"0x", nullptr},
+      {"1.2.3.0x100", nullptr},
+      {"4294967296", nullptr},
+      {"foo.0x10", nullptr},
+      {"foo.123", nullptr},
+      {"0.0.0.0", nullptr},
+      {"0", nullptr},
+      {"0.1.2.3", nullptr},
+      {"::", nullptr},
+      {"[::]", nullptr},
+      {"::ffff:0.0.0.0", nullptr},
+      {"fe80::1%eth0", nullptr},
+      {"[127.0.0.1]", nullptr},
+      {"[::1", nullptr},
+      {"1:2:3", nullptr},
+      {"a/b", nullptr},
+      {"a:b", nullptr},
+      {"*", nullptr},
+  };
+  for (const auto& c : cases) {
+    INFO(Quote(c.text));
+    auto h = CanonicalHost::Parse(c.text);
+    if (c.canonical == nullptr) {
+      CHECK_FALSE(h.ok());
+    } else {
+      REQUIRE(h.ok());
+      CHECK(h->ToString() == c.canonical);
+    }
+  }
+  CHECK(CanonicalHost::Parse(std::string(63, 'a') + ".example").ok());
+  CHECK_FALSE(CanonicalHost::Parse(std::string(64, 'a') + ".example").ok());
+  std::string long_name;
+  for (int i = 0; i < 50; ++i) long_name += "abcd.";
+  long_name += "example";  // 257 characters
+  CHECK_FALSE(CanonicalHost::Parse(long_name).ok());
+  CHECK(CanonicalHost::Parse("evil\nhost").message() == "invalid character \\x0a");
+  CHECK(CanonicalHost::Parse("0.0.0.0").message() ==
+        "the unspecified address 0.0.0.0 is not a destination");
+}
+
+TEST_CASE("numeric IPv4 forms agree with inet_aton on every short string") {
+  // Differential: glibc's inet_aton is what getaddrinfo uses for numbers.
+  const std::string alphabet = "0179xXf.";
+  std::string s;
+  int compared = 0;
+  std::function<void(size_t)> walk = [&](size_t len) {
+    if (s.size() == len) {
+      in_addr a{};
+      int want = inet_aton(s.c_str(), &a);
+      auto got = ParseNumericIpv4(s);
+      INFO(s);
+      REQUIRE(got.has_value() == (want == 1));
+      if (got) CHECK(memcmp(got->bytes.data(), &a, 4) == 0);
+      ++compared;
+      return;
+    }
+    for (char c : alphabet) {
+      s.push_back(c);
+      walk(len);
+      s.pop_back();
+    }
+  };
+  for (size_t len = 1; len <= 6; ++len) walk(len);
+  CHECK(compared > 100000);
 }

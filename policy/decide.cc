@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/strings.h"
+#include "policy/destination.h"
 
 namespace hopgate::policy {
 namespace {
@@ -62,29 +63,27 @@ bool ConditionsHold(const Rule& r, const Identity& id, const std::vector<std::st
   return true;
 }
 
-struct Destination {
-  std::vector<std::string> names;  // every name the destination is known by
-  const Host* host = nullptr;
-};
-
-Destination Resolve(const Policy& p, const std::string& host) {
-  Destination d;
-  d.names.push_back(ToLower(host));
-  d.host = p.FindHost(host);
-  if (d.host) {
-    d.names.push_back(ToLower(d.host->name));
-    for (const auto& a : d.host->aliases) d.names.push_back(ToLower(a));
-    d.names.push_back(ToLower(d.host->address.host));
+// The first pattern matching an endpoint of `d` in `mask` (all when null);
+// `*what` says what matched. Marks every matched endpoint in `*hits`.
+const OpenPattern* MatchOpen(const std::vector<OpenPattern>& patterns, const OpenDestination& d,
+                             const std::vector<bool>* mask, std::vector<bool>* hits,
+                             std::string* what) {
+  const OpenPattern* first = nullptr;
+  for (size_t i = 0; i < d.endpoints.size(); ++i) {
+    if (mask && !(*mask)[i]) continue;
+    for (const auto& pat : patterns) {
+      std::string w;
+      if (PatternMatches(pat, d, d.endpoints[i], &w)) {
+        if (!first) {
+          first = &pat;
+          *what = w;
+        }
+        if (hits) (*hits)[i] = true;
+        break;
+      }
+    }
   }
-  return d;
-}
-
-const OpenPattern* MatchOpen(const std::vector<OpenPattern>& patterns, const Destination& d,
-                             uint16_t port) {
-  for (const auto& pat : patterns) {
-    if (pat.Matches(d.names, port)) return &pat;
-  }
-  return nullptr;
+  return first;
 }
 
 const ListenPattern* MatchListen(const std::vector<ListenPattern>& patterns,
@@ -98,7 +97,8 @@ const ListenPattern* MatchListen(const std::vector<ListenPattern>& patterns,
 // Narrows `rule`'s grants by every restriction. Returns a deny reason, or
 // nullopt when the request survives.
 std::optional<std::string> Narrow(const Rule& rule, const Identity& id, const Request& req,
-                                  const Destination& dest, Grants* g) {
+                                  const OpenDestination* dest, std::vector<bool>* endpoints,
+                                  Grants* g) {
   g->tcp_forwarding = rule.tcp_forwarding;
   for (const auto& p : rule.permit_open) g->permit_open.push_back(p.text);
   for (const auto& p : rule.permit_listen) g->permit_listen.push_back(p.text);
@@ -128,9 +128,15 @@ std::optional<std::string> Narrow(const Rule& rule, const Identity& id, const Re
     g->user_rc &= r.user_rc;
     if (r.permit_open) {
       for (const auto& p : *r.permit_open) g->permit_open.push_back(p.text + " (" + r.source + ")");
-      if (!deny && req.kind == Request::Kind::kOpen &&
-          !MatchOpen(*r.permit_open, dest, req.port)) {
-        deny = r.source + " permitopen does not include " + JoinHostPort(req.host, req.port);
+      if (!deny && req.kind == Request::Kind::kOpen) {
+        // Only the endpoints the credential also permits stay dialable.
+        std::vector<bool> kept(endpoints->size(), false);
+        std::string what;
+        MatchOpen(*r.permit_open, *dest, endpoints, &kept, &what);
+        *endpoints = kept;
+        if (std::find(kept.begin(), kept.end(), true) == kept.end()) {
+          deny = r.source + " permitopen does not include " + JoinHostPort(req.host, req.port);
+        }
       }
     }
     if (r.permit_listen) {
@@ -174,6 +180,72 @@ std::string Decision::RuleDescription() const {
   return rule + " (" + rule_location.ToString() + ")";
 }
 
+namespace {
+
+// After an allow: which entry's settings apply, whether the session is
+// terminated and recorded, and exactly which addresses to dial. A recorded
+// endpoint wins over the others: recording is a property of the endpoint,
+// whichever name or rule led to it.
+void Finalize(const Rule& decider, const OpenDestination& dest, const std::vector<bool>& allowed,
+              Decision* d) {
+  const Host* entry = nullptr;
+  size_t chosen = dest.endpoints.size();
+  for (size_t i = 0; i < dest.endpoints.size() && !entry; ++i) {
+    if (!allowed[i]) continue;
+    for (const Host* h : dest.endpoints[i].entries) {
+      if (h->record && h->address.port == dest.port) {
+        entry = h;
+        chosen = i;
+        break;
+      }
+    }
+  }
+  // Otherwise the entry asked for by name, else the one whose SSH endpoint
+  // this is, else any entry at the address (its route is how it is reached).
+  if (!entry) entry = dest.named;
+  for (int pass = 0; pass < 2 && !entry; ++pass) {
+    for (size_t i = 0; i < dest.endpoints.size() && !entry; ++i) {
+      if (!allowed[i]) continue;
+      for (const Host* h : dest.endpoints[i].entries) {
+        if (pass == 1 || h->address.port == dest.port) {
+          entry = h;
+          break;
+        }
+      }
+    }
+  }
+  if (entry) {
+    d->host_entry = entry->name;
+    d->route = entry->route;
+    // Found by address: its own address names it in known_hosts lookups and
+    // is what the last jump host of its route dials.
+    if (entry != dest.named) d->dial_host = entry->address.host;
+  }
+  // Dial only the allowed endpoints that share the chosen entry (all allowed
+  // ones when there is none).
+  for (size_t i = 0; i < dest.endpoints.size(); ++i) {
+    const Endpoint& e = dest.endpoints[i];
+    if (!allowed[i] || !e.address) continue;
+    if (entry && std::find(e.entries.begin(), e.entries.end(), entry) == e.entries.end()) continue;
+    d->dial_addresses.push_back(*e.address);
+  }
+  if (!d->route.empty()) d->dial_addresses.clear();  // the last jump host dials
+  bool ssh_port = entry ? dest.port == entry->address.port : dest.port == 22;
+  if (entry && entry->record && ssh_port) {
+    d->terminate = true;
+    d->terminate_reason = "host " + entry->name + " has record: true";
+    if (chosen < dest.endpoints.size() && dest.named && entry != dest.named) {
+      d->terminate_reason += " (" + dest.endpoints[chosen].address->ToString() + ":" +
+                             std::to_string(dest.port) + " is its SSH endpoint)";
+    }
+  } else if (std::string why = decider.TerminationReason(); !why.empty() && ssh_port) {
+    d->terminate = true;
+    d->terminate_reason = "rule " + decider.name + " has " + why;
+  }
+}
+
+}  // namespace
+
 Decision Decide(const Policy& policy, const Identity& id, const Request& req) {
   Decision d;
   d.policy_version = policy.version;
@@ -181,27 +253,27 @@ Decision Decide(const Policy& policy, const Identity& id, const Request& req) {
   for (const auto& g : id.extra_groups) {
     if (!Contains(groups, g)) groups.push_back(g);
   }
-  Destination dest;
+  std::optional<OpenDestination> dest;
   if (req.kind == Request::Kind::kOpen) {
-    dest = Resolve(policy, req.host);
-    if (dest.host) {
-      d.host_entry = dest.host->name;
-      d.dial_host = dest.host->address.host;
-      // The entry's address carries its SSH port; port 22 (what `ssh -J`
-      // asks for by default) means that port.
-      d.dial_port = req.port == 22 ? dest.host->address.port : req.port;
-      d.route = dest.host->route;
-    } else {
-      d.dial_host = req.host;
-      d.dial_port = req.port;
+    auto built = BuildDestination(policy, req);
+    if (!built) {
+      d.reason = "malformed destination: " + built.message();
+      return d;
     }
+    dest = std::move(*built);
+    d.dial_host = dest->dial_host;
+    d.dial_port = dest->port;
+    d.route = dest->route;
+    d.unresolved = dest->unresolved;
+    if (dest->named) d.host_entry = dest->named->name;
   }
 
   auto step = [&](const Rule& r, TraceStep::Outcome o, std::string detail) {
     d.trace.push_back({r.name, r.location, r.effect, o, std::move(detail)});
   };
 
-  // Deny rules first, wherever they stand in the file.
+  // Deny rules first, wherever they stand in the file. A deny matching the
+  // name or any address of the destination denies.
   const Rule* denied_by = nullptr;
   for (const auto& r : policy.rules) {
     if (r.effect != Effect::kDeny) continue;
@@ -219,13 +291,14 @@ Decision Decide(const Policy& policy, const Identity& id, const Request& req) {
         step(r, TraceStep::Outcome::kSkipped, "destinations apply to direct-tcpip only");
         continue;
       }
-      const OpenPattern* hit = MatchOpen(r.destinations, dest, req.port);
+      std::string what;
+      const OpenPattern* hit = MatchOpen(r.destinations, *dest, nullptr, nullptr, &what);
       if (!hit) {
         step(r, TraceStep::Outcome::kSkipped,
              "destination " + JoinHostPort(req.host, req.port) + " not in destinations");
         continue;
       }
-      step(r, TraceStep::Outcome::kMatched, "denies " + hit->text);
+      step(r, TraceStep::Outcome::kMatched, "denies " + hit->text + " (matched " + what + ")");
     } else {
       step(r, TraceStep::Outcome::kMatched, "denies every request of this identity");
     }
@@ -243,6 +316,7 @@ Decision Decide(const Policy& policy, const Identity& id, const Request& req) {
   }
 
   const Rule* decider = nullptr;
+  std::vector<bool> allowed(dest ? dest->endpoints.size() : 0, false);
   for (const auto& r : policy.rules) {
     if (r.effect != Effect::kAllow) continue;
     if (decider) {
@@ -261,13 +335,14 @@ Decision Decide(const Policy& policy, const Identity& id, const Request& req) {
                std::string("allow_tcp_forwarding is ") + TcpForwardingName(r.tcp_forwarding));
           continue;
         }
-        const OpenPattern* hit = MatchOpen(r.permit_open, dest, req.port);
+        std::string what;
+        const OpenPattern* hit = MatchOpen(r.permit_open, *dest, nullptr, &allowed, &what);
         if (!hit) {
           step(r, TraceStep::Outcome::kSkipped,
                "permit_open has no entry for " + JoinHostPort(req.host, req.port));
           continue;
         }
-        step(r, TraceStep::Outcome::kMatched, "permit_open " + hit->text);
+        step(r, TraceStep::Outcome::kMatched, "permit_open " + hit->text + " (matched " + what + ")");
         break;
       }
       case Request::Kind::kListen: {
@@ -300,24 +375,14 @@ Decision Decide(const Policy& policy, const Identity& id, const Request& req) {
   d.rule = decider->name;
   d.rule_location = decider->location;
   std::optional<std::string> narrowed =
-      Narrow(*decider, id, req, dest, &d.grants);
+      Narrow(*decider, id, req, dest ? &*dest : nullptr, &allowed, &d.grants);
   if (narrowed) {
     d.allow = false;
     d.reason = *narrowed;
     return d;
   }
   if (req.kind == Request::Kind::kOpen) {
-    bool ssh_port = dest.host ? (req.port == 22 || req.port == dest.host->address.port)
-                              : req.port == 22;
-    if (ssh_port) {
-      if (dest.host && dest.host->record) {
-        d.terminate = true;
-        d.terminate_reason = "host " + dest.host->name + " has record: true";
-      } else if (std::string why = decider->TerminationReason(); !why.empty()) {
-        d.terminate = true;
-        d.terminate_reason = "rule " + decider->name + " has " + why;
-      }
-    }
+    Finalize(*decider, *dest, allowed, &d);
     if (d.terminate && d.grants.force_command_conflict) {
       d.allow = false;
       d.reason = *d.grants.force_command_conflict;
@@ -346,12 +411,12 @@ std::vector<std::string> DescribeAccess(const Policy& policy, const Identity& id
     if (r.effect != Effect::kAllow || !ConditionsHold(r, id, groups, &why)) continue;
     if (AllowsLocal(r.tcp_forwarding)) {
       for (const auto& p : r.permit_open) {
-        std::string host = p.cidr ? p.cidr->ToString() : p.host;
+        std::string host = p.HostText();
         std::string port = p.port ? std::to_string(*p.port) : "*";
         std::string desc = host + ":" + port;
         bool recorded = !r.TerminationReason().empty();
-        if (!p.cidr) {
-          if (const Host* h = policy.FindHost(p.host)) {
+        if (p.IsNamePattern()) {
+          if (const Host* h = policy.FindHost(p.glob)) {
             desc += "  (" + h->address.ToString() + ")";
             recorded |= h->record;
           }

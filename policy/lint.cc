@@ -1,6 +1,7 @@
 #include "policy/lint.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "common/strings.h"
@@ -80,9 +81,40 @@ bool LooksLikeHostName(const std::string& pattern) {
          !IpAddress::Parse(pattern).has_value();
 }
 
+// How the gateway treats a host: two entries at one endpoint that differ
+// here are one server described twice, inconsistently.
+std::string Settings(const Host& h) {
+  std::string out = std::string(h.record ? "record" : "no record") + ", login " +
+                    (h.login.empty() ? "-" : h.login) + ", identity " +
+                    (h.identity_path.empty() ? "-" : h.identity_path) + ", host_key " +
+                    (h.host_key_blob.empty() ? "-" : "pinned") + ", via [";
+  for (size_t i = 0; i < h.via.size(); ++i) out += (i ? ", " : "") + h.via[i];
+  return out + "]";
+}
+
+void LintSharedEndpoints(const Policy& p, Diagnostics* d) {
+  std::map<std::string, const Host*> first;  // canonical address:port -> first entry
+  for (const auto& [name, h] : p.hosts) {
+    std::string endpoint = JoinHostPort(h.address.host, h.address.port);
+    auto [it, inserted] = first.emplace(endpoint, &h);
+    if (inserted) continue;
+    const Host& other = *it->second;
+    if (Settings(other) != Settings(h) || other.host_key_blob != h.host_key_blob ||
+        other.known_hosts_path != h.known_hosts_path) {
+      d->Warning(h.location, "hosts " + Quote(other.name) + " and " + Quote(h.name) +
+                                 " share the endpoint " + endpoint +
+                                 " with different settings (" + Settings(other) + " vs " +
+                                 Settings(h) +
+                                 "): a request for either is treated as the recorded one if "
+                                 "one is recorded, else by the settings of the name asked for");
+    }
+  }
+}
+
 }  // namespace
 
 void Lint(const Policy& p, Diagnostics* d) {
+  LintSharedEndpoints(p, d);
   for (size_t i = 0; i < p.rules.size(); ++i) {
     const Rule& r = p.rules[i];
     for (const auto& g : r.groups) {
@@ -96,9 +128,9 @@ void Lint(const Policy& p, Diagnostics* d) {
         if (pat.IsAnything()) {
           d->Warning(r.location, "rule " + Quote(r.name) + " " + key + " " + Quote(pat.text) +
                                      " matches every host and port");
-        } else if (!pat.cidr && LooksLikeHostName(pat.host) && !p.FindHost(pat.host)) {
+        } else if (pat.IsNamePattern() && LooksLikeHostName(pat.glob) && !p.FindHost(pat.glob)) {
           d->Warning(r.location, "rule " + Quote(r.name) + " " + key + " names host " +
-                                     Quote(pat.host) +
+                                     Quote(pat.glob) +
                                      ", which is not defined under hosts: (it will be "
                                      "looked up in DNS)");
         }

@@ -6,6 +6,7 @@
 
 #include "certs/private_key.h"
 #include "common/encoding.h"
+#include "common/host.h"
 #include "common/strings.h"
 #include "policy/lint.h"
 #include "policy/policy.h"
@@ -21,6 +22,16 @@ bool ValidName(std::string_view s) {
     if (!ok) return false;
   }
   return true;
+}
+
+// hosts: names and aliases are what clients type after `ssh -J gate`: DNS-
+// style names, never addresses (an address finds its entry by address).
+std::optional<std::string> HostNameError(const std::string& name) {
+  auto c = CanonicalHost::Parse(name);
+  if (!c) return c.message();
+  if (c->is_address()) return std::string("an address cannot be a host name (write it as address:)");
+  if (c->name != ToLower(name)) return std::string("write it without the trailing dot");
+  return std::nullopt;
 }
 
 std::string DirName(const std::string& path) {
@@ -162,8 +173,8 @@ class Parser {
     std::map<std::string, SourceLocation> names;  // lower-cased name/alias -> where
     for (const auto& kv : node) {
       std::string name = kv.first.Scalar();
-      if (!ValidName(name)) {
-        d_->Error(kv.first, "invalid host name " + Quote(name));
+      if (auto why = HostNameError(name)) {
+        d_->Error(kv.first, "invalid host name " + Quote(name) + ": " + *why);
         continue;
       }
       Host h;
@@ -179,17 +190,30 @@ class Parser {
       if (auto a = body["address"]) {
         if (auto text = ReadString(a, "address", d_)) {
           auto hp = HostPort::Parse(*text);
+          auto canonical = hp ? CanonicalHost::Parse(hp->host) : Result<CanonicalHost>(Error{});
           if (!hp) {
             d_->Error(a, "address: " + hp.message());
+          } else if (!canonical) {
+            d_->Error(a, "address: " + Quote(hp->host) + ": " + canonical.message());
           } else {
-            h.address = *hp;
+            // Kept canonical, so every comparison and dial sees one spelling.
+            h.address = HostPort{canonical->ToString(), hp->port};
+            if (canonical->is_address()) h.ip = canonical->address;
           }
         }
       } else {
         d_->Error(kv.first, "host " + Quote(name) + " needs an address (host:port)");
       }
       if (auto a = body["aliases"]) {
-        if (auto list = ReadStringList(a, "aliases", d_)) h.aliases = *list;
+        if (auto list = ReadStringList(a, "aliases", d_)) {
+          for (size_t i = 0; i < list->size(); ++i) {
+            if (auto why = HostNameError((*list)[i])) {
+              d_->Error(a[i], "invalid alias " + Quote((*list)[i]) + ": " + *why);
+            } else {
+              h.aliases.push_back((*list)[i]);
+            }
+          }
+        }
       }
       ParseUpstreamLogin(body, &h);
       if (auto n = body["record"]) {
@@ -566,16 +590,37 @@ std::vector<std::string> Policy::GroupsOf(std::string_view user) const {
 
 const Host* Policy::FindHost(std::string_view name) const {
   std::string lower = ToLower(name);
+  if (!lower.empty() && lower.back() == '.') lower.pop_back();
   for (const auto& [hname, h] : hosts) {
     if (ToLower(hname) == lower) return &h;
     for (const auto& a : h.aliases) {
       if (ToLower(a) == lower) return &h;
     }
   }
-  for (const auto& [hname, h] : hosts) {
-    if (ToLower(h.address.host) == lower) return &h;
-  }
   return nullptr;
+}
+
+std::vector<std::string> Policy::NamesToResolve() const {
+  std::set<std::string> names;
+  for (const auto& [name, h] : hosts) {
+    if (!h.ip && h.route.empty()) names.insert(h.address.host);
+  }
+  auto add = [&](const std::vector<OpenPattern>& pats) {
+    for (const auto& p : pats) {
+      // hosts: names are matched by name; their addresses are above.
+      if (p.IsLiteralName() && !FindHost(p.glob)) names.insert(p.glob);
+    }
+  };
+  for (const auto& r : rules) {
+    add(r.destinations);
+    add(r.permit_open);
+  }
+  for (const auto& [name, u] : users) {
+    for (const auto& k : u.keys) {
+      if (k.restrictions.permit_open) add(*k.restrictions.permit_open);
+    }
+  }
+  return {names.begin(), names.end()};
 }
 
 LoadResult ParsePolicy(std::string_view text, const std::string& file,

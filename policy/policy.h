@@ -43,7 +43,10 @@ struct User {
 struct Host {
   std::string name;
   std::vector<std::string> aliases;
-  HostPort address;  // where the gateway dials; its port is the SSH port
+  HostPort address;  // where the gateway dials; its port is the SSH port. The
+                     // host is canonical (common/host.h): an address or a
+                     // lower-case name.
+  std::optional<IpAddress> ip;  // address.host when it is an IP address
   SourceLocation location;
 
   // How the gateway itself logs in to this host over SSH (as a jump host in
@@ -125,9 +128,15 @@ struct Policy {
   const AuthorizedKey* FindKey(std::string_view user, std::string_view blob) const;
   // Groups that list `user`, in name order.
   std::vector<std::string> GroupsOf(std::string_view user) const;
-  // The host entry named `name` by its name, an alias (case-insensitive) or
-  // its address host, or nullptr.
+  // The host entry named `name` (canonical, or any case with a trailing
+  // dot) by its name or an alias, or nullptr. Never by address: see
+  // decide.h for how a destination's address finds its entries.
   const Host* FindHost(std::string_view name) const;
+  // The DNS names the decisions compare addresses against: the address names
+  // of hosts: entries the gateway dials itself, and the literal (wildcard-
+  // free) names in rules and authorized_keys permitopen. The daemon resolves
+  // them and keeps the answers fresh (Request::names).
+  std::vector<std::string> NamesToResolve() const;
 };
 
 using FileReader = std::function<Result<std::string>(const std::string& path)>;
