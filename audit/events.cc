@@ -49,6 +49,7 @@ void Fill(json& j, const ChannelOpen& e) {
   j["channel"] = e.channel;
   j["kind"] = e.kind;
   if (!e.destination.empty()) j["destination"] = e.destination;
+  if (!e.addresses.empty()) j["addresses"] = e.addresses;
   if (!e.dial.empty()) j["dial"] = e.dial;
   if (!e.originator.empty()) j["originator"] = e.originator;
   j["decision"] = e.allow ? "allow" : "deny";
@@ -59,6 +60,8 @@ void Fill(json& j, const ChannelOpen& e) {
   if (!e.route.empty()) j["route"] = e.route;
   if (!e.failed_hop.empty()) j["failed_hop"] = e.failed_hop;
   if (e.recorded) j["recorded"] = true;
+  if (!e.host.empty()) j["host"] = e.host;
+  if (e.suppressed != 0) j["suppressed"] = e.suppressed;
 }
 
 void Fill(json& j, const ChannelClose& e) {
@@ -115,6 +118,8 @@ void Fill(json& j, const SessionRequest& e) {
   if (!e.forced_command.empty()) j["forced_command"] = e.forced_command;
   j["decision"] = e.allow ? "allow" : "deny";
   if (!e.reason.empty()) j["reason"] = e.reason;
+  if (!e.rule.empty()) j["rule"] = e.rule;
+  if (!e.policy_version.empty()) j["policy_version"] = e.policy_version;
 }
 
 void Fill(json& j, const SessionClose& e) {

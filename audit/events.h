@@ -61,6 +61,7 @@ struct ChannelOpen {
   uint32_t channel = 0;
   std::string kind;         // direct-tcpip, session, tcpip-forward, forwarded-tcpip
   std::string destination;  // host:port as requested
+  std::vector<std::string> addresses;  // what a requested name resolved to, as decided on
   std::string dial;         // address actually dialled/listened on, when allowed
   std::string originator;   // originator host:port the client reported
   bool allow = false;
@@ -71,6 +72,8 @@ struct ChannelOpen {
   std::vector<std::string> route;  // jump hosts crossed, in order (hosts: names)
   std::string failed_hop;          // the hop that failed, when one did
   bool recorded = false;           // terminated by the gateway and recorded
+  std::string host;                // the hosts: entry whose settings applied
+  uint64_t suppressed = 0;         // like refusals not written since the last one (rate limit)
 };
 
 struct ChannelClose {
@@ -140,6 +143,8 @@ struct SessionRequest {
   std::string forced_command;  // what runs instead, when forced
   bool allow = false;
   std::string reason;
+  std::string rule;            // the rule that decided it, where a rule did
+  std::string policy_version;  // the policy in force when it was decided
 };
 
 struct SessionClose {

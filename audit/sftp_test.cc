@@ -23,9 +23,12 @@ struct Session {
   SftpObserver obs;
   std::vector<Chunk> runs;
 
+  // A valid client packet passes the gate unchanged.
   void C(const std::string& p) {
     Add(false, p);
-    REQUIRE(obs.FromClient(p).ok());
+    std::string forwarded;
+    REQUIRE(obs.FromClient(p, &forwarded).ok());
+    REQUIRE(forwarded == p);
   }
   void S(const std::string& p) {
     Add(true, p);
@@ -46,6 +49,17 @@ struct Session {
     }
   }
 };
+
+// What one FromClient call returned and forwarded.
+struct Gated {
+  Status status;
+  std::string forwarded;
+};
+Gated Gate(SftpObserver& o, std::string_view bytes) {
+  Gated g;
+  g.status = o.FromClient(bytes, &g.forwarded);
+  return g;
+}
 
 std::string Show(const SftpOp& o) {
   return o.op + " " + o.path + " -> " + o.new_path + " [" + o.mode + "] r=" +
@@ -203,8 +217,7 @@ TEST_CASE("fsetstat and lsetstat report as setstat; uninteresting requests do no
   s.S(StatusPkt(7, 0));
   s.C(Extended(8, "statvfs@openssh.com", Str("/")));
   s.S(ExtendedReply(8, std::string(88, '\0')));
-  s.C(Packet(99, "whatever"));  // unknown types are skipped
-  s.S(Packet(150, ""));
+  s.S(Packet(150, ""));  // unknown reply types are skipped
   s.S(StatusPkt(12345, 0));  // an answer to nothing we track
   CHECK(Show(s.obs.TakeOps()) == std::vector<std::string>{
                                      "open /f ->  [write] r=0 w=0 ok",
@@ -251,15 +264,19 @@ TEST_CASE("bytes split anywhere, or many packets in one chunk, give the same ops
   // n-byte pieces; n = 0 feeds every run as one chunk.
   for (size_t n : {0, 1, 2, 3, 5, 7, 13, 64, 1001}) {
     SftpObserver o;
+    std::string forwarded, client;
     for (const auto& run : whole.runs) {
       size_t step = n == 0 ? run.bytes.size() : n;
       for (size_t i = 0; i < run.bytes.size(); i += step) {
         std::string_view piece = std::string_view(run.bytes).substr(i, step);
-        REQUIRE((run.from_server ? o.FromServer(piece) : o.FromClient(piece)).ok());
+        REQUIRE((run.from_server ? o.FromServer(piece) : o.FromClient(piece, &forwarded)).ok());
       }
+      if (!run.from_server) client += run.bytes;
     }
     INFO("pieces of " << n);
     CHECK(Show(o.TakeOps()) == kEverythingOps);
+    CHECK(forwarded == client);
+    CHECK(o.buffered_client_bytes() == 0);
   }
 }
 
@@ -270,7 +287,9 @@ TEST_CASE("hundreds of requests in one chunk, their replies in another") {
     replies += StatusPkt(i, i % 2 == 0 ? 0 : 3);
   }
   SftpObserver o;
-  REQUIRE(o.FromClient(requests).ok());
+  Gated g = Gate(o, requests);
+  REQUIRE(g.status.ok());
+  CHECK(g.forwarded == requests);
   REQUIRE(o.FromServer(replies).ok());
   auto ops = o.TakeOps();
   REQUIRE(ops.size() == 500);
@@ -281,7 +300,8 @@ TEST_CASE("hundreds of requests in one chunk, their replies in another") {
 namespace {
 
 // Feeds a started session one bad client or server packet and returns the
-// error, checking that the observer stays dead with the same error.
+// error, checking that nothing more is forwarded, and that a bad reply also
+// stops the observer while a refused request leaves it following replies.
 std::string Malformed(const std::string& bytes, bool from_client) {
   Session session;
   session.Start();
@@ -289,16 +309,25 @@ std::string Malformed(const std::string& bytes, bool from_client) {
   session.Add(!from_client, bytes);
   session.Seed("malformed_" + std::to_string(++seeds));
   SftpObserver& o = session.obs;
-  Status s = from_client ? o.FromClient(bytes) : o.FromServer(bytes);
+  std::string forwarded;
+  Status s = from_client ? o.FromClient(bytes, &forwarded) : o.FromServer(bytes);
   REQUIRE_FALSE(s.ok());
-  CHECK(o.FromClient(Init()).message() == s.message());
-  CHECK(o.FromServer(StatusPkt(1, 0)).message() == s.message());
+  CHECK(forwarded.empty());
+  Gated later = Gate(o, PathPkt(kStat, 1, "/"));
+  CHECK(later.status.message() == s.message());
+  CHECK(later.forwarded.empty());
+  if (from_client) {
+    CHECK(o.FromServer(StatusPkt(1, 0)).ok());
+  } else {
+    CHECK(o.FromServer(StatusPkt(1, 0)).message() == s.message());
+  }
+  CHECK(o.buffered_client_bytes() == 0);
   return s.message();
 }
 
 }  // namespace
 
-TEST_CASE("malformed streams kill the observer with a reason") {
+TEST_CASE("malformed packets are refused with a reason") {
   using Catch::Matchers::Contains;
   CHECK_THAT(Malformed(U32(0x00100000) + "\x03", true), Contains("packet length 1048576"));
   CHECK_THAT(Malformed(U32(0xFFFFFFFF), false), Contains("packet length"));
@@ -319,6 +348,24 @@ TEST_CASE("malformed streams kill the observer with a reason") {
              Contains("extended attribute count"));
   CHECK_THAT(Malformed(Packet(kName, U32(1) + U32(0x7FFFFFFF)), false), Contains("name count"));
   CHECK_THAT(Malformed(Init(), true), Contains("second INIT"));
+  // Arguments OpenSSH's sftp-server would have skipped or died on.
+  CHECK_THAT(Malformed(WithTrailing(PathPkt(kRemove, 1, "/f"), std::string(1, '\0')), true),
+             Contains("sftp client packet type 13 (REMOVE): 1 trailing byte at offset"));
+  CHECK_THAT(Malformed(WithTrailing(Read(1, "h", 0, 10), "xy"), true),
+             Contains("(READ): 2 trailing bytes"));
+  CHECK_THAT(Malformed(WithTrailing(PathPkt(kFstat, 1, "h"), "?"), true),
+             Contains("(FSTAT): 1 trailing"));
+  CHECK_THAT(Malformed(PathPkt(kRemove, 1, std::string("/ok\0/etc/passwd", 15)), true),
+             Contains("path contains a NUL byte"));
+  CHECK_THAT(Malformed(Close(1, std::string(257, 'h')), true), Contains("exceeds limit of 256"));
+  CHECK_THAT(Malformed(Packet(kRemove, ""), true), Contains("truncated uint32"));
+  CHECK_THAT(Malformed(Packet(99, "whatever"), true),
+             Contains("packet type 99 (unknown): unknown request type, refused"));
+  CHECK_THAT(Malformed(Version(), true), Contains("(VERSION): unknown request type"));
+  CHECK_THAT(Malformed(Extended(1, "evil@example.com", Str("/x")), true),
+             Contains("(EXTENDED \"evil@example.com\"): unknown extension, refused"));
+  CHECK_THAT(Malformed(Extended(1, "users-groups-by-id@openssh.com", Str("12345") + Str("")), true),
+             Contains("uid list of 5 bytes"));
   CHECK_THAT(Malformed(Version(), false), Contains("second VERSION"));
 }
 
@@ -326,48 +373,245 @@ TEST_CASE("protocol misuse fails closed") {
   using Catch::Matchers::Contains;
   SECTION("requests before INIT, replies before VERSION") {
     SftpObserver a;
-    CHECK_THAT(a.FromClient(Open(1, "/f", kFxfRead)).message(), Contains("before INIT"));
+    CHECK_THAT(Gate(a, Open(1, "/f", kFxfRead)).status.message(), Contains("before INIT"));
     SftpObserver b;
     CHECK_THAT(b.FromServer(StatusPkt(1, 0)).message(), Contains("before VERSION"));
   }
   SECTION("versions above 3 cannot be parsed, so they are refused") {
     SftpObserver o;
-    REQUIRE(o.FromClient(Packet(kInit, U32(6))).ok());
+    REQUIRE(Gate(o, Packet(kInit, U32(6))).status.ok());
     CHECK_THAT(o.FromServer(Packet(kVersion, U32(6))).message(), Contains("version 6"));
   }
   SECTION("an outstanding request id reused") {
     SftpObserver o;
-    REQUIRE(o.FromClient(Init()).ok());
-    REQUIRE(o.FromClient(Open(7, "/secret", kFxfRead)).ok());
-    CHECK_THAT(o.FromClient(Open(7, "/decoy", kFxfRead)).message(), Contains("request id 7 reused"));
+    REQUIRE(Gate(o, Init()).status.ok());
+    REQUIRE(Gate(o, Open(7, "/secret", kFxfRead)).status.ok());
+    Gated g = Gate(o, Open(7, "/decoy", kFxfRead));
+    CHECK_THAT(g.status.message(), Contains("request id 7 reused"));
+    CHECK(g.forwarded.empty());
   }
-  SECTION("too many outstanding requests") {
+  SECTION("too many outstanding requests, of any type") {
     SftpObserver o;
-    REQUIRE(o.FromClient(Init()).ok());
+    REQUIRE(Gate(o, Init()).status.ok());
     std::string many;
-    for (uint32_t i = 0; i < SftpObserver::kMaxPending; ++i) many += PathPkt(kRemove, i, "/x");
-    REQUIRE(o.FromClient(many).ok());
-    CHECK_THAT(o.FromClient(PathPkt(kRemove, 99999999, "/x")).message(),
+    for (uint32_t i = 0; i < SftpObserver::kMaxPending; ++i) many += PathPkt(kStat, i, "/x");
+    REQUIRE(Gate(o, many).status.ok());
+    REQUIRE(o.FromServer(Version() + AttrsPkt(0, NoAttrs())).ok());  // frees one
+    REQUIRE(Gate(o, PathPkt(kRemove, 99999998, "/x")).status.ok());
+    CHECK_THAT(Gate(o, PathPkt(kRemove, 99999999, "/x")).status.message(),
                Contains("too many outstanding"));
   }
   SECTION("too much request state") {
     SftpObserver o;
-    REQUIRE(o.FromClient(Init()).ok());
+    REQUIRE(Gate(o, Init()).status.ok());
     std::string big(200 * 1024, 'p');
     Status s;
     uint32_t id = 0;
-    while (s.ok() && id < 1000) s = o.FromClient(PathPkt(kRemove, id++, big));
+    while (s.ok() && id < 1000) s = Gate(o, PathPkt(kRemove, id++, big)).status;
     CHECK_THAT(s.message(), Contains("too much request state"));
   }
 }
 
-TEST_CASE("unknown packet types are skipped, but still length-checked") {
+TEST_CASE("unknown reply types are skipped; unknown request types are refused") {
   Session s;
   s.Start();
-  s.C(Packet(250, std::string(1000, '\xff')));
   s.S(Packet(99, ""));
+  s.S(Packet(250, std::string(1000, '\xff')));
   s.C(PathPkt(kRmdir, 1, "/d"));
   s.S(StatusPkt(1, 0));
   CHECK(s.obs.TakeOps().size() == 1);
-  CHECK_FALSE(s.obs.FromClient(U32(SftpObserver::kMaxPacket + 1) + "\xfa").ok());
+  for (uint8_t type : {0, 2, 21, 101, 199, 201, 250}) {
+    SftpObserver o;
+    REQUIRE(Gate(o, Init()).status.ok());
+    Gated g = Gate(o, Packet(type, U32(1) + Str("/x")));
+    INFO("type " << int{type});
+    CHECK_THAT(g.status.message(), Catch::Matchers::Contains("unknown request type, refused"));
+    CHECK(g.forwarded.empty());
+  }
+  SftpObserver o;
+  CHECK_FALSE(Gate(o, U32(SftpObserver::kMaxPacket + 1) + "\xfa").status.ok());
+}
+
+// --- The client->server gate: only what was accounted for is forwarded. ---
+
+TEST_CASE("a REMOVE with one trailing byte is not forwarded") {
+  SftpObserver o;
+  REQUIRE(Gate(o, Init()).status.ok());
+  const std::string good = PathPkt(kRemove, 1, "/keep");
+  const std::string bad = WithTrailing(PathPkt(kRemove, 2, "/victim"), "x");
+  Gated g = Gate(o, good + bad + PathPkt(kRemove, 3, "/after"));
+  CHECK(g.status.message() ==
+        "sftp client packet type 13 (REMOVE): 1 trailing byte at offset 16");
+  CHECK(g.forwarded == good);  // the packet before the bad one was valid
+  // The gate stays shut: nothing more passes.
+  Gated later = Gate(o, PathPkt(kRemove, 4, "/later"));
+  CHECK(later.status.message() == g.status.message());
+  CHECK(later.forwarded.empty());
+  // The REMOVE that was forwarded is still audited when its reply comes.
+  REQUIRE(o.FromServer(Version() + StatusPkt(1, 0)).ok());
+  CHECK(Show(o.TakeOps()) == std::vector<std::string>{"remove /keep ->  [] r=0 w=0 ok"});
+  CHECK(Gate(o, PathPkt(kStat, 5, "/")).status.message() == g.status.message());
+}
+
+TEST_CASE("a request id still outstanding is refused for every request type") {
+  SECTION("two REMOVEs with one id in one feed: the first is forwarded, the second not") {
+    SftpObserver o;
+    REQUIRE(Gate(o, Init()).status.ok());
+    const std::string first = PathPkt(kRemove, 5, "/a");
+    Gated g = Gate(o, first + PathPkt(kRemove, 5, "/b"));
+    CHECK_THAT(g.status.message(),
+               Catch::Matchers::Contains("(REMOVE): request id 5 reused while outstanding"));
+    CHECK(g.forwarded == first);
+  }
+  // Requests that are never reported still hold their id until answered.
+  const std::vector<std::string> requests = {
+      Open(5, "/f", kFxfRead), Close(5, "h"), Read(5, "h", 0, 1), Write(5, "h", 0, "d"),
+      PathPkt(kLstat, 5, "/"), PathPkt(kFstat, 5, "h"), PathAttrs(kSetstat, 5, "/", NoAttrs()),
+      HandleAttrs(kFsetstat, 5, "h", NoAttrs()), PathPkt(kOpendir, 5, "/"),
+      PathPkt(kReaddir, 5, "h"), PathPkt(kRemove, 5, "/"), PathAttrs(kMkdir, 5, "/", NoAttrs()),
+      PathPkt(kRmdir, 5, "/"), PathPkt(kRealpath, 5, "."), PathPkt(kStat, 5, "/"),
+      Rename(5, "/a", "/b"), PathPkt(kReadlink, 5, "/l"), Symlink(5, "/t", "/l"),
+      Extended(5, "limits@openssh.com", ""), Hardlink(5, "/a", "/b"),
+  };
+  for (const auto& first : requests) {
+    for (const auto& second :
+         {PathPkt(kStat, 5, "/"), Extended(5, "statvfs@openssh.com", Str("/"))}) {
+      SftpObserver o;
+      REQUIRE(Gate(o, Init()).status.ok());
+      REQUIRE(Gate(o, first).status.ok());
+      Gated g = Gate(o, second);
+      INFO("first request of type " << int{static_cast<uint8_t>(first[4])});
+      CHECK_THAT(g.status.message(), Catch::Matchers::Contains("request id 5 reused"));
+      CHECK(g.forwarded.empty());
+    }
+    // Once answered (whatever the reply type), the id is free again.
+    for (const auto& reply : {StatusPkt(5, 0), ExtendedReply(5, std::string(88, '\0'))}) {
+      SftpObserver o;
+      REQUIRE(Gate(o, Init()).status.ok());
+      REQUIRE(Gate(o, first).status.ok());
+      REQUIRE(o.FromServer(Version() + reply).ok());
+      CHECK(Gate(o, PathPkt(kStat, 5, "/")).status.ok());
+    }
+  }
+}
+
+namespace {
+
+// Every extension OpenSSH 9.2's sftp-server implements, well formed.
+std::vector<std::pair<std::string, std::string>> ExtensionCases() {
+  return {
+      {"posix-rename@openssh.com", Str("/a") + Str("/b")},
+      {"statvfs@openssh.com", Str("/")},
+      {"fstatvfs@openssh.com", Str("h")},
+      {"hardlink@openssh.com", Str("/old") + Str("/new")},
+      {"fsync@openssh.com", Str("h")},
+      {"lsetstat@openssh.com", Str("/l") + FullAttrs()},
+      {"limits@openssh.com", ""},
+      {"expand-path@openssh.com", Str("~/x")},
+      {"copy-data", Str("r") + U64(0) + U64(100) + Str("w") + U64(7)},
+      {"home-directory", Str("alice")},
+      {"users-groups-by-id@openssh.com", Str(U32(0) + U32(1000)) + Str(U32(0))},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("each OpenSSH extension is parsed to its last byte and forwarded byte-exactly") {
+  using Catch::Matchers::Contains;
+  Session s;
+  s.Start();
+  uint32_t id = 1;
+  for (const auto& [name, args] : ExtensionCases()) {
+    INFO(name);
+    s.C(Extended(id, name, args));  // forwarded unchanged
+    s.S(StatusPkt(id++, 0));
+    // One byte more or one byte less is refused, and not forwarded.
+    SftpObserver o;
+    REQUIRE(Gate(o, Init()).status.ok());
+    Gated longer = Gate(o, WithTrailing(Extended(1, name, args), "x"));
+    CHECK_THAT(longer.status.message(), Contains("(EXTENDED \"" + name + "\"): 1 trailing byte"));
+    CHECK(longer.forwarded.empty());
+    if (!args.empty()) {
+      SftpObserver p;
+      REQUIRE(Gate(p, Init()).status.ok());
+      std::string shorter = Extended(1, name, args.substr(0, args.size() - 1));
+      Gated g = Gate(p, shorter);
+      CHECK_THAT(g.status.message(), Contains("truncated"));
+      CHECK(g.forwarded.empty());
+    }
+  }
+  s.Seed("extensions");
+}
+
+TEST_CASE("hardlink and copy-data are reported after the server's STATUS") {
+  Session s;
+  s.Start();
+  s.C(Open(1, "/src", kFxfRead));
+  s.C(Open(2, "/dst", kFxfWrite | kCreat));
+  s.S(Handle(1, "r"));
+  s.S(Handle(2, "w"));
+  s.C(Hardlink(3, "/src", "/src.link"));
+  s.C(CopyData(4, "r", 0, 0, "w", 0));       // until end of file
+  s.C(CopyData(5, "r", 10, 4096, "nope", 0));  // an unknown write handle
+  CHECK(s.obs.TakeOps().size() == 2);  // the opens; the rest await replies
+  s.S(StatusPkt(3, 0));
+  s.S(StatusPkt(4, 0));
+  s.S(StatusPkt(5, 4));
+  CHECK(Show(s.obs.TakeOps()) == std::vector<std::string>{
+                                     "hardlink /src.link -> /src [] r=0 w=0 ok",
+                                     "copy-data /src -> /dst [] r=0 w=0 ok",
+                                     "copy-data /src ->  [] r=0 w=4096 failure",
+                                 });
+  s.C(Close(6, "w"));
+  s.S(StatusPkt(6, 0));
+  // Close totals count READ and WRITE traffic only; copy-data is its own op.
+  CHECK(Show(s.obs.TakeOps()) ==
+        std::vector<std::string>{"close /dst ->  [write,create] r=0 w=0 ok"});
+  s.Seed("hardlink_copy_data");
+}
+
+TEST_CASE("a reply of another kind still answers a reported request") {
+  Session s;
+  s.Start();
+  s.C(Extended(1, "posix-rename@openssh.com", Str("/a") + Str("/b")));
+  s.S(ExtendedReply(1, "odd"));
+  CHECK(Show(s.obs.TakeOps()) ==
+        std::vector<std::string>{"rename /a -> /b [] r=0 w=0 unexpected reply 201"});
+  s.C(PathPkt(kRemove, 1, "/a"));  // id 1 is free again
+}
+
+TEST_CASE("client bytes cut at every boundary are forwarded exactly") {
+  // Client bytes alone: ids are unique, so no reply is needed to free one.
+  std::string stream;
+  for (const auto& run : Everything().runs) {
+    if (!run.from_server) stream += run.bytes;
+  }
+  uint32_t id = 100;
+  for (const auto& [name, args] : ExtensionCases()) stream += Extended(id++, name, args);
+  for (size_t cut = 0; cut <= stream.size(); ++cut) {
+    SftpObserver o;
+    std::string forwarded;
+    REQUIRE(o.FromClient(std::string_view(stream).substr(0, cut), &forwarded).ok());
+    // Only whole packets go out; the rest waits, and is counted.
+    CHECK(forwarded.size() + o.buffered_client_bytes() == cut);
+    REQUIRE(o.FromClient(std::string_view(stream).substr(cut), &forwarded).ok());
+    REQUIRE(forwarded == stream);
+    REQUIRE(o.buffered_client_bytes() == 0);
+  }
+}
+
+TEST_CASE("requests forwarded but never answered are still reported when the channel closes") {
+  SftpObserver obs;
+  std::string fwd;
+  REQUIRE(obs.FromClient(Init(), &fwd).ok());
+  REQUIRE(obs.FromServer(Version()).ok());
+  REQUIRE(obs.FromClient(PathPkt(kRemove, 7, "/srv/gone"), &fwd).ok());
+  REQUIRE(obs.FromClient(PathPkt(kStat, 8, "/srv"), &fwd).ok());
+  CHECK(obs.TakeOps().empty());
+  auto left = obs.TakeUnanswered();
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].op == "remove");
+  CHECK(left[0].path == "/srv/gone");
+  CHECK(left[0].status == "no reply (channel closed first)");
+  CHECK(obs.TakeUnanswered().empty());
 }

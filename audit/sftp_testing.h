@@ -46,6 +46,12 @@ inline std::string Packet(uint8_t type, std::string_view body) {
   return U32(static_cast<uint32_t>(body.size() + 1)) + static_cast<char>(type) +
          std::string(body);
 }
+// `packet` with `extra` bytes inside its length, after its last field: what
+// OpenSSH's sftp-server skips silently.
+inline std::string WithTrailing(const std::string& packet, std::string_view extra) {
+  std::string body = packet.substr(4) + std::string(extra);
+  return U32(static_cast<uint32_t>(body.size())) + body;
+}
 
 inline std::string NoAttrs() { return U32(0); }
 // Every ATTRS field, including two extended pairs.
@@ -93,6 +99,16 @@ inline std::string Symlink(uint32_t id, std::string_view target, std::string_vie
 }
 inline std::string Extended(uint32_t id, std::string_view name, const std::string& rest) {
   return Packet(kExtended, U32(id) + Str(name) + rest);
+}
+// hardlink@openssh.com: link(oldpath, newpath), PROTOCOL §4.5.
+inline std::string Hardlink(uint32_t id, std::string_view oldpath, std::string_view newpath) {
+  return Extended(id, "hardlink@openssh.com", Str(oldpath) + Str(newpath));
+}
+// copy-data, PROTOCOL §4.10; read_len 0 copies until end of file.
+inline std::string CopyData(uint32_t id, std::string_view from, uint64_t read_off,
+                            uint64_t read_len, std::string_view to, uint64_t write_off) {
+  return Extended(id, "copy-data",
+                  Str(from) + U64(read_off) + U64(read_len) + Str(to) + U64(write_off));
 }
 
 inline std::string StatusPkt(uint32_t id, uint32_t code, std::string_view msg = "msg") {

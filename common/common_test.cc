@@ -261,3 +261,16 @@ TEST_CASE("numeric IPv4 forms agree with inet_aton on every short string") {
   for (size_t len = 1; len <= 6; ++len) walk(len);
   CHECK(compared > 100000);
 }
+
+TEST_CASE("EscapeControl keeps log lines whole") {
+  CHECK(EscapeControl("plain text: db1:22") == "plain text: db1:22");
+  CHECK(EscapeControl("evil\nFAKE LINE") == "evil\\x0aFAKE LINE");
+  CHECK(EscapeControl("a\rb\tc\x7f") == "a\\x0db\\x09c\\x7f");
+  CHECK(EscapeControl("\x1b[31mred") == "\\x1b[31mred");
+  CHECK(EscapeControl("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91") == "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91");
+  CHECK(EscapeControl("\xc2\x9b" "2J") == "\\xc2\\x9b2J");  // C1 CSI
+  CHECK(EscapeControl("bad \xc3 x") == "bad \\xc3 x");
+  CHECK(EscapeControl("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // a surrogate
+  CHECK(EscapeControl("\xc0\xaf") == "\\xc0\\xaf");            // overlong '/'
+  CHECK(EscapeControl(std::string("nul\0byte", 8)) == "nul\\x00byte");
+}

@@ -88,4 +88,56 @@ std::string Quote(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// Length of the valid UTF-8 sequence at `t[i]`, or 0 (overlongs, surrogates
+// and values above U+10FFFF are invalid).
+size_t Utf8Length(std::string_view t, size_t i) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(t[i + k]); };
+  unsigned char c = b(0);
+  size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+  if (n == 0 || c > 0xf4 || i + n > t.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(k) & 0xc0) != 0x80) return 0;
+  }
+  if (c == 0xe0 && b(1) < 0xa0) return 0;  // overlong
+  if (c == 0xed && b(1) >= 0xa0) return 0;  // surrogate
+  if (c == 0xf0 && b(1) < 0x90) return 0;  // overlong
+  if (c == 0xf4 && b(1) >= 0x90) return 0;  // above U+10FFFF
+  return n;
+}
+
+}  // namespace
+
+std::string EscapeControl(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  auto hex = [&](unsigned char c) {
+    out += "\\x";
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  };
+  for (size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    size_t n = c >= 0x80 ? Utf8Length(text, i) : 0;
+    // C1 controls (U+0080..U+009F) are two-byte sequences starting 0xc2.
+    bool c1 = n == 2 && c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0;
+    if (n == 0 || c1) {
+      hex(c);
+      if (c1) hex(static_cast<unsigned char>(text[i + 1]));
+      i += c1 ? 2 : 1;
+      continue;
+    }
+    out.append(text.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
 }  // namespace hopgate

@@ -16,5 +16,9 @@ std::string_view Trim(std::string_view text);
 std::string ToLower(std::string_view text);
 // Quotes and escapes a string for messages: "a\"b".
 std::string Quote(std::string_view text);
+// Escapes what could forge or garble a log line: control characters (C0,
+// DEL and the C1 range) and bytes that are not valid UTF-8, each as \xNN.
+// Everything else, including valid UTF-8, is kept.
+std::string EscapeControl(std::string_view text);
 
 }  // namespace hopgate

@@ -393,6 +393,21 @@ Decision Decide(const Policy& policy, const Identity& id, const Request& req) {
   return d;
 }
 
+bool MayBeRecorded(const Policy& policy, const Host& host) {
+  if (host.record) return true;
+  auto dest = BuildDestination(policy, Request::Open(host.name, 22));
+  if (!dest) return false;
+  for (const auto& r : policy.rules) {
+    if (r.effect != Effect::kAllow || !AllowsLocal(r.tcp_forwarding) ||
+        r.TerminationReason().empty()) {
+      continue;
+    }
+    std::string what;
+    if (MatchOpen(r.permit_open, *dest, nullptr, nullptr, &what)) return true;
+  }
+  return false;
+}
+
 std::vector<std::string> DescribeAccess(const Policy& policy, const Identity& id) {
   std::vector<std::string> out;
   std::vector<std::string> groups = policy.GroupsOf(id.user);

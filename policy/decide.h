@@ -132,6 +132,11 @@ struct Decision {
 
 Decision Decide(const Policy& policy, const Identity& identity, const Request& request);
 
+// Whether SSH to `host`'s SSH port may be terminated and recorded for some
+// identity: it has record: true, or an allow rule that terminates sessions
+// permits it. The one answer to "is it recorded" for hopctl and explain.
+bool MayBeRecorded(const Policy& policy, const Host& host);
+
 // Everything `identity` may open or listen on, one line per grant, for the
 // gateway's own session banner and `hopctl`.
 std::vector<std::string> DescribeAccess(const Policy& policy, const Identity& identity);

@@ -113,7 +113,8 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
 
   if (auto n = r["limits"]) {
     if (CheckMap(n, {"login_grace_time", "max_startups", "max_sessions_per_user",
-                     "max_auth_tries", "connect_timeout", "max_connections"},
+                     "max_auth_tries", "connect_timeout", "max_connections",
+                     "max_channels_per_connection"},
                  "limits", d)) {
       if (auto v = n["login_grace_time"]) {
         if (auto s = ReadDuration(v, "limits.login_grace_time", d)) {
@@ -143,6 +144,11 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
       }
       if (auto v = n["max_auth_tries"]) {
         if (auto i = ReadInt(v, "limits.max_auth_tries", 1, 100, d)) c.max_auth_tries = *i;
+      }
+      if (auto v = n["max_channels_per_connection"]) {
+        if (auto i = ReadInt(v, "limits.max_channels_per_connection", 1, 100000, d)) {
+          c.max_channels_per_connection = *i;
+        }
       }
       if (auto v = n["max_connections"]) {
         if (auto i = ReadInt(v, "limits.max_connections", 1, 1000000, d)) c.max_connections = *i;
@@ -266,6 +272,7 @@ std::string Config::Dump() const {
   out += "  max_auth_tries: " + std::to_string(max_auth_tries) + "\n";
   out += "  connect_timeout: " + FormatDuration(connect_timeout) + "\n";
   out += "  max_connections: " + std::to_string(max_connections) + "\n";
+  out += "  max_channels_per_connection: " + std::to_string(max_channels_per_connection) + "\n";
   out += "authentication:\n";
   out += "  trusted_user_ca_keys: " + Quote(trusted_user_ca_keys) + "\n";
   out += "  revoked_keys: " + Quote(revoked_keys) + "\n";

@@ -28,6 +28,7 @@ struct Config {
   int64_t max_auth_tries = 6;       // failed userauth requests per connection
   int64_t connect_timeout = 10;     // seconds, per upstream dial
   int64_t max_connections = 10000;  // all connections, authenticated or not
+  int64_t max_channels_per_connection = 64;  // open channels of every kind, per connection
 
   // authentication
   std::string trusted_user_ca_keys;  // CA public keys, one per line (optional)

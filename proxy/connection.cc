@@ -139,6 +139,9 @@ void Connection::Loop() {
       if (max_session_) next = std::min(next, authenticated_ms_ + ToMs(*max_session_));
       if (idle_timeout_) next = std::min(next, last_activity_ms_ + ToMs(*idle_timeout_));
     }
+    for (const auto& f : forwards_) {
+      if (!f->registered) next = std::min(next, std::max(now, f->paused_until_ms));
+    }
     if (!pending_opens_.empty() || !incoming_channels_.empty() || !incoming_forwards_.empty() ||
         !incoming_pending_opens_.empty() || !incoming_info_sessions_.empty()) {
       next = std::min(next, now + 100);
@@ -146,7 +149,8 @@ void Connection::Loop() {
     int timeout = static_cast<int>(std::max<int64_t>(0, next - now) + 1);
     ssh_event_dopoll(event_.get(), timeout);
 
-    if ((ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) || !ssh_is_connected(s)) {
+    if (end_reason_.empty() &&
+        ((ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) || !ssh_is_connected(s))) {
       end_reason_ = authenticated_ ? "client disconnected"
                                    : "client disconnected before authenticating";
     }
@@ -208,6 +212,7 @@ int Connection::OnAuthPubkey(ssh_session, const char* user, ssh_key_struct* key,
 int Connection::OnAuthPassword(ssh_session, const char* user, const char*, void* userdata) {
   // The password itself is never looked at, logged or kept.
   auto* self = static_cast<Connection*>(userdata);
+  if (self->AuthTriesExhausted()) return SSH_AUTH_DENIED;
   AuthAttempt a{user ? user : "", "password", "", "", std::nullopt};
   return self->RefuseAuth(a, "only public key authentication is accepted", "method_refused");
 }
@@ -259,9 +264,17 @@ int Connection::RefuseAuth(const AuthAttempt& a, const std::string& reason, cons
   return SSH_AUTH_DENIED;
 }
 
+bool Connection::AuthTriesExhausted() {
+  // Checked on every request, not once per poll: a client that pipelines a
+  // burst of signed requests gets no more keys evaluated than the limit.
+  if (auth_failures_ < gw_->config().max_auth_tries) return false;
+  if (end_reason_.empty()) end_reason_ = "too many authentication failures";
+  return true;
+}
+
 int Connection::AuthPubkey(const std::string& user, ssh_key key, char state) {
   AuthAttempt a{user, "publickey", KeyTypeName(key), "", std::nullopt};
-  if (authenticated_) return SSH_AUTH_DENIED;
+  if (authenticated_ || AuthTriesExhausted()) return SSH_AUTH_DENIED;
   auto blob = KeyBlob(key);
   if (!blob) return RefuseAuth(a, blob.message(), "other");
   bool certificate = certs::IsCertificateTypeName(a.key_type);

@@ -29,6 +29,7 @@
 #include "certs/certificate.h"
 #include "certs/key.h"
 #include "policy/decide.h"
+#include "proxy/decide_open.h"
 #include "proxy/dialer.h"
 #include "proxy/gateway.h"
 #include "proxy/relay.h"
@@ -88,6 +89,9 @@ class Connection {
     std::optional<audit::CertificateInfo> certificate;
   };
   int AuthPubkey(const std::string& user, ssh_key key, char state);
+  // limits.max_auth_tries reached: ends the connection; nothing more is
+  // evaluated.
+  bool AuthTriesExhausted();
   int AuthCertificate(AuthAttempt& a, const std::string& blob, char state);
   int AuthPlainKey(AuthAttempt& a, const std::string& blob, char state);
   int AuthSucceeded(const AuthAttempt& a);
@@ -101,7 +105,8 @@ class Connection {
   void HandleDirectTcpip(ssh_message msg);
   // Relays an accepted channel to `fd` (taken), from the top of the loop on.
   void AdoptRelay(const audit::ChannelOpen& e, ssh_channel channel, int fd);
-  void HandleRecordedSession(ssh_message msg, const policy::Decision& d,
+  void HandleRecordedSession(ssh_message msg, const DecidedOpen& o,
+                             const std::string& request_host, uint16_t request_port,
                              const std::shared_ptr<const policy::Policy>& policy,
                              audit::ChannelOpen* e);
   std::optional<Dialed> DialDirect(const policy::Decision& d, audit::ChannelOpen* e);
@@ -111,6 +116,11 @@ class Connection {
   void HandleCancelForward(ssh_message msg);
   void AcceptForwarded(RemoteForward& fwd);
   void NoteLimits(const policy::Decision& d);
+  // limits.max_channels_per_connection: open channels of every kind.
+  bool ChannelSlotFree() const;
+  // Refuses `e` for the cap; audited at most once a second per connection,
+  // with the count of refusals since the last one.
+  void RefuseOverCap(audit::ChannelOpen& e);
   Status AuditChannelOpen(const audit::ChannelOpen& e);  // audit + metrics
   std::string InfoText(bool pty) const;
 
@@ -160,6 +170,8 @@ class Connection {
   std::vector<std::unique_ptr<PendingOpen>> pending_opens_, incoming_pending_opens_;
   uint32_t next_channel_ = 0;
   uint64_t channels_total_ = 0;
+  int64_t cap_audit_ms_ = -1'000'000;  // last over-cap refusal written
+  uint64_t cap_suppressed_ = 0;         // over-cap refusals not written since
   int64_t last_activity_ms_ = 0;
   std::optional<int64_t> max_session_;  // from the rules that decided requests
   std::string max_session_rule_;

@@ -10,11 +10,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "common/strings.h"
 #include "common/time_util.h"
 #include "proxy/connection.h"
 #include "proxy/connection_parts.h"
+#include "proxy/decide_open.h"
 #include "proxy/dialer.h"
 #include "proxy/logging.h"
 #include "proxy/recorded_session.h"
@@ -118,6 +120,30 @@ Status Connection::AuditChannelOpen(const audit::ChannelOpen& e) {
   return gw_->audit().Record(id_, e);
 }
 
+bool Connection::ChannelSlotFree() const {
+  size_t open = channels_.size() + incoming_channels_.size() + info_sessions_.size() +
+                incoming_info_sessions_.size() + pending_opens_.size() +
+                incoming_pending_opens_.size();
+  return static_cast<int64_t>(open) < gw_->config().max_channels_per_connection;
+}
+
+void Connection::RefuseOverCap(audit::ChannelOpen& e) {
+  e.allow = false;
+  e.reason = "too many open channels on this connection (limits.max_channels_per_connection " +
+             std::to_string(gw_->config().max_channels_per_connection) + ")";
+  gw_->metrics().Channel(e.kind, false);
+  int64_t now = gw_->NowMs();
+  if (now - cap_audit_ms_ < 1000) {
+    ++cap_suppressed_;
+    return;
+  }
+  e.suppressed = std::exchange(cap_suppressed_, 0);
+  cap_audit_ms_ = now;
+  (void)gw_->audit().Record(id_, e);
+  spdlog::warn("conn={} user={} {} refused: {} ({} more refused since the last report)", id_,
+               user_, e.kind, e.reason, e.suppressed);
+}
+
 void Connection::NoteLimits(const policy::Decision& d) {
   if (d.grants.max_session && (!max_session_ || *d.grants.max_session < *max_session_)) {
     max_session_ = d.grants.max_session;
@@ -151,23 +177,38 @@ void Connection::HandleDirectTcpip(ssh_message msg) {
                  e.reason, e.error);
     ssh_message_reply_default(msg);
   };
+  if (!ChannelSlotFree()) {
+    RefuseOverCap(e);
+    ssh_message_reply_default(msg);
+    return;
+  }
   if (host.empty() || port <= 0 || port > 65535) {
     e.reason = "malformed destination";
     refuse();
     return;
   }
-  policy::Decision d = policy::Decide(*policy, CurrentIdentity(),
-                                      policy::Request::Open(host, static_cast<uint16_t>(port)));
+  DecidedOpen o = DecideOpen(gw_->resolver(), ToMs(gw_->config().connect_timeout), *policy,
+                             gw_->policy().GetNames(), CurrentIdentity(), host,
+                             static_cast<uint16_t>(port));
+  const policy::Decision& d = o.decision;
   e.rule = d.rule;
   e.allow = d.allow;
+  e.addresses = o.AddressTexts();
+  e.host = d.host_entry;
   if (!d.allow) {
     e.reason = d.reason;
     refuse();
     return;
   }
   e.route = d.route;
+  if (o.Unreachable()) {
+    e.error = "cannot resolve " + o.looked_up + ": " + o.resolve_error;
+    gw_->metrics().UpstreamConnectFailure("resolve");
+    refuse();
+    return;
+  }
   if (d.terminate) {
-    HandleRecordedSession(msg, d, policy, &e);
+    HandleRecordedSession(msg, o, host, static_cast<uint16_t>(port), policy, &e);
     return;
   }
   auto dialed = d.route.empty() ? DialDirect(d, &e) : DialRoute(*policy, d, orig, orig_port, &e);
@@ -216,11 +257,16 @@ void Connection::AdoptRelay(const audit::ChannelOpen& e, ssh_channel channel, in
 // A recorded target: the client's channel carries an SSH session that the
 // gateway terminates itself (recorded_session.h). The channel is relayed to
 // one end of a socketpair; the recorded session speaks SSH on the other.
-void Connection::HandleRecordedSession(ssh_message msg, const policy::Decision& d,
+void Connection::HandleRecordedSession(ssh_message msg, const DecidedOpen& o,
+                                       const std::string& request_host, uint16_t request_port,
                                        const std::shared_ptr<const policy::Policy>& policy,
                                        audit::ChannelOpen* e) {
+  const policy::Decision& d = o.decision;
+  policy::AddressMap dns;
+  if (!o.looked_up.empty()) dns[o.looked_up] = o.addresses;
   e->recorded = true;
-  e->dial = JoinHostPort(d.dial_host, d.dial_port);
+  e->dial = d.dial_addresses.empty() ? JoinHostPort(d.dial_host, d.dial_port)
+                                     : JoinHostPort(d.dial_addresses[0].ToString(), d.dial_port);
   auto refuse = [&](const std::string& error) {
     e->error = error;
     (void)AuditChannelOpen(*e);
@@ -268,6 +314,9 @@ void Connection::HandleRecordedSession(ssh_message msg, const policy::Decision& 
   spec.identity = CurrentIdentity();
   spec.decision = d;
   spec.target = e->destination;
+  spec.request_host = request_host;
+  spec.request_port = request_port;
+  spec.dns = dns;
   // The socket end the recorded session reads must block for libssh's
   // handshake; libssh switches it as it needs.
   int flags = fcntl(sp[1], F_GETFL);
@@ -282,7 +331,7 @@ void Connection::HandleRecordedSession(ssh_message msg, const policy::Decision& 
 
 std::optional<Dialed> Connection::DialDirect(const policy::Decision& d, audit::ChannelOpen* e) {
   DialError derr;
-  auto dialed = Dial(d.dial_host, d.dial_port, ToMs(gw_->config().connect_timeout), &derr);
+  auto dialed = Dial(d.dial_addresses, d.dial_port, ToMs(gw_->config().connect_timeout), &derr);
   if (!dialed) {
     gw_->metrics().UpstreamConnectFailure(DialFailureName(derr.kind));
     e->error = derr.message;
@@ -410,7 +459,9 @@ void Connection::HandleCancelForward(ssh_message msg) {
 int Connection::OnListener(socket_t, int, void* userdata) {
   auto* fwd = static_cast<RemoteForward*>(userdata);
   if (!fwd->cancelled) fwd->conn->AcceptForwarded(*fwd);
-  return 0;
+  // A listener paused at the open-files limit was removed from the event
+  // inside this callback, which libssh wants to hear as -1.
+  return fwd->registered ? 0 : -1;
 }
 
 void Connection::AcceptForwarded(RemoteForward& fwd) {
@@ -418,10 +469,55 @@ void Connection::AcceptForwarded(RemoteForward& fwd) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     int fd = accept4(fwd.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) {
+        // Out of descriptors: rest this listener a second rather than spin
+        // on a socket that stays readable.
+        ssh_event_remove_fd(event_.get(), fwd.fd);
+        fwd.registered = false;
+        fwd.paused_until_ms = gw_->NowMs() + 1000;
+        spdlog::warn("conn={} -R listener {}: accept failed: {}; pausing it for 1s", id_,
+                     JoinHostPort(fwd.bind_address, fwd.bound_port), strerror(errno));
+      }
+      return;
+    }
     TuneSocket(fd);
     uint16_t peer_port = 0;
     std::string peer = PeerText(ss, &peer_port);
+    // Live policy: each connection to the listener is decided again when a
+    // reload changed the policy since the listener was granted.
+    if (auto policy = gw_->policy().Get(); policy->version != fwd.policy_version) {
+      policy::Decision d = policy::Decide(*policy, CurrentIdentity(),
+                                          policy::Request::Listen(fwd.address, fwd.port));
+      if (!d.allow) {
+        close(fd);
+        audit::ChannelOpen e;
+        e.channel = NextChannelId();
+        e.kind = "forwarded-tcpip";
+        e.destination = JoinHostPort(fwd.address.empty() ? "*" : fwd.address, fwd.bound_port);
+        e.originator = JoinHostPort(peer, peer_port);
+        e.policy_version = policy->version;
+        e.rule = d.rule;
+        e.reason = d.reason;
+        (void)AuditChannelOpen(e);
+        fwd.cancelled = true;
+        fwd.cancel_reason = "no longer allowed by policy " + policy->version + ": " + d.reason;
+        return;
+      }
+      fwd.rule = d.rule;
+      fwd.policy_version = policy->version;
+    }
+    if (!ChannelSlotFree()) {
+      close(fd);
+      audit::ChannelOpen e;
+      e.channel = NextChannelId();
+      e.kind = "forwarded-tcpip";
+      e.destination = JoinHostPort(fwd.address.empty() ? "*" : fwd.address, fwd.bound_port);
+      e.originator = JoinHostPort(peer, peer_port);
+      e.policy_version = gw_->policy().Get()->version;
+      RefuseOverCap(e);
+      continue;
+    }
     auto p = std::make_unique<PendingOpen>();
     p->id = NextChannelId();
     p->fd = fd;
@@ -461,11 +557,11 @@ void Connection::ServeForwards(int64_t now) {
   for (auto it = forwards_.begin(); it != forwards_.end();) {
     RemoteForward& f = **it;
     if (f.cancelled) {
-      CloseForward(f, "cancelled by the client");
+      CloseForward(f, f.cancel_reason.empty() ? "cancelled by the client" : f.cancel_reason);
       it = forwards_.erase(it);
       continue;
     }
-    if (!f.registered) {
+    if (!f.registered && now >= f.paused_until_ms) {
       f.registered =
           ssh_event_add_fd(event_.get(), f.fd, POLLIN, &Connection::OnListener, &f) == SSH_OK;
     }
@@ -561,6 +657,14 @@ void Connection::CloseChannel(Channel& ch) {
 
 ssh_channel Connection::OnSessionOpen(ssh_session s, void* userdata) {
   auto* self = static_cast<Connection*>(userdata);
+  if (!self->ChannelSlotFree()) {
+    audit::ChannelOpen e;
+    e.channel = self->NextChannelId();
+    e.kind = "session";
+    e.policy_version = self->gw_->policy().Get()->version;
+    self->RefuseOverCap(e);
+    return nullptr;
+  }
   auto is = std::make_unique<InfoSession>();
   is->id = self->NextChannelId();
   is->channel = ssh_channel_new(s);

@@ -49,7 +49,9 @@ struct Connection::RemoteForward {
   std::string bind_address;
   int fd = -1;
   bool registered = false;  // in the event (done at the top of the loop)
-  bool cancelled = false;   // cancel-tcpip-forward arrived
+  int64_t paused_until_ms = 0;  // not polled before (after EMFILE)
+  bool cancelled = false;   // cancel-tcpip-forward arrived, or the policy withdrew it
+  std::string cancel_reason;  // when the gateway cancelled it
   std::string rule;
   std::string policy_version;
   int64_t opened_ms = 0;

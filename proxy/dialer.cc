@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -58,42 +57,40 @@ void TuneSocket(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
 }
 
-Result<Dialed> Dial(const std::string& host, uint16_t port, int64_t timeout_ms,
-                    DialError* error) {
+Result<Dialed> Dial(const std::vector<IpAddress>& addresses, uint16_t port,
+                    int64_t timeout_ms, DialError* error) {
   int64_t start = NowMs();
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  std::string port_text = std::to_string(port);
-  int gai = getaddrinfo(host.c_str(), port_text.c_str(), &hints, &res);
-  if (gai != 0) {
-    // AI_ADDRCONFIG hides ::1 on hosts without a global IPv6 address.
-    hints.ai_flags = AI_NUMERICSERV;
-    gai = getaddrinfo(host.c_str(), port_text.c_str(), &hints, &res);
-  }
-  if (gai != 0) {
-    error->kind = DialFailure::kResolve;
-    error->message = "cannot resolve " + host + ": " + gai_strerror(gai);
-    return Error{error->message};
-  }
-  std::string last_error = "no addresses";
+  std::string last_error = "no addresses to dial";
   DialFailure last_kind = DialFailure::kOther;
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+  for (const IpAddress& ip : addresses) {
     int64_t left = timeout_ms - (NowMs() - start);
     if (left <= 0) {
       last_kind = DialFailure::kTimeout;
       last_error = "timed out";
       break;
     }
-    std::string target = AddrText(ai->ai_addr);
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (ip.v6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      a->sin6_family = AF_INET6;
+      a->sin6_port = htons(port);
+      memcpy(&a->sin6_addr, ip.bytes.data(), 16);
+      len = sizeof *a;
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      a->sin_family = AF_INET;
+      a->sin_port = htons(port);
+      memcpy(&a->sin_addr, ip.bytes.data(), 4);
+      len = sizeof *a;
+    }
+    std::string target = AddrText(reinterpret_cast<sockaddr*>(&ss));
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       last_error = "connect to " + target + " failed: " + strerror(errno);
       continue;
     }
-    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    int rc = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
     int err = rc == 0 ? 0 : errno;
     if (rc != 0 && err == EINPROGRESS) {
       pollfd p{fd, POLLOUT, 0};
@@ -105,23 +102,23 @@ Result<Dialed> Dial(const std::string& host, uint16_t port, int64_t timeout_ms,
       if (pr == 0) {
         err = ETIMEDOUT;
       } else {
-        socklen_t len = sizeof err;
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        socklen_t elen = sizeof err;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
       }
     }
     if (err == 0) {
-      freeaddrinfo(res);
       TuneSocket(fd);
       return Dialed{fd, target, NowMs() - start};
     }
     close(fd);
-    last_error = "connect to " + target + " failed: " + strerror(err);
+    last_error = "connect to " + target + " failed: " +
+                 (err == ETIMEDOUT ? "timed out after " + std::to_string(timeout_ms / 1000) + "s"
+                                   : std::string(strerror(err)));
     last_kind = err == ECONNREFUSED                        ? DialFailure::kRefused
                 : err == ETIMEDOUT                         ? DialFailure::kTimeout
                 : err == ENETUNREACH || err == EHOSTUNREACH ? DialFailure::kUnreachable
                                                             : DialFailure::kOther;
   }
-  freeaddrinfo(res);
   error->kind = last_kind;
   error->message = last_error;
   return Error{last_error};

@@ -1,10 +1,15 @@
-// Outbound TCP: resolves a name (IPv4 and IPv6) and connects with a timeout,
-// trying each address in turn. Blocking for at most `timeout_ms`; called from
-// a connection's own thread, so one slow dial never stalls another client.
+// Outbound TCP: connects to exactly the addresses a decision allowed, in
+// order, with a timeout. Never resolves a name: the decision already did
+// (proxy/resolver.h), and dialling anything else would dial what was not
+// decided. Blocking for at most `timeout_ms`; called from a connection's own
+// thread, so one slow dial never stalls another client.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "common/net.h"
 
 #include "common/result.h"
 
@@ -25,8 +30,8 @@ struct DialError {
 };
 
 // Returns a connected socket or fills `*error`.
-Result<Dialed> Dial(const std::string& host, uint16_t port, int64_t timeout_ms,
-                    DialError* error);
+Result<Dialed> Dial(const std::vector<IpAddress>& addresses, uint16_t port,
+                    int64_t timeout_ms, DialError* error);
 
 // Socket options every relayed TCP socket gets.
 void TuneSocket(int fd);

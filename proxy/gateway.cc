@@ -14,7 +14,10 @@ Gateway::Gateway(Config config, std::shared_ptr<audit::Log> audit,
     : config_(std::move(config)),
       audit_(std::move(audit)),
       metrics_(std::move(metrics)),
-      upstream_(std::make_unique<UpstreamPool>(std::move(upstream), metrics_.get())) {}
+      resolver_(std::make_unique<Resolver>()) {
+  upstream.resolver = resolver_.get();
+  upstream_ = std::make_unique<UpstreamPool>(std::move(upstream), metrics_.get());
+}
 
 void Gateway::Register(Connection* c) {
   std::lock_guard<std::mutex> lock(mu_);

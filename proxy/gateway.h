@@ -17,6 +17,7 @@
 #include "policy/policy.h"
 #include "proxy/config.h"
 #include "proxy/metrics.h"
+#include "proxy/resolver.h"
 #include "proxy/trust.h"
 #include "proxy/upstream.h"
 
@@ -24,9 +25,12 @@ namespace hopgate::proxy {
 
 class Connection;
 
-// The policy and the trust snapshot in force, swapped together on reload.
+// The policy and the trust snapshot in force, swapped together on reload,
+// and the addresses of the policy's names (Policy::NamesToResolve()),
+// resolved before the policy takes effect and refreshed while it is in force.
 class PolicyStore {
  public:
+  using Names = std::shared_ptr<const policy::AddressMap>;
   std::shared_ptr<const policy::Policy> Get() const {
     std::lock_guard<std::mutex> lock(mu_);
     return policy_;
@@ -35,16 +39,27 @@ class PolicyStore {
     std::lock_guard<std::mutex> lock(mu_);
     return trust_;
   }
-  void Set(std::shared_ptr<const policy::Policy> p, std::shared_ptr<const Trust> t) {
+  Names GetNames() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return names_;
+  }
+  void Set(std::shared_ptr<const policy::Policy> p, std::shared_ptr<const Trust> t, Names names) {
     std::lock_guard<std::mutex> lock(mu_);
     policy_ = std::move(p);
     trust_ = std::move(t);
+    names_ = std::move(names);
+  }
+  // Replaces the names of `for_policy` if it is still the one in force.
+  void RefreshNames(const policy::Policy* for_policy, Names names) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (policy_.get() == for_policy) names_ = std::move(names);
   }
 
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const policy::Policy> policy_;
   std::shared_ptr<const Trust> trust_;
+  Names names_ = std::make_shared<policy::AddressMap>();
 };
 
 class Gateway {
@@ -58,6 +73,8 @@ class Gateway {
   Metrics& metrics() { return *metrics_; }
   // Shared SSH connections to jump hosts (routes).
   UpstreamPool& upstream() { return *upstream_; }
+  // Name lookups for decisions (with a timeout; never on a dial).
+  Resolver& resolver() { return *resolver_; }
   int64_t NowMs() const { return audit_->Now(); }
 
   // Connection bookkeeping.
@@ -89,6 +106,7 @@ class Gateway {
   PolicyStore policy_;
   std::shared_ptr<audit::Log> audit_;
   std::shared_ptr<Metrics> metrics_;
+  std::unique_ptr<Resolver> resolver_;
   std::unique_ptr<UpstreamPool> upstream_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

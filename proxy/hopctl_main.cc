@@ -13,6 +13,8 @@
 #include "common/strings.h"
 #include "policy/decide.h"
 #include "policy/explain.h"
+#include "proxy/decide_open.h"
+#include "proxy/resolver.h"
 #include "proxy/config.h"
 #include "proxy/credentials.h"
 #include "proxy/files.h"
@@ -87,7 +89,22 @@ int PolicyExplain(const ExplainArgs& a) {
       fprintf(stderr, "hopctl policy explain: --open: %s\n", hp.message().c_str());
       return 2;
     }
+    // Decided as the daemon decides it: the name resolved here, once, and
+    // the policy's own names too.
+    proxy::Resolver resolver(2);
+    auto names = std::make_shared<policy::AddressMap>(
+        resolver.ResolveAll(r.policy->NamesToResolve(), 5000));
+    proxy::DecidedOpen o =
+        proxy::DecideOpen(resolver, 5000, *r.policy, names, id, hp->host, hp->port);
     req = policy::Request::Open(hp->host, hp->port);
+    if (!o.looked_up.empty()) {
+      std::string addrs;
+      for (const auto& t : o.AddressTexts()) addrs += (addrs.empty() ? "" : ", ") + t;
+      if (addrs.empty()) addrs = "(" + o.resolve_error + ")";
+      printf("resolved:   %s -> %s\n", o.looked_up.c_str(), addrs.c_str());
+    }
+    printf("%s", policy::ExplainDecision(*r.policy, id, req, o.decision).c_str());
+    return o.decision.allow ? 0 : 1;
   } else if (!a.listen.empty()) {
     std::string address = "localhost";
     std::string port_text = a.listen;
@@ -142,18 +159,7 @@ int KnownHosts(const std::string& config_file) {
     if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
   };
   for (const auto& [name, h] : r.policy->hosts) {
-    std::vector<std::string> known = {ToLower(h.name)};
-    for (const auto& a : h.aliases) known.push_back(ToLower(a));
-    known.push_back(ToLower(h.address.host));
-    bool recorded = h.record;
-    for (const auto& rule : r.policy->rules) {
-      if (recorded) break;
-      if (rule.effect != policy::Effect::kAllow || rule.TerminationReason().empty()) continue;
-      for (const auto& p : rule.permit_open) {
-        if (p.Matches(known, 22) || p.Matches(known, h.address.port)) recorded = true;
-      }
-    }
-    if (!recorded) continue;
+    if (!policy::MayBeRecorded(*r.policy, h)) continue;
     add(h.name);
     for (const auto& a : h.aliases) add(a);
     add(h.address.port == 22 ? h.address.host

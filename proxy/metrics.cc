@@ -67,6 +67,7 @@ constexpr const char* kConnectionResults[] = {
     "accepted",
     "rejected_max_startups",
     "rejected_max_connections",
+    "rejected_no_descriptors",
     "dropped_login_grace",
     "dropped_auth_tries",
     "handshake_failed",

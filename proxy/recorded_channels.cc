@@ -12,6 +12,8 @@
 #include "common/encoding.h"
 #include "common/net.h"
 #include "common/strings.h"
+#include "common/host.h"
+#include "proxy/decide_open.h"
 #include "proxy/dialer.h"
 #include "proxy/recorded_session_impl.h"
 #include "proxy/upstream.h"
@@ -40,6 +42,17 @@ std::string CastPath(const std::string& dir, const std::string& session, uint32_
 ssh_channel RecordedSession::OnSessionOpen(ssh_session s, void* userdata) {
   auto* self = static_cast<RecordedSession*>(userdata);
   if (!self->authenticated_) return nullptr;
+  std::string refusal = self->LiveRefusal();
+  if (refusal.empty() && !self->ChannelSlotFree()) {
+    refusal = "too many open channels (limits.max_channels_per_connection " +
+              std::to_string(self->gw_->config().max_channels_per_connection) + ")";
+  }
+  if (!refusal.empty()) {
+    audit::SessionRequest e = self->RequestEvent(self->next_channel_, "session");
+    e.reason = refusal;
+    self->Audit(e);
+    return nullptr;
+  }
   auto b = std::make_unique<Bridge>();
   b->rs = self;
   b->id = self->next_channel_++;
@@ -75,35 +88,122 @@ int RecordedSession::OnMessage(ssh_session, ssh_message msg, void* userdata) {
   return 1;  // libssh's default refusal
 }
 
+const policy::Decision& RecordedSession::Live() {
+  auto p = gw_->policy().Get();
+  if (!live_policy_) {
+    live_policy_ = spec_.policy;
+    live_ = spec_.decision;
+  }
+  if (p != live_policy_) {
+    live_policy_ = p;
+    live_ = policy::Decide(*p, spec_.identity,
+                           policy::Request::Open(spec_.request_host, spec_.request_port, spec_.dns,
+                                                 gw_->policy().GetNames()));
+    spdlog::info("conn={} recorded session {}: policy {} {} it{}", spec_.connection_id,
+                 spec_.session_id, p->version, live_.allow ? "allows" : "no longer allows",
+                 live_.allow ? " (rule " + live_.rule + ")" : ": " + live_.reason);
+  }
+  return live_;
+}
+
+std::string RecordedSession::LiveRefusal() {
+  const policy::Decision& d = Live();
+  if (d.allow) return "";
+  return "the policy in force (" + d.policy_version + ") no longer allows this session: " +
+         d.reason;
+}
+
+bool RecordedSession::ChannelSlotFree() const {
+  size_t open = 0;
+  for (const auto* list : {&bridges_, &incoming_}) {
+    for (const auto& b : *list) open += b->done ? 0 : 1;
+  }
+  return static_cast<int64_t>(open) < gw_->config().max_channels_per_connection;
+}
+
+std::optional<std::string> RecordedSession::DecideNested(const std::string& host, uint16_t port,
+                                                         std::string* open_host,
+                                                         audit::SessionRequest* e,
+                                                         std::string* note) {
+  auto canonical = CanonicalHost::Parse(host);
+  if (!canonical) return "malformed destination: " + canonical.message();
+  auto policy = gw_->policy().Get();
+  int64_t timeout = gw_->config().connect_timeout * 1000;
+  DecidedOpen o = DecideOpen(gw_->resolver(), timeout, *policy, gw_->policy().GetNames(),
+                             spec_.identity, host, port);
+  // The target's loopback is the target itself: decide it as the target's
+  // own address (its hosts: name when it has one), and let the target dial
+  // the loopback address it was asked for.
+  std::optional<IpAddress> loopback;
+  if (canonical->is_address() && canonical->address.IsLoopback()) loopback = canonical->address;
+  if (!o.addresses.empty() &&
+      std::all_of(o.addresses.begin(), o.addresses.end(),
+                  [](const IpAddress& a) { return a.IsLoopback(); })) {
+    loopback = o.addresses[0];
+  }
+  if (loopback) {
+    const policy::Decision& s = spec_.decision;
+    std::string self = !s.host_entry.empty()      ? s.host_entry
+                       : !s.dial_addresses.empty() ? s.dial_addresses[0].ToString()
+                                                   : s.dial_host;
+    o = DecideOpen(gw_->resolver(), timeout, *policy, gw_->policy().GetNames(), spec_.identity,
+                   self, port);
+    *note = " (" + loopback->ToString() + " is " + spec_.target + " itself: decided as " +
+            JoinHostPort(self, port) + ")";
+  }
+  const policy::Decision& d = o.decision;
+  e->rule = d.rule;
+  if (!d.allow) return d.reason + *note;
+  if (d.terminate) {
+    return "a hop through a recorded session to a recorded endpoint is refused (" +
+           d.terminate_reason + "): connect to it through the gateway, where it is recorded";
+  }
+  if (o.Unreachable()) return "cannot resolve " + o.looked_up + " at the gateway: " + o.resolve_error;
+  if (loopback) {
+    *open_host = loopback->ToString();
+  } else if (!d.dial_addresses.empty()) {
+    *open_host = d.dial_addresses[0].ToString();
+  } else if (auto ip = IpAddress::Parse(d.dial_host)) {
+    *open_host = ip->ToString();
+  } else {
+    return "destination " + d.dial_host + " is reached through jump hosts, not from " +
+           spec_.target;
+  }
+  return std::nullopt;
+}
+
 void RecordedSession::HandleDirectTcpip(ssh_message msg) {
   const char* dest = ssh_message_channel_request_open_destination(msg);
   int port = ssh_message_channel_request_open_destination_port(msg);
   std::string host = dest ? dest : "";
   audit::SessionRequest e = RequestEvent(next_channel_, "direct-tcpip");
   e.command = JoinHostPort(host, static_cast<uint16_t>(port));
-  if (host.empty() || port <= 0 || port > 65535) {
-    e.reason = "malformed destination";
+  auto refuse = [&](const std::string& why) {
+    e.allow = false;
+    e.reason = why;
     Audit(e);
+    spdlog::info("conn={} recorded session {}: direct-tcpip to {} refused: {}",
+                 spec_.connection_id, spec_.session_id, e.command, why);
     ssh_message_reply_default(msg);
-    return;
+  };
+  if (std::string why = LiveRefusal(); !why.empty()) return refuse(why);
+  if (!ChannelSlotFree()) {
+    return refuse("too many open channels (limits.max_channels_per_connection " +
+                  std::to_string(gw_->config().max_channels_per_connection) + ")");
   }
-  // What the target is asked to open is decided like a direct-tcpip through
-  // the gateway, and needs forwarding granted by both the rule and the
-  // credential (the minted certificate carries permit-port-forwarding only
-  // then).
-  policy::Decision d = policy::Decide(*spec_.policy, spec_.identity,
-                                      policy::Request::Open(host, static_cast<uint16_t>(port)));
-  if (d.allow && spec_.decision.grants.tcp_forwarding == policy::TcpForwarding::kNo) {
-    d.allow = false;
-    d.reason = "port forwarding is not granted in this recorded session";
+  if (host.empty() || port <= 0 || port > 65535) return refuse("malformed destination");
+  // Forwarding needs the session's own grant (the minted certificate carries
+  // permit-port-forwarding only then) and a decision of its own.
+  if (Live().grants.tcp_forwarding == policy::TcpForwarding::kNo) {
+    return refuse("port forwarding is not granted in this recorded session");
   }
-  e.allow = d.allow;
-  e.reason = d.allow ? "rule " + d.rule : d.reason;
+  std::string open_host, note;
+  if (auto why = DecideNested(host, static_cast<uint16_t>(port), &open_host, &e, &note)) {
+    return refuse(*why);
+  }
+  e.allow = true;
+  e.reason = "rule " + e.rule + note;
   Audit(e);
-  if (!d.allow) {
-    ssh_message_reply_default(msg);
-    return;
-  }
   ssh_channel ch = ssh_message_channel_request_open_reply_accept(msg);
   if (ch == nullptr) return;
   auto b = std::make_unique<Bridge>();
@@ -112,10 +212,27 @@ void RecordedSession::HandleDirectTcpip(ssh_message msg) {
   b->kind = "direct-tcpip";
   b->opened_ms = gw_->NowMs();
   b->in = ch;
-  b->dest_host = d.dial_host;
-  b->dest_port = d.dial_port;
+  b->dest_host = open_host;
+  b->dest_port = static_cast<uint16_t>(port);
   SetCallbacks(*b);
   incoming_.push_back(std::move(b));
+}
+
+bool RecordedSession::SniffSsh(Bridge& b, std::string* seen, const char* data, size_t len) {
+  if (b.kind != "direct-tcpip" || seen->size() >= 4) return false;
+  seen->append(data, std::min(len, 4 - seen->size()));
+  if (seen->size() < 4 || *seen != "SSH-") return false;
+  audit::SessionRequest e = RequestEvent(b.id, "direct-tcpip");
+  e.command = JoinHostPort(b.dest_host, b.dest_port);
+  e.allow = false;
+  e.reason = "the channel carries SSH: a hop through a recorded session is refused";
+  e.policy_version = Live().policy_version;
+  Audit(e);
+  spdlog::warn("conn={} recorded session {}: closing direct-tcpip to {}: {}", spec_.connection_id,
+               spec_.session_id, e.command, e.reason);
+  b.close_reason = e.reason;
+  Finish(b, e.reason);
+  return true;
 }
 
 void RecordedSession::SetCallbacks(Bridge& b) {
@@ -147,8 +264,8 @@ int RecordedSession::OnPty(ssh_session, ssh_channel, const char* term, int w, in
   RecordedSession* rs = b.rs;
   audit::SessionRequest e = rs->RequestEvent(b.id, "pty-req");
   e.command = term ? term : "";
-  e.allow = rs->spec_.decision.grants.pty && !b.started;
-  if (!rs->spec_.decision.grants.pty) e.reason = "pty not granted (rule or credential)";
+  e.allow = rs->Live().grants.pty && !b.started;
+  if (!rs->Live().grants.pty) e.reason = "pty not granted (rule or credential)";
   rs->Audit(e);
   if (!e.allow) return -1;
   b.term = term ? term : "";
@@ -238,8 +355,8 @@ int RecordedSession::Start(Bridge& b, const std::string& request, const std::str
                  {"connection", spec_.connection_id},
                  {"channel", std::to_string(b.id)},
                  {"request", request},
-                 {"policy_version", spec_.policy->version},
-                 {"rule", spec_.decision.rule}};
+                 {"policy_version", Live().policy_version},
+                 {"rule", Live().rule}};
     if (!spec_.certificate_key_id.empty()) h.hopgate["key_id"] = spec_.certificate_key_id;
     if (forced) h.hopgate["requested_command"] = command;
     b.cast = std::make_unique<audit::CastWriter>(b.cast_out.get(), std::move(h), now);
@@ -274,7 +391,7 @@ void RecordedSession::OnAgentReq(ssh_session, ssh_channel, void* u) {
   auto& b = *static_cast<Bridge*>(u);
   RecordedSession* rs = b.rs;
   audit::SessionRequest e = rs->RequestEvent(b.id, "auth-agent-req");
-  e.allow = rs->spec_.decision.grants.agent_forwarding;
+  e.allow = rs->Live().grants.agent_forwarding;
   if (!e.allow) e.reason = "agent forwarding not granted (rule or credential)";
   rs->Audit(e);
   if (!e.allow) return;
@@ -287,7 +404,7 @@ void RecordedSession::OnX11Req(ssh_session, ssh_channel, int single, const char*
   auto& b = *static_cast<Bridge*>(u);
   RecordedSession* rs = b.rs;
   audit::SessionRequest e = rs->RequestEvent(b.id, "x11-req");
-  e.allow = rs->spec_.decision.grants.x11_forwarding;
+  e.allow = rs->Live().grants.x11_forwarding;
   if (!e.allow) e.reason = "X11 forwarding not granted (rule or credential)";
   rs->Audit(e);
   if (!e.allow) return;
@@ -315,7 +432,7 @@ RecordedSession::Bridge* RecordedSession::AddReverse(const std::string& kind, ss
 
 ssh_channel RecordedSession::OnUpAgentOpen(ssh_session s, void* userdata) {
   auto* self = static_cast<RecordedSession*>(userdata);
-  if (!self->agent_requested_ || !self->spec_.decision.grants.agent_forwarding) return nullptr;
+  if (!self->agent_requested_ || !self->Live().grants.agent_forwarding) return nullptr;
   ssh_channel ch = ssh_channel_new(s);
   if (ch == nullptr) return nullptr;
   self->AddReverse("auth-agent", ch);
@@ -325,7 +442,7 @@ ssh_channel RecordedSession::OnUpAgentOpen(ssh_session s, void* userdata) {
 ssh_channel RecordedSession::OnUpX11Open(ssh_session s, const char* addr, int port,
                                          void* userdata) {
   auto* self = static_cast<RecordedSession*>(userdata);
-  if (!self->x11_requested_ || !self->spec_.decision.grants.x11_forwarding) return nullptr;
+  if (!self->x11_requested_ || !self->Live().grants.x11_forwarding) return nullptr;
   ssh_channel ch = ssh_channel_new(s);
   if (ch == nullptr) return nullptr;
   Bridge* b = self->AddReverse("x11", ch);
@@ -368,9 +485,16 @@ void RecordedSession::HandleTcpipForward(ssh_message msg, bool cancel) {
     }
     return;
   }
-  policy::Decision d = policy::Decide(
-      *spec_.policy, spec_.identity, policy::Request::Listen(address, static_cast<uint16_t>(port)));
-  if (d.allow && !policy::AllowsRemote(spec_.decision.grants.tcp_forwarding)) {
+  if (std::string why = LiveRefusal(); !why.empty()) {
+    e.reason = why;
+    Audit(e);
+    ssh_message_reply_default(msg);
+    return;
+  }
+  policy::Decision d = policy::Decide(*gw_->policy().Get(), spec_.identity,
+                                      policy::Request::Listen(address, static_cast<uint16_t>(port)));
+  e.rule = d.rule;
+  if (d.allow && !policy::AllowsRemote(Live().grants.tcp_forwarding)) {
     d.allow = false;
     d.reason = "remote forwarding is not granted in this recorded session";
   }
@@ -466,15 +590,22 @@ void RecordedSession::OpenInner(Bridge& b) {
 
 audit::SessionRequest RecordedSession::RequestEvent(uint32_t channel,
                                                     const std::string& request) const {
+  // The version of the policy the request is decided under (Live()).
   audit::SessionRequest e;
   e.session = spec_.session_id;
   e.channel = channel;
   e.request = request;
+  e.policy_version = gw_->policy().Get()->version;
   return e;
 }
 
-void RecordedSession::AuditSftpOps(Bridge& b) {
-  for (auto& op : b.sftp->TakeOps()) {
+void RecordedSession::AuditSftpOps(Bridge& b, bool closing) {
+  std::vector<audit::SftpOp> ops = b.sftp->TakeOps();
+  if (closing) {
+    // Forwarded but unanswered: the target may have done them.
+    for (auto& op : b.sftp->TakeUnanswered()) ops.push_back(std::move(op));
+  }
+  for (auto& op : ops) {
     audit::SftpOperation e;
     e.session = spec_.session_id;
     e.channel = b.id;
@@ -491,20 +622,17 @@ void RecordedSession::AuditSftpOps(Bridge& b) {
 
 void RecordedSession::Record(Bridge& b, bool output, const char* data, size_t len) {
   if (b.sftp) {
-    Status st = output ? b.sftp->FromServer(std::string_view(data, len))
-                       : b.sftp->FromClient(std::string_view(data, len));
+    // Client bytes go through GateSftp; the target's replies are observed.
+    Status st = b.sftp->FromServer(std::string_view(data, len));
     AuditSftpOps(b);
-    if (!st && !b.done) {
-      b.close_reason = "malformed SFTP stream: " + st.message();
-      b.in_closed = true;  // ends the channel, not the gateway
-    }
+    if (!st) RefuseSftp(b, "the target's SFTP stream is malformed: " + st.message());
     return;
   }
   if (!b.cast) return;
   int64_t now = gw_->NowMs();
   Status st =
       output ? b.cast->Output(now, std::string_view(data, len))
-             : (spec_.decision.grants.record_input ? b.cast->Input(now, std::string_view(data, len))
+             : (Live().grants.record_input ? b.cast->Input(now, std::string_view(data, len))
                                                    : Status::Ok());
   if (!st) RecordFailed(b, st.message());
 }
@@ -522,10 +650,65 @@ void RecordedSession::RecordFailed(Bridge& b, const std::string& error) {
   end_reason_ = "recording failed: " + error;
 }
 
+void RecordedSession::RefuseSftp(Bridge& b, const std::string& why) {
+  if (b.done || !b.close_reason.empty()) return;
+  spdlog::warn("conn={} recorded session {}: sftp channel {} closed: {}", spec_.connection_id,
+               spec_.session_id, b.id, why);
+  std::string msg = "hopgate: " + why + "; channel closed\r\n";
+  if (b.in) ssh_channel_write_stderr(b.in, msg.data(), static_cast<uint32_t>(msg.size()));
+  b.close_reason = why;
+  b.in_closed = true;  // ends the channel at the top of the loop, not the session
+}
+
+size_t RecordedSession::UpRoom(Bridge& b) {
+  if (!b.sftp) return ssh_channel_window_size(b.up);
+  FlushSftp(b);
+  size_t queued = b.sftp_out.size() + b.sftp->buffered_client_bytes();
+  return queued >= kSftpQueue ? 0 : kSftpQueue - queued;
+}
+
+void RecordedSession::FlushSftp(Bridge& b) {
+  // A channel write flushes the socket, which polls the whole event: our own
+  // callbacks can run inside it and append to sftp_out. Only the outermost
+  // call writes, and it takes each piece out of the queue before writing it.
+  if (b.sftp_flushing) return;
+  b.sftp_flushing = true;
+  while (!b.sftp_out.empty() && !b.done) {
+    uint32_t window = ssh_channel_window_size(b.up);
+    size_t n = std::min<size_t>(b.sftp_out.size(), std::min<uint32_t>(window, 64 * 1024));
+    if (n == 0) break;
+    std::string piece = b.sftp_out.substr(0, n);
+    b.sftp_out.erase(0, n);
+    int w = ssh_channel_write(b.up, piece.data(), static_cast<uint32_t>(n));
+    if (w != static_cast<int>(n)) {
+      // Within the window a write is whole or the channel is gone.
+      RefuseSftp(b, "cannot write to the target: " + SessionError(up_.get()));
+      break;
+    }
+    b.c2t += n;
+    last_activity_ms_ = gw_->NowMs();
+  }
+  b.sftp_flushing = false;
+}
+
+// SFTP from the client: only complete packets the observer parsed and
+// accounted for reach the target; anything else closes the channel before
+// the target sees a byte of it.
+size_t RecordedSession::GateSftp(Bridge& b, const char* data, size_t len) {
+  size_t n = std::min(len, UpRoom(b));
+  if (n == 0 || !b.close_reason.empty()) return b.close_reason.empty() ? 0 : len;
+  Status st = b.sftp->FromClient(std::string_view(data, n), &b.sftp_out);
+  FlushSftp(b);
+  if (!st) RefuseSftp(b, "SFTP request refused, not forwarded: " + st.message());
+  return n;
+}
+
 size_t RecordedSession::MoveToUp(Bridge& b, const char* data, size_t len) {
+  if (b.sftp) return GateSftp(b, data, len);
   uint32_t window = ssh_channel_window_size(b.up);
   size_t n = std::min<size_t>(len, window);
   if (n == 0) return 0;
+  if (SniffSsh(b, &b.sniff_up, data, n)) return n;  // dropped: the channel is closed
   Record(b, false, data, n);
   int w = ssh_channel_write(b.up, data, static_cast<uint32_t>(n));
   if (w <= 0) return 0;
@@ -538,6 +721,7 @@ size_t RecordedSession::MoveToIn(Bridge& b, const char* data, size_t len, bool i
   uint32_t window = ssh_channel_window_size(b.in);
   size_t n = std::min<size_t>(len, window);
   if (n == 0) return 0;
+  if (SniffSsh(b, &b.sniff_in, data, n)) return n;  // dropped: the channel is closed
   // Recorded before the client sees it.
   Record(b, true, data, n);
   if (!end_reason_.empty()) return 0;

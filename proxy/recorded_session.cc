@@ -234,7 +234,10 @@ int RecordedSession::AuthPubkey(const std::string& user, ssh_key key, char state
   }
   authenticated_ = true;
   audit::SessionOpen e = OpenEvent(true, spec_.decision.terminate_reason);
-  e.dial = JoinHostPort(spec_.decision.dial_host, spec_.decision.dial_port);
+  e.dial = spec_.decision.dial_addresses.empty()
+               ? JoinHostPort(spec_.decision.dial_host, spec_.decision.dial_port)
+               : JoinHostPort(spec_.decision.dial_addresses[0].ToString(),
+                              spec_.decision.dial_port);
   e.key_id = upstream_key_id_;
   Audit(e);
   spdlog::info("conn={} recorded session {}: {} as {} on {}", spec_.connection_id, spec_.session_id,
@@ -275,7 +278,7 @@ bool RecordedSession::ConnectUpstream(const std::string& login, std::string* why
   int fd = -1;
   if (d.route.empty()) {
     DialError derr;
-    auto dialed = Dial(d.dial_host, d.dial_port, timeout, &derr);
+    auto dialed = Dial(d.dial_addresses, d.dial_port, timeout, &derr);
     if (!dialed) {
       gw_->metrics().UpstreamConnectFailure(DialFailureName(derr.kind));
       *why = derr.message;
@@ -421,15 +424,17 @@ void RecordedSession::Service(Bridge& b) {
   if (b.done || !b.Ready()) return;
   char buf[kChunk];
   // Client -> target: what libssh still holds.
+  if (b.sftp) FlushSftp(b);
   while (b.in_pending && end_reason_.empty()) {
-    uint32_t window = ssh_channel_window_size(b.up);
-    if (window == 0) break;
-    int n = ssh_channel_read_nonblocking(b.in, buf, std::min<uint32_t>(window, kChunk), 0);
+    size_t room = UpRoom(b);
+    if (room == 0) break;
+    int n = ssh_channel_read_nonblocking(b.in, buf, std::min<size_t>(room, kChunk), 0);
     if (n <= 0) {
       b.in_pending = false;
       break;
     }
     size_t moved = MoveToUp(b, buf, static_cast<size_t>(n));
+    if (b.done) return;
     if (moved < static_cast<size_t>(n)) {
       // Cannot happen: we read no more than the window. Keep it loud.
       b.close_reason = "internal error: relay lost data";
@@ -449,13 +454,14 @@ void RecordedSession::Service(Bridge& b) {
         break;
       }
       size_t moved = MoveToIn(b, buf, static_cast<size_t>(n), err != 0);
+      if (b.done) return;
       if (moved < static_cast<size_t>(n)) {
         Finish(b, "internal error: relay lost data");
         return;
       }
     }
   }
-  if (b.in_eof && !b.in_pending && !b.eof_to_up) {
+  if (b.in_eof && !b.in_pending && !b.eof_to_up && b.sftp_out.empty()) {
     ssh_channel_send_eof(b.up);
     b.eof_to_up = true;
   }
@@ -490,9 +496,7 @@ void RecordedSession::Finish(Bridge& b, const std::string& reason) {
     c.recording_size = b.cast_out->size();
     (void)b.cast_out->Close();
   }
-  if (b.sftp) {
-    AuditSftpOps(b);
-  }
+  if (b.sftp) AuditSftpOps(b, /*closing=*/true);
   c.exit_status = b.exit_status;
   c.exit_signal = b.exit_signal;
   c.bytes_client_to_target = b.c2t;
@@ -588,7 +592,8 @@ void RecordedSession::Loop() {
     bool pending = false;
     for (auto& b : bridges_) {
       pending |= !b->reqs.empty() || !b->up || !b->in ||
-                 (b->in_pending && b->Ready() && ssh_channel_window_size(b->up) > 0);
+                 (b->in_pending && b->Ready() && ssh_channel_window_size(b->up) > 0) ||
+                 (!b->sftp_out.empty() && b->up && ssh_channel_window_size(b->up) > 0);
     }
     if (buffered) next = std::min(next, now + kFlushMs);
     if (pending || !incoming_.empty()) next = std::min(next, now + 5);

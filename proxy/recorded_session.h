@@ -39,6 +39,11 @@ struct RecordedSessionSpec {
   policy::Identity identity;    // for decisions on forwarding inside the session
   policy::Decision decision;    // the direct-tcpip decision that terminated it
   std::string target;           // what the client asked for, "db1:22"
+  // The request as decided, to decide it again under a reloaded policy
+  // (with the same addresses: nothing is looked up twice).
+  std::string request_host;
+  uint16_t request_port = 0;
+  policy::AddressMap dns;
 };
 
 // Starts the recorded session on a thread of its own, speaking SSH to the

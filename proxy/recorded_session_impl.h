@@ -66,11 +66,16 @@ class RecordedSession {
     std::string exit_signal;
     bool done = false;
     std::string close_reason;
+    // direct-tcpip: the first bytes each way are checked for an SSH
+    // identification string (a hop through the recorded session).
+    std::string sniff_up, sniff_in;
     uint64_t c2t = 0, t2c = 0;
     // Recording.
     std::unique_ptr<audit::FileCastOutput> cast_out;
     std::unique_ptr<audit::CastWriter> cast;
     std::unique_ptr<audit::SftpObserver> sftp;
+    std::string sftp_out;  // validated client packets waiting for the target's window
+    bool sftp_flushing = false;  // FlushSftp is writing (guards nested calls)
     // Channels the target opens (auth-agent, x11, forwarded-tcpip) start with
     // `up` and get `in` opened to the client at the top of the loop.
     bool Reverse() const {
@@ -151,7 +156,17 @@ class RecordedSession {
   size_t MoveToUp(Bridge& b, const char* data, size_t len);
   size_t MoveToIn(Bridge& b, const char* data, size_t len, bool is_stderr);
   void Record(Bridge& b, bool output, const char* data, size_t len);
-  void AuditSftpOps(Bridge& b);
+  // SFTP client bytes: gated by the observer (see recorded_channels.cc).
+  size_t GateSftp(Bridge& b, const char* data, size_t len);
+  void FlushSftp(Bridge& b);
+  void RefuseSftp(Bridge& b, const std::string& why);
+  // How many client bytes may be taken now: the target's window, or for
+  // SFTP the room left in the bounded queue of validated packets.
+  size_t UpRoom(Bridge& b);
+  static constexpr size_t kSftpQueue = 512 * 1024;
+  // One sftp event per completed operation; `closing`: also those forwarded
+  // and never answered.
+  void AuditSftpOps(Bridge& b, bool closing = false);
   // A session_request event with the session id filled in.
   audit::SessionRequest RequestEvent(uint32_t channel, const std::string& request) const;
   // A session_open event with what every outcome shares filled in.
@@ -164,7 +179,23 @@ class RecordedSession {
   void Finish(Bridge& b, const std::string& reason);
   void EndAll(const std::string& message, const std::string& reason);
   void Audit(const audit::Body& body);
-  std::optional<std::string> ForcedCommand() const { return spec_.decision.grants.force_command; }
+  std::optional<std::string> ForcedCommand() { return Live().grants.force_command; }
+  // The session's decision under the policy in force now (decided again
+  // after a reload): every new channel and request uses its grants and is
+  // audited with its version. Refused when it no longer allows.
+  const policy::Decision& Live();
+  // Empty when the live decision allows; else why new channels are refused.
+  std::string LiveRefusal();
+  // limits.max_channels_per_connection inside the session.
+  bool ChannelSlotFree() const;
+  // Inside the session, a destination on the target's loopback is the
+  // target itself; every other destination is decided as through the
+  // gateway. Fills what the target is asked to open, or returns why not.
+  std::optional<std::string> DecideNested(const std::string& host, uint16_t port,
+                                          std::string* open_host, audit::SessionRequest* e,
+                                          std::string* note);
+  // A direct-tcpip channel that turns out to carry SSH is closed.
+  bool SniffSsh(Bridge& b, std::string* seen, const char* data, size_t len);
 
   Gateway* gw_;
   RecordedSessionSpec spec_;
@@ -185,6 +216,8 @@ class RecordedSession {
   bool busy_ = false;  // a blocking upstream call runs: callbacks leave data in libssh
   std::vector<std::unique_ptr<Bridge>> bridges_, incoming_;
   std::string end_reason_;
+  std::shared_ptr<const policy::Policy> live_policy_;
+  policy::Decision live_;
 };
 
 }  // namespace hopgate::proxy

@@ -1,6 +1,7 @@
 #include "proxy/server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -23,6 +24,11 @@
 
 namespace hopgate::proxy {
 namespace {
+
+// How often the policy's names are looked up again while it is in force.
+constexpr int64_t kNamesRefreshMs = 60'000;
+// How long the accept loop rests after running out of descriptors.
+constexpr int64_t kAcceptBackoffMs = 100;
 
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -133,6 +139,10 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
     s->listeners_.push_back({*fd, hp.ToString()});
   }
 
+  // One descriptor kept in reserve, to shed a connection cleanly at the
+  // open-files limit (see ShedAtDescriptorLimit).
+  s->spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
@@ -150,7 +160,8 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   upstream.idle_close_ms = config.upstream_idle_close * 1000;
   upstream.user_ca = std::move(*upstream_ca);
   s->gw_ = std::make_unique<Gateway>(std::move(config), log, s->metrics_, std::move(upstream));
-  s->gw_->policy().Set(policy.policy, *trust);
+  s->gw_->policy().Set(policy.policy, *trust,
+                       s->ResolvePolicyNames(*policy.policy, std::make_shared<policy::AddressMap>()));
   s->loaded_content_hash_ = policy.policy->version + (*trust)->version;
   s->metrics_->PolicyVersion(policy.policy->version);
 
@@ -192,21 +203,69 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   return s;
 }
 
+PolicyStore::Names Server::ResolvePolicyNames(const policy::Policy& p,
+                                              const PolicyStore::Names& old) {
+  std::vector<std::string> names = p.NamesToResolve();
+  auto out = std::make_shared<policy::AddressMap>(
+      gw_ ? gw_->resolver().ResolveAll(names, gw_->config().connect_timeout * 1000)
+          : policy::AddressMap{});
+  for (const auto& n : names) {
+    if (out->count(n)) continue;
+    if (old && old->count(n)) {
+      (*out)[n] = old->at(n);
+      spdlog::warn("policy name {} did not resolve now; keeping its earlier addresses", n);
+    } else {
+      spdlog::warn("policy name {} does not resolve: requests by address are not matched to it", n);
+    }
+  }
+  return out;
+}
+
+void Server::RefreshNamesLoop() {
+  std::unique_lock<std::mutex> lock(names_mu_);
+  while (!names_cv_.wait_for(lock, std::chrono::milliseconds(kNamesRefreshMs),
+                             [&] { return names_stop_; })) {
+    lock.unlock();
+    auto p = gw_->policy().Get();
+    if (!p->NamesToResolve().empty()) {
+      gw_->policy().RefreshNames(p.get(), ResolvePolicyNames(*p, gw_->policy().GetNames()));
+    }
+    lock.lock();
+  }
+}
+
 Server::~Server() {
+  if (names_thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(names_mu_);
+      names_stop_ = true;
+    }
+    names_cv_.notify_all();
+    names_thread_.join();
+  }
   for (auto& l : listeners_) close(l.fd);
   if (signal_fd_ >= 0) close(signal_fd_);
+  if (spare_fd_ >= 0) close(spare_fd_);
 }
 
 int Server::Run() {
   WatchPolicyFiles();
+  names_thread_ = std::thread([this] { RefreshNamesLoop(); });
   std::vector<pollfd> fds;
   fds.push_back({signal_fd_, POLLIN, 0});
   fds.push_back({watcher_.fd(), POLLIN, 0});
   for (const auto& l : listeners_) fds.push_back({l.fd, POLLIN, 0});
   int64_t reload_at = 0;  // debounce: editors write in several steps
   while (true) {
+    int64_t now = WallMs();
     int timeout = -1;
-    if (reload_at != 0) timeout = static_cast<int>(std::max<int64_t>(0, reload_at - WallMs()));
+    if (reload_at != 0) timeout = static_cast<int>(std::max<int64_t>(0, reload_at - now));
+    bool paused = now < accept_paused_until_;
+    for (size_t i = 2; i < fds.size(); ++i) fds[i].events = paused ? 0 : POLLIN;
+    if (paused) {
+      int left = static_cast<int>(accept_paused_until_ - now);
+      timeout = timeout < 0 ? left : std::min(timeout, left);
+    }
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -250,6 +309,33 @@ void Server::WatchPolicyFiles() {
   watcher_.Watch(paths);
 }
 
+void Server::ShedAtDescriptorLimit(int listen_fd, const std::string& local, int err) {
+  // Out of descriptors: accept and close one pending connection with the
+  // spare descriptor kept for this, so the client sees a clean close rather
+  // than a hang, and stop accepting for a moment instead of spinning on a
+  // listener that stays readable.
+  int64_t now = WallMs();
+  if (spare_fd_ >= 0) {
+    close(spare_fd_);
+    spare_fd_ = -1;
+    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      close(fd);
+      ++shed_;
+      metrics_->Connection("rejected_no_descriptors");
+    }
+    spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  accept_paused_until_ = now + kAcceptBackoffMs;
+  if (now - shed_logged_ms_ >= 1000) {
+    spdlog::warn("accept on {} failed: {}; shed {} connections at the open-files limit, pausing "
+                 "accepts for {} ms",
+                 local, strerror(err), shed_, kAcceptBackoffMs);
+    shed_logged_ms_ = now;
+    shed_ = 0;
+  }
+}
+
 void Server::Accept(int listen_fd, const std::string& local) {
   for (int burst = 0; burst < 64; ++burst) {
     sockaddr_storage ss{};
@@ -257,8 +343,12 @@ void Server::Accept(int listen_fd, const std::string& local) {
     int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len,
                      SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        spdlog::warn("accept on {} failed: {}", local, strerror(errno));
+      int err = errno;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        ShedAtDescriptorLimit(listen_fd, local, err);
+      } else if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR &&
+                 err != ECONNABORTED) {
+        spdlog::warn("accept on {} failed: {}", local, strerror(err));
       }
       return;
     }
@@ -347,7 +437,9 @@ void Server::ReloadPolicy(const std::string& trigger, bool force) {
   bool ok = loaded.policy && trust;
   if (ok) {
     bool revocations_changed = (*trust)->version != current_trust->version;
-    gw_->policy().Set(loaded.policy, *trust);
+    // The new policy's names are resolved before it takes effect, so no
+    // decision runs against it without them.
+    gw_->policy().Set(loaded.policy, *trust, ResolvePolicyNames(*loaded.policy, gw_->policy().GetNames()));
     e.success = true;
     e.policy_version = loaded.policy->version;
     spdlog::info("policy reloaded ({}): {} -> {}", trigger, current->version,

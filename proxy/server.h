@@ -3,7 +3,10 @@
 // shutdown. Runs on the main thread; everything shared lives in Gateway.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -29,6 +32,7 @@ class Server {
  private:
   Server() = default;
   void Accept(int listen_fd, const std::string& local);
+  void ShedAtDescriptorLimit(int listen_fd, const std::string& local, int err);
   // Reloads the policy (and everything it names), the trusted CA keys and
   // the revoked keys, all or nothing. `force`: record the outcome even if
   // nothing changed (SIGHUP); file-change reloads stay quiet when the
@@ -36,6 +40,11 @@ class Server {
   void ReloadPolicy(const std::string& trigger, bool force);
   void WatchPolicyFiles();
   void Shutdown(const std::string& reason);
+  // Resolves the names `p` compares addresses against (Policy::
+  // NamesToResolve()), keeping earlier answers for names that fail now.
+  PolicyStore::Names ResolvePolicyNames(const policy::Policy& p, const PolicyStore::Names& old);
+  // Re-resolves them every kNamesRefreshMs on a thread of its own.
+  void RefreshNamesLoop();
 
   std::unique_ptr<Gateway> gw_;
   std::shared_ptr<Metrics> metrics_;
@@ -51,6 +60,14 @@ class Server {
   FileWatcher watcher_;
   std::string loaded_content_hash_;  // of every file the policy reads
   int64_t rejected_startups_ = 0;
+  int spare_fd_ = -1;                 // reserve descriptor for shedding at EMFILE
+  int64_t accept_paused_until_ = 0;   // wall ms; listeners not polled before
+  int64_t shed_logged_ms_ = -1'000'000;
+  int64_t shed_ = 0;                  // shed since the last log line
+  std::thread names_thread_;
+  std::mutex names_mu_;
+  std::condition_variable names_cv_;
+  bool names_stop_ = false;
 };
 
 }  // namespace hopgate::proxy

@@ -562,6 +562,24 @@ void UpstreamPool::Shutdown() {
   }
 }
 
+Result<std::vector<IpAddress>> UpstreamPool::ResolveHop(const std::string& host,
+                                                        int64_t timeout_ms, DialError* error) {
+  if (auto ip = IpAddress::Parse(host)) return std::vector<IpAddress>{ip->Unmapped()};
+  if (!options_.resolver) {
+    error->kind = DialFailure::kResolve;
+    error->message = "cannot resolve " + host + ": no resolver";
+    return Error{error->message};
+  }
+  ResolveError rerr;
+  auto addrs = options_.resolver->Resolve(host, timeout_ms, &rerr);
+  if (!addrs) {
+    error->kind = DialFailure::kResolve;
+    error->message = "cannot resolve " + host + ": " + rerr.message;
+    return Error{error->message};
+  }
+  return addrs;
+}
+
 Result<RouteStream> UpstreamPool::Open(const RouteRequest& req, RouteFailure* failure) {
   if (req.hops.empty()) {
     failure->reason = "other";
@@ -615,9 +633,13 @@ Result<RouteStream> UpstreamPool::Open(const RouteRequest& req, RouteFailure* fa
       int64_t started = SteadyMs();
       int fd = -1;
       if (i == 0) {
+        // The first jump host is the administrator's, not a client's
+        // choice: its name is resolved here, once, and dialled as resolved.
         DialError derr;
-        auto dialed = Dial(hop.address.host, hop.address.port, timeout, &derr);
-        if (!dialed) {
+        Result<Dialed> dialed = Error{""};
+        auto addrs = ResolveHop(hop.address.host, timeout, &derr);
+        if (addrs) dialed = Dial(*addrs, hop.address.port, timeout, &derr);
+        if (!addrs || !dialed) {
           failure->hop = hop.name;
           failure->reason = DialFailureName(derr.kind);
           failure->message = "hop " + hop.name + ": " + derr.message;

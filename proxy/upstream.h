@@ -30,7 +30,9 @@
 #include "common/net.h"
 #include "common/result.h"
 #include "policy/policy.h"
+#include "proxy/dialer.h"
 #include "proxy/metrics.h"
+#include "proxy/resolver.h"
 #include "proxy/ssh_util.h"
 
 namespace hopgate::proxy {
@@ -103,6 +105,7 @@ class UpstreamPool {
     int64_t max_channels = 64;
     int64_t idle_close_ms = 60'000;
     std::optional<certs::PrivateKey> user_ca;  // signs minted certificates
+    Resolver* resolver = nullptr;              // for jump hosts' names; outlives the pool
   };
   UpstreamPool(Options options, Metrics* metrics);
   ~UpstreamPool();  // Shutdown()
@@ -124,6 +127,8 @@ class UpstreamPool {
   // Called by a link's thread: removes it if it is idle (no streams, no
   // reservations) and returns true, so the thread may end.
   bool RetireIfIdle(Link* link);
+  Result<std::vector<IpAddress>> ResolveHop(const std::string& host, int64_t timeout_ms,
+                                           DialError* error);
   void Remove(Link* link);
   void EraseLocked(Link* link);  // mu_ held
 

@@ -10,7 +10,7 @@ work=${FUZZ_WORKDIR:-$(mktemp -d /tmp/audit-fuzz.XXXXXX)}
 cxx=${CXX:-clang++-14}
 echo "== building sftp_fuzzer"
 (cd "$root" && $cxx -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined \
-    -fno-sanitize-recover=undefined -I. common/wire.cc audit/sftp.cc \
+    -fno-sanitize-recover=undefined -I. common/wire.cc audit/sftp.cc audit/sftp_packets.cc \
     audit/fuzz/sftp_fuzzer.cc -o "$work/sftp_fuzzer")
 rm -rf "$work/corpus"
 mkdir -p "$work/corpus"
