@@ -14,6 +14,10 @@ PACKAGES=(
   curl procps prometheus
   # python3 (HTTP test servers, a pty driver), asciinema (plays recordings)
   python3 asciinema
+  # other SSH clients the tests drive: paramiko (hostile-client tests)
+  python3-paramiko
+  # unshare and prlimit (a private /etc/hosts, descriptor limits)
+  util-linux
 )
 
 missing=()

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "common/encoding.h"
 #include "common/strings.h"
@@ -146,15 +147,23 @@ void Connection::Loop() {
         !incoming_pending_opens_.empty() || !incoming_info_sessions_.empty()) {
       next = std::min(next, now + 100);
     }
+    // The work above may have polled nested and seen the client go (its
+    // socket then leaves the event): check before sleeping, and after.
+    if (NoteDisconnect(s)) break;
     int timeout = static_cast<int>(std::max<int64_t>(0, next - now) + 1);
     ssh_event_dopoll(event_.get(), timeout);
-
-    if (end_reason_.empty() &&
-        ((ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) || !ssh_is_connected(s))) {
-      end_reason_ = authenticated_ ? "client disconnected"
-                                   : "client disconnected before authenticating";
-    }
+    NoteDisconnect(s);
   }
+}
+
+bool Connection::NoteDisconnect(ssh_session s) {
+  if (!end_reason_.empty()) return true;
+  if ((ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) || !ssh_is_connected(s)) {
+    end_reason_ = authenticated_ ? "client disconnected"
+                                 : "client disconnected before authenticating";
+    return true;
+  }
+  return false;
 }
 
 void Connection::AdoptIncoming() {
@@ -433,6 +442,17 @@ policy::Identity Connection::CurrentIdentity() const {
 
 void Connection::Teardown(const std::string& reason) {
   AdoptIncoming();
+  if (cap_suppressed_ > 0) {
+    // The count of over-cap refusals not yet written, so totals add up.
+    audit::ChannelOpen e;
+    e.channel = NextChannelId();
+    e.kind = cap_last_kind_;
+    e.reason = "too many open channels on this connection (limits.max_channels_per_connection " +
+               std::to_string(gw_->config().max_channels_per_connection) + ")";
+    e.suppressed = std::exchange(cap_suppressed_, 0) - 1;
+    e.policy_version = gw_->policy().Get()->version;
+    (void)gw_->audit().Record(id_, e);
+  }
   for (auto& p : pending_opens_) {
     audit::ChannelClose c;
     c.channel = p->id;

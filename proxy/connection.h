@@ -127,6 +127,8 @@ class Connection {
   // The loop and its top-of-loop work.
   bool KeyExchange();
   void Loop();
+  // Sets end_reason_ when the client is gone; true when the loop must end.
+  bool NoteDisconnect(ssh_session s);
   void AdoptIncoming();
   void ReapChannels(int64_t now);
   void ServeInfoSessions();
@@ -172,6 +174,7 @@ class Connection {
   uint64_t channels_total_ = 0;
   int64_t cap_audit_ms_ = -1'000'000;  // last over-cap refusal written
   uint64_t cap_suppressed_ = 0;         // over-cap refusals not written since
+  std::string cap_last_kind_;           // the kind of the last one
   int64_t last_activity_ms_ = 0;
   std::optional<int64_t> max_session_;  // from the rules that decided requests
   std::string max_session_rule_;

@@ -135,6 +135,7 @@ void Connection::RefuseOverCap(audit::ChannelOpen& e) {
   int64_t now = gw_->NowMs();
   if (now - cap_audit_ms_ < 1000) {
     ++cap_suppressed_;
+    cap_last_kind_ = e.kind;
     return;
   }
   e.suppressed = std::exchange(cap_suppressed_, 0);

@@ -461,6 +461,11 @@ class Link : public std::enable_shared_from_this<Link> {
         break;
       }
       int64_t timeout = opening_.empty() ? std::min<int64_t>(idle_close_ms_ + 10, 60'000) : 1000;
+      // Nested polls above may have seen the hop go: do not sleep on it.
+      if ((ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) || !ssh_is_connected(s)) {
+        end = "the hop closed the connection";
+        break;
+      }
       ssh_event_dopoll(event_.get(), static_cast<int>(timeout));
       if ((ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) || !ssh_is_connected(s)) {
         end = "the hop closed the connection";

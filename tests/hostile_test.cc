@@ -1,0 +1,218 @@
+// Hostile clients against the real gateway: a channel flood held at the cap
+// while another user works, the open-files limit survived without spinning,
+// a burst of pipelined signed login attempts held at max_auth_tries, and
+// control characters in client text kept out of the log's line structure.
+// The clients are paramiko (tests/support/hostile_client.py) and OpenSSH.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "tests/support/harness.h"
+
+using namespace hopgate::testing;
+
+namespace {
+
+const char* kPython = "/usr/bin/python3";
+
+std::string HostileClient() {
+  const char* src = getenv("TEST_SRCDIR");
+  std::string rel = "tests/support/hostile_client.py";
+  if (src != nullptr) {
+    std::string p = std::string(src) + "/hopgate/" + rel;
+    if (access(p.c_str(), R_OK) == 0) return p;
+  }
+  return rel;
+}
+
+std::string Port(int p) { return std::to_string(p); }
+
+struct World {
+  std::string dir = MakeTempDir("hostile");
+  KeyPair alice = GenerateKey(dir, "alice");
+  KeyPair bob = GenerateKey(dir, "bob");
+  Sshd target{dir, {bob.public_line}};
+  int banner_port = FreePort();
+  std::unique_ptr<Process> banner;
+  std::unique_ptr<Gate> gate;
+  Client bob_client{dir, bob.private_path};
+
+  explicit World(const std::string& extra_config = "", std::vector<std::string> launcher = {}) {
+    banner = std::make_unique<Process>(
+        std::vector<std::string>{kPython, HostileClient(), "serve", "--port", Port(banner_port),
+                                 "--banner", "hello"},
+        dir + "/banner.log");
+    REQUIRE(WaitUntil(
+        [&] { return ReadFile(dir + "/banner.log").find("listening") != std::string::npos; },
+        10'000));
+    std::string policy = "version: 1\nusers:\n  alice:\n    keys: [\"" + alice.public_line +
+                         "\"]\n  bob:\n    keys: [\"" + bob.public_line +
+                         "\"]\nrules:\n  - name: anything\n    users: [alice, bob]\n"
+                         "    permit_open: [\"*:*\"]\n";
+    gate = std::make_unique<Gate>(dir, policy, extra_config, false);
+    if (!launcher.empty()) gate->set_launcher(launcher);
+    gate->Start();
+  }
+
+  std::vector<std::string> Open(const std::string& dest, int count, double hold) const {
+    return {kPython, HostileClient(), "open", "--port", Port(gate->port()), "--user", "alice",
+            "--key", alice.private_path, "--dest", dest, "--count", std::to_string(count),
+            "--hold", std::to_string(hold)};
+  }
+
+  RunResult BobEcho() const {
+    return Run(bob_client.SshJ("bob", gate->port(), target.port(), {"echo", "bob-ok"}), "",
+               30'000);
+  }
+};
+
+nlohmann::json LastJson(const std::string& text) {
+  std::istringstream in(text);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] == '{') last = line;
+  }
+  return last.empty() ? nlohmann::json() : nlohmann::json::parse(last);
+}
+
+// utime + stime of a process, in clock ticks.
+long CpuTicks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string f;
+  long utime = 0, stime = 0;
+  for (int i = 3; fields >> f; ++i) {
+    if (i == 14) utime = std::stol(f);
+    if (i == 15) {
+      stime = std::stol(f);
+      break;
+    }
+  }
+  return utime + stime;
+}
+
+}  // namespace
+
+TEST_CASE("a channel flood is held at max_channels_per_connection while others work") {
+  World w;
+  Process flood(w.Open("127.0.0.1:" + Port(w.banner_port), 100, 6), w.dir + "/flood.log");
+  // While alice holds her channels, bob logs in and works normally.
+  REQUIRE(WaitUntil([&] { return LastJson(ReadFile(w.dir + "/flood.log")).is_object(); }, 60'000));
+  RunResult bob = w.BobEcho();
+  INFO(bob.err << w.gate->Log());
+  CHECK(bob.out == "bob-ok\n");
+  auto result = LastJson(ReadFile(w.dir + "/flood.log"));
+  INFO(result.dump());
+  CHECK(result["opened"] == 64);
+  CHECK(result["refused"] == 36);
+  CHECK(result["first_bytes"] == "hello\n");
+  CHECK(result["reasons"][0].get<std::string>().find("Administratively prohibited") !=
+        std::string::npos);
+  flood.Wait(30'000);
+  // Refusals are audited at most once a second per connection, and the
+  // counts add up.
+  REQUIRE(w.gate->WaitForAudit("connection_close", "user", "alice", 10'000));
+  int events = 0;
+  uint64_t total = 0;
+  for (const auto& e : w.gate->AuditEvents("channel_open")) {
+    if (e.value("reason", "").find("max_channels_per_connection 64") == std::string::npos) continue;
+    ++events;
+    total += 1 + e.value("suppressed", 0);
+  }
+  CHECK(events <= 4);
+  CHECK(total == 36);
+}
+
+TEST_CASE("at the open-files limit the gateway sheds connections instead of spinning") {
+  World w("", {"prlimit", "--nofile=40", "--"});
+  // Alice takes every descriptor the gateway has left.
+  Process hog(w.Open("127.0.0.1:" + Port(w.banner_port), 60, 8), w.dir + "/hog.log");
+  REQUIRE(WaitUntil([&] { return LastJson(ReadFile(w.dir + "/hog.log")).is_object(); }, 60'000));
+  auto hog_result = LastJson(ReadFile(w.dir + "/hog.log"));
+  INFO(hog_result.dump() << w.gate->Log());
+  CHECK(hog_result["refused"].get<int>() > 0);
+  // New connections now arrive at a gateway without descriptors.
+  long before = CpuTicks(w.gate->process().pid());
+  for (int i = 0; i < 5; ++i) {
+    RunResult r = Run({"ssh", "-F", w.bob_client.config_path(), "-p", Port(w.gate->port()),
+                       "-o", "ConnectTimeout=5", "bob@127.0.0.1", "true"},
+                      "", 10'000);
+    CHECK(r.exit_code != 0);
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  long used = CpuTicks(w.gate->process().pid()) - before;
+  long hz = sysconf(_SC_CLK_TCK);
+  CHECK(used < hz);  // well under a second of CPU in ~3 s: no accept loop spinning
+  std::string log = w.gate->Log();
+  size_t lines = 0;
+  for (size_t at = log.find("accept on"); at != std::string::npos; at = log.find("accept on", at + 1)) {
+    ++lines;
+  }
+  CHECK(lines >= 1);
+  CHECK(lines <= 5);
+  // Once alice lets go, service resumes by itself.
+  hog.Wait(30'000);
+  REQUIRE(w.gate->WaitForAudit("connection_close", "user", "alice", 10'000));
+  RunResult bob = w.BobEcho();
+  CHECK(bob.out == "bob-ok\n");
+}
+
+TEST_CASE("a burst of pipelined signed login attempts is held at max_auth_tries") {
+  World w("limits:\n  max_auth_tries: 3\n");
+  std::string keys;
+  for (int i = 0; i < 8; ++i) keys += GenerateKey(w.dir, "stranger" + std::to_string(i)).private_path + ",";
+  keys += w.alice.private_path;  // the right key, after too many wrong ones
+  RunResult r = Run({kPython, HostileClient(), "burst", "--port", Port(w.gate->port()), "--user",
+                     "alice", "--keys", keys},
+                    "", 60'000);
+  INFO(r.out << r.err << w.gate->Log());
+  // paramiko itself cannot tell (it has no auth handler for a hand-made
+  // burst): the gateway's audit log is the judge.
+  int failures = 0, successes = 0;
+  for (const auto& e : w.gate->AuditEvents("auth")) {
+    (e["result"] == "success" ? successes : failures)++;
+  }
+  CHECK(successes == 0);
+  CHECK(failures <= 3);
+  REQUIRE(WaitUntil([&] { return !w.gate->AuditEvents("connection_close").empty(); }, 10'000));
+  CHECK(w.gate->AuditEvents("connection_close")[0]["reason"] == "too many authentication failures");
+}
+
+TEST_CASE("client text cannot forge lines in the gateway's log") {
+  World w;
+  RunResult r = Run(w.Open("evil\\nFAKE-INJECTED-LINE 2026 info  conn=x:22", 1, 0));
+  INFO(r.out << r.err);
+  auto result = LastJson(r.out);
+  CHECK(result["opened"] == 0);
+  RunResult u = Run({kPython, "-c",
+                     "import paramiko,socket\n"
+                     "t=paramiko.Transport(socket.create_connection(('127.0.0.1'," +
+                         Port(w.gate->port()) +
+                         ")))\n"
+                         "t.start_client()\n"
+                         "k=paramiko.Ed25519Key.from_private_key_file('" + w.alice.private_path +
+                         "')\n"
+                         "try:\n  t.auth_publickey('x\\nFAKE-USER-LINE', k)\n"
+                         "except Exception: pass\n"});
+  REQUIRE(WaitUntil([&] { return w.gate->AuditEvents("connection_close").size() >= 2; }, 10'000));
+  std::string log = w.gate->Log();
+  INFO(log);
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    CHECK(line.rfind("FAKE-", 0) != 0);
+  }
+  CHECK(log.find("evil\\x0aFAKE-INJECTED-LINE") != std::string::npos);
+  CHECK(log.find("x\\x0aFAKE-USER-LINE") != std::string::npos);
+  // The audit log keeps the exact bytes, JSON-escaped.
+  bool found = false;
+  for (const auto& e : w.gate->AuditEvents("channel_open")) {
+    found |= e.value("destination", "").find("evil\nFAKE-INJECTED-LINE") == 0;
+  }
+  CHECK(found);
+}

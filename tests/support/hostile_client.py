@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+"""A hostile SSH client for hopgate's security tests, on paramiko (Debian's
+python3-paramiko): what OpenSSH's ssh will not send, sent on purpose.
+
+Every subcommand connects to the gateway on 127.0.0.1, prints one JSON object
+on stdout and exits 0 (the test judges the JSON). Run with /usr/bin/python3.
+
+  open    open COUNT direct-tcpip channels to DEST (host bytes sent verbatim,
+          may contain control characters), hold them HOLD seconds
+  burst   pipeline signed public-key requests for several keys at once,
+          without waiting for replies
+  serve   a TCP server that writes a banner to every connection (a service to
+          forward to), until killed
+"""
+import argparse
+import json
+import socket
+import sys
+import threading
+import time
+
+import paramiko
+from paramiko.common import cMSG_SERVICE_REQUEST, cMSG_USERAUTH_REQUEST
+from paramiko.message import Message
+
+
+def load_key(path):
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return cls.from_private_key_file(path)
+        except Exception:  # noqa: BLE001 - try the next key type
+            continue
+    raise SystemExit("cannot load key " + path)
+
+
+def connect(args, key):
+    sock = socket.create_connection(("127.0.0.1", args.port), timeout=20)
+    t = paramiko.Transport(sock)
+    t.start_client(timeout=20)
+    t.auth_publickey(args.user, key)
+    return t
+
+
+def cmd_open(args):
+    key = load_key(args.key)
+    t = connect(args, key)
+    host, _, port = args.dest.encode("latin-1").decode("unicode_escape").rpartition(":")
+    opened, refused, reasons = [], 0, []
+    for _ in range(args.count):
+        try:
+            ch = t.open_channel("direct-tcpip", (host, int(port)), ("127.0.0.1", 4242),
+                                timeout=20)
+            opened.append(ch)
+        except paramiko.ChannelException as e:
+            refused += 1
+            if len(reasons) < 3:
+                reasons.append("%d %s" % (e.code, e.text))
+        except Exception as e:  # noqa: BLE001 - report anything else too
+            refused += 1
+            reasons.append(repr(e))
+            break
+    first = ""
+    if opened:
+        opened[0].settimeout(5)
+        try:
+            first = opened[0].recv(100).decode("latin-1")
+        except Exception:  # noqa: BLE001
+            first = ""
+    print(json.dumps({"opened": len(opened), "refused": refused, "reasons": reasons,
+                      "first_bytes": first}), flush=True)
+    if args.hold:
+        time.sleep(args.hold)
+    for ch in opened:
+        ch.close()
+    t.close()
+
+
+def cmd_burst(args):
+    keys = [load_key(p) for p in args.keys.split(",")]
+    sock = socket.create_connection(("127.0.0.1", args.port), timeout=20)
+    t = paramiko.Transport(sock)
+    t.start_client(timeout=20)
+    # Ask for ssh-userauth by hand, then send every signed request at once.
+    m = Message()
+    m.add_byte(cMSG_SERVICE_REQUEST)
+    m.add_string("ssh-userauth")
+    t._send_message(m)
+    time.sleep(0.5)
+    for key in keys:
+        algo = key.get_name()
+        blob = key.asbytes()
+        data = Message()
+        data.add_string(t.session_id)
+        data.add_byte(cMSG_USERAUTH_REQUEST)
+        data.add_string(args.user)
+        data.add_string("ssh-connection")
+        data.add_string("publickey")
+        data.add_boolean(True)
+        data.add_string(algo)
+        data.add_string(blob)
+        sig = key.sign_ssh_data(data.asbytes())
+        m = Message()
+        m.add_byte(cMSG_USERAUTH_REQUEST)
+        m.add_string(args.user)
+        m.add_string("ssh-connection")
+        m.add_string("publickey")
+        m.add_boolean(True)
+        m.add_string(algo)
+        m.add_string(blob)
+        m.add_string(sig.asbytes() if hasattr(sig, "asbytes") else sig)
+        t._send_message(m)
+    # Wait for the verdict: authenticated, or the gateway hung up.
+    deadline = time.time() + 10
+    while time.time() < deadline and t.is_active() and not t.is_authenticated():
+        time.sleep(0.05)
+    print(json.dumps({"authenticated": t.is_authenticated(), "active": t.is_active()}),
+          flush=True)
+    t.close()
+
+
+def cmd_serve(args):
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((args.bind, args.port))
+    srv.listen(256)
+    print(json.dumps({"listening": args.port}), flush=True)
+
+    def handle(c):
+        try:
+            c.sendall(args.banner.encode() + b"\n")
+            while c.recv(4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    while True:
+        c, _ = srv.accept()
+        threading.Thread(target=handle, args=(c,), daemon=True).start()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    o = sub.add_parser("open")
+    o.add_argument("--port", type=int, required=True)
+    o.add_argument("--user", required=True)
+    o.add_argument("--key", required=True)
+    o.add_argument("--dest", required=True, help="host:port; \\n escapes are decoded")
+    o.add_argument("--count", type=int, default=1)
+    o.add_argument("--hold", type=float, default=0)
+    b = sub.add_parser("burst")
+    b.add_argument("--port", type=int, required=True)
+    b.add_argument("--user", required=True)
+    b.add_argument("--keys", required=True, help="comma-separated private key files")
+    s = sub.add_parser("serve")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--banner", required=True)
+    s.add_argument("--bind", default="127.0.0.1", help="a loopback address")
+    args = p.parse_args()
+    {"open": cmd_open, "burst": cmd_burst, "serve": cmd_serve}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
