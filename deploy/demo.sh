@@ -23,6 +23,10 @@ free_port() {  # first free port at or above $1
 GATE_PORT=$(free_port 2222)
 TARGET_PORT=$(free_port 2201)
 [ "$TARGET_PORT" = "$GATE_PORT" ] && TARGET_PORT=$(free_port $((GATE_PORT + 1)))
+# The same sshd also listens on a second port, the recorded host db1:
+# recording is a property of an address and port, so db1 needs its own.
+DB1_PORT=$(free_port $((TARGET_PORT + 1)))
+[ "$DB1_PORT" = "$GATE_PORT" ] && DB1_PORT=$(free_port $((GATE_PORT + 1)))
 
 DEMO=$(mktemp -d /tmp/hopgate-demo.XXXXXX)
 SSHD_PID=""
@@ -45,6 +49,7 @@ ssh-keygen -q -t ed25519 -N '' -C hopgate-recording -f "$DEMO/recording_host_ed2
 cp "$DEMO/alice.pub" "$DEMO/target_authorized_keys"
 cat > "$DEMO/sshd_config" <<CFG
 Port $TARGET_PORT
+Port $DB1_PORT
 ListenAddress 127.0.0.1
 HostKey $DEMO/target_host_key
 AuthorizedKeysFile $DEMO/target_authorized_keys
@@ -69,8 +74,8 @@ users:
 hosts:
   target:
     address: "127.0.0.1:$TARGET_PORT"
-  db1:                      # the same server, but every session is recorded
-    address: "127.0.0.1:$TARGET_PORT"
+  db1:                      # the same server on its second port: every session is recorded
+    address: "127.0.0.1:$DB1_PORT"
     record: true
     host_key: "$(cut -d' ' -f1,2 "$DEMO/target_host_key.pub")"
 rules:
@@ -81,6 +86,7 @@ rules:
   - name: alice-recorded-db1
     users: [alice]
     permit_open: ["db1:22"]
+    record: true
     logins: [root]            # the logins she may use on db1
     max_session: 8h
 POLICY
@@ -115,7 +121,7 @@ SSHCFG
 cat >&2 <<MSG
 
 ================================================================================
-hopgate demo: gateway on 127.0.0.1:$GATE_PORT, target sshd on 127.0.0.1:$TARGET_PORT
+hopgate demo: gateway on 127.0.0.1:$GATE_PORT, target sshd on 127.0.0.1:$TARGET_PORT and :$DB1_PORT
 Paste into a second terminal:
 
   ssh -F $DEMO/ssh_config -J alice@127.0.0.1:$GATE_PORT root@target
@@ -124,7 +130,7 @@ A recorded session (hopgate answers as db1, logs in with a certificate it
 mints for this session, and writes an asciicast recording):
 
   ssh -F $DEMO/ssh_config -J alice@127.0.0.1:$GATE_PORT root@db1
-  asciinema play $DEMO/recordings/*/*/*/*.cast                  # replay it
+  asciinema play "\$(ls -t $DEMO/recordings/*/*/*/*.cast | head -1)"   # replay the latest
 
 Also try:
   ssh -F $DEMO/ssh_config -p $GATE_PORT alice@127.0.0.1        # the gateway explains itself

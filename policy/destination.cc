@@ -7,19 +7,21 @@
 namespace hopgate::policy {
 namespace {
 
-void AddName(std::vector<std::string>* names, std::string name) {
-  if (std::find(names->begin(), names->end(), name) == names->end()) {
-    names->push_back(std::move(name));
+void AddName(std::vector<Endpoint::Name>* names, std::string name, const Host* entry) {
+  for (const auto& n : *names) {
+    if (n.name == name && n.entry == entry) return;
   }
+  names->push_back({std::move(name), entry});
 }
 
 void AddEntry(std::vector<const Host*>* entries, const Host* h) {
   if (std::find(entries->begin(), entries->end(), h) == entries->end()) entries->push_back(h);
 }
 
-void AddEntryNames(std::vector<std::string>* names, const Host& h) {
-  AddName(names, ToLower(h.name));
-  for (const auto& a : h.aliases) AddName(names, ToLower(a));
+void AddEntryNames(std::vector<Endpoint::Name>* names, const Host& h) {
+  AddName(names, ToLower(h.name), &h);
+  for (const auto& a : h.aliases) AddName(names, ToLower(a), &h);
+  if (!h.ip) AddName(names, h.address.host, &h);
 }
 
 // Whether the entry `h` sits at `address`: its literal address, or (for an
@@ -35,30 +37,27 @@ Endpoint MakeEndpoint(const Policy& p, const Request& req, const OpenDestination
                       std::optional<IpAddress> address) {
   Endpoint e;
   e.address = address;
-  if (d.host.is_name()) AddName(&e.names, d.host.name);
+  if (d.host.is_name() && !d.named) AddName(&e.names, d.host.name, nullptr);
   if (d.named) {
     AddEntry(&e.entries, d.named);
     AddEntryNames(&e.names, *d.named);
-    if (!d.named->ip) AddName(&e.names, d.named->address.host);
   }
   if (address) {
     for (const auto& [name, h] : p.hosts) {
       if (EntryAt(h, *address, req)) {
         AddEntry(&e.entries, &h);
         AddEntryNames(&e.names, h);
-        if (!h.ip) AddName(&e.names, h.address.host);
       }
     }
     // The literal names the daemon resolved that include this address.
     if (req.names) {
       for (const auto& [name, addrs] : *req.names) {
         if (std::find(addrs.begin(), addrs.end(), *address) != addrs.end()) {
-          AddName(&e.names, name);
+          AddName(&e.names, name, nullptr);
         }
       }
     }
   }
-  for (const Host* h : e.entries) e.entry_ssh_port |= h->address.port == d.port;
   return e;
 }
 
@@ -137,8 +136,14 @@ Result<OpenDestination> BuildDestination(const Policy& p, const Request& req) {
 
 bool PatternMatches(const OpenPattern& pat, const OpenDestination& d, const Endpoint& e,
                     std::string* what) {
+  // "host:22" names the SSH port of the entry the host part names.
+  auto port_ok = [&](const Host* entry) {
+    return pat.MatchesPort(d.port) || (pat.port == 22 && entry && entry->address.port == d.port);
+  };
   if (pat.IsAnyHost()) {
-    if (!pat.MatchesPort(d.port) && !(pat.port == 22 && e.entry_ssh_port)) return false;
+    bool ok = port_ok(nullptr);
+    for (const Host* h : e.entries) ok |= port_ok(h);
+    if (!ok) return false;
     *what = e.address ? e.address->ToString() : d.dial_host;
     return true;
   }
@@ -147,10 +152,9 @@ bool PatternMatches(const OpenPattern& pat, const OpenDestination& d, const Endp
     *what = "address " + e.address->ToString();
     return true;
   }
-  if (!pat.MatchesPort(d.port) && !(pat.port == 22 && e.entry_ssh_port)) return false;
   for (const auto& n : e.names) {
-    if (pat.MatchesName(n)) {
-      *what = "name " + n;
+    if (pat.MatchesName(n.name) && port_ok(n.entry)) {
+      *what = "name " + n.name;
       return true;
     }
   }

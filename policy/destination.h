@@ -19,13 +19,16 @@ namespace hopgate::policy {
 
 struct Endpoint {
   std::optional<IpAddress> address;  // nullopt: dialled by name elsewhere, or unresolved
-  std::vector<std::string> names;    // canonical names it is known by
+  // A canonical name the endpoint is known by, and the hosts: entry the name
+  // belongs to (nullptr for the requested name and resolved names).
+  struct Name {
+    std::string name;
+    const Host* entry = nullptr;
+  };
+  std::vector<Name> names;
   // hosts: entries at this address (any port), the named one first. Names
   // cover every port of a host; settings (recording) need the exact port.
   std::vector<const Host*> entries;
-  // The port is the SSH port of one of `entries` (so "host:22" patterns
-  // name it).
-  bool entry_ssh_port = false;
 };
 
 struct OpenDestination {

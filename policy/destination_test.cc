@@ -282,3 +282,32 @@ TEST_CASE("hosts: names must be names") {
     CHECK_FALSE(r.policy);
   }
 }
+
+TEST_CASE("two hosts at one address, different ports: :22 names each one's own SSH port") {
+  std::string text = std::string(R"(version: 1
+users: {alice: {}}
+hosts:
+  target: {address: "127.0.0.1:2201"}
+  db1: {address: "127.0.0.1:2202", record: true, host_key: ")") +
+                     kHostKey + R"("}
+rules:
+  - {name: plain, users: [alice], permit_open: ["target:22"]}
+  - {name: recorded, users: [alice], permit_open: ["db1:22"], record: true}
+)";
+  auto p = Load(text);
+  Decision t = Decide(*p, Alice(), Request::Open("target", 22));
+  REQUIRE(t.allow);
+  CHECK(t.rule == "plain");
+  CHECK_FALSE(t.terminate);
+  Decision d = Decide(*p, Alice(), Request::Open("db1", 22));
+  REQUIRE(d.allow);
+  CHECK(d.rule == "recorded");
+  CHECK(d.terminate);
+  // By address: each port is its own host's SSH endpoint.
+  CHECK(Decide(*p, Alice(), Request::Open("127.0.0.1", 2201)).rule == "plain");
+  Decision a = Decide(*p, Alice(), Request::Open("127.0.0.1", 2202));
+  CHECK(a.rule == "recorded");
+  CHECK(a.terminate);
+  CHECK_FALSE(MayBeRecorded(*p, p->hosts.at("target")));
+  CHECK(MayBeRecorded(*p, p->hosts.at("db1")));
+}
