@@ -108,6 +108,7 @@ void Fill(json& j, const SessionOpen& e) {
   if (!e.fingerprint.empty()) j["fingerprint"] = e.fingerprint;
   j["result"] = e.success ? "success" : "failure";
   if (!e.reason.empty()) j["reason"] = e.reason;
+  if (e.notice_shown) j["notice_shown"] = true;
 }
 
 void Fill(json& j, const SessionRequest& e) {

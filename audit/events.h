@@ -132,6 +132,7 @@ struct SessionOpen {
   std::string key_id;       // of the upstream certificate minted for it
   std::string key_type, fingerprint;  // the inner login's key
   bool success = false;
+  bool notice_shown = false;  // recording.notice was sent to the client
 };
 
 struct SessionRequest {

@@ -30,7 +30,8 @@ Status FileSink::Write(const Event& event) {
     if (n <= 0) {
       int err = n < 0 ? errno : EIO;
       healthy_.store(false, std::memory_order_relaxed);
-      return Error{"audit log " + path_ + ": " + strerror(err)};
+      last_error_ = "audit log " + path_ + ": " + strerror(err);
+      return Error{last_error_};
     }
     off += static_cast<size_t>(n);
   }
@@ -40,24 +41,41 @@ Status FileSink::Write(const Event& event) {
 
 Status FileSink::Reopen() {
   int fd = open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  std::lock_guard<std::mutex> lock(mu_);
   if (fd < 0) {
     healthy_.store(false, std::memory_order_relaxed);
-    return Error{"cannot reopen audit log " + path_ + ": " + strerror(errno)};
+    last_error_ = "cannot reopen audit log " + path_ + ": " + strerror(errno);
+    return Error{last_error_};
   }
-  std::lock_guard<std::mutex> lock(mu_);
   close(fd_);
   fd_ = fd;
+  healthy_.store(true, std::memory_order_relaxed);
   return Status::Ok();
 }
 
-bool FileSink::Probe() {
-  // Healthy while the last write succeeded and the path still names the file
-  // we write to (not deleted or rotated away without a reopen).
+bool FileSink::Check(std::string* why, bool* reopened) {
+  if (reopened) *reopened = false;
   std::lock_guard<std::mutex> lock(mu_);
   struct stat by_path, by_fd;
   bool same = stat(path_.c_str(), &by_path) == 0 && fstat(fd_, &by_fd) == 0 &&
               by_path.st_ino == by_fd.st_ino && by_path.st_dev == by_fd.st_dev;
-  return same && healthy_.load(std::memory_order_relaxed);
+  if (!same) {
+    // Renamed or deleted under us: follow the path, as a SIGHUP would.
+    int fd = open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      healthy_.store(false, std::memory_order_relaxed);
+      last_error_ = "audit log " + path_ + " was moved away and cannot be reopened: " +
+                    strerror(errno);
+    } else {
+      close(fd_);
+      fd_ = fd;
+      healthy_.store(true, std::memory_order_relaxed);
+      if (reopened) *reopened = true;
+    }
+  }
+  bool ok = healthy_.load(std::memory_order_relaxed);
+  if (!ok && why) *why = last_error_.empty() ? "audit log cannot be written" : last_error_;
+  return ok;
 }
 
 Status MemorySink::Write(const Event& event) {

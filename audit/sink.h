@@ -36,9 +36,12 @@ class FileSink : public Sink {
   bool Healthy() const override { return healthy_.load(std::memory_order_relaxed); }
   // Reopens the path (after log rotation).
   Status Reopen();
-  // True while the last write succeeded and `path` still names the file
-  // being written (for /healthz); writes nothing.
-  bool Probe();
+  // The one health state of the log, for /healthz and the metrics alike:
+  // true while the last write succeeded and `path` names the file being
+  // written. A log renamed or deleted without a SIGHUP (a logrotate that
+  // forgot postrotate) is reopened here, so events go on reaching the path;
+  // `*reopened` says so. Otherwise `*why` says what is wrong. Writes nothing.
+  bool Check(std::string* why, bool* reopened = nullptr);
 
  private:
   explicit FileSink(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
@@ -47,6 +50,7 @@ class FileSink : public Sink {
   std::mutex mu_;
   int fd_;
   std::atomic<bool> healthy_{true};
+  std::string last_error_;  // of the last failed write or reopen (under mu_)
 };
 
 class MemorySink : public Sink {

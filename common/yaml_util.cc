@@ -70,6 +70,26 @@ void Diagnostics::Append(const Diagnostics& other) {
 }
 
 std::optional<YAML::Node> ParseYaml(std::string_view text, Diagnostics* diags) {
+  // yaml-cpp reports a tab in indentation as "end of map not found" or
+  // worse; say what is wrong, where.
+  int line = 1;
+  bool leading = true;
+  int column = 1;
+  for (char c : text) {
+    if (c == '\n') {
+      ++line;
+      column = 1;
+      leading = true;
+      continue;
+    }
+    if (leading && c == '\t') {
+      diags->Error(SourceLocation{diags->file(), line, column},
+                   "a tab in the indentation: YAML forbids tabs for indentation, use spaces");
+      return std::nullopt;
+    }
+    if (c != ' ') leading = false;
+    ++column;
+  }
   try {
     YAML::Node root = YAML::Load(std::string(text));
     if (!root.IsDefined() || root.IsNull()) {
@@ -173,8 +193,9 @@ std::optional<int64_t> ReadInt(const YAML::Node& node, std::string_view what,
     if (digits) {
       int64_t v = std::stoll(s);
       if (v >= min && v <= max) return v;
-      diags->Error(node, std::string(what) + " must be between " + std::to_string(min) +
-                             " and " + std::to_string(max));
+      diags->Error(node, min == max ? std::string(what) + " must be " + std::to_string(min)
+                                    : std::string(what) + " must be between " +
+                                          std::to_string(min) + " and " + std::to_string(max));
       return std::nullopt;
     }
   }

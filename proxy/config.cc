@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "common/strings.h"
@@ -30,7 +31,9 @@ std::string Resolve(const std::string& base_file, const std::string& path) {
 }
 
 std::optional<std::string> ReadPath(const YAML::Node& n, std::string_view what,
-                                    const std::string& file, Diagnostics* d) {
+                                    const std::string& file, Diagnostics* d,
+                                    std::map<std::string, SourceLocation>* where) {
+  (*where)[std::string(what)] = d->Locate(n);
   auto s = ReadString(n, what, d);
   if (!s) return std::nullopt;
   if (s->empty()) {
@@ -91,7 +94,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   }
 
   if (auto n = r["policy"]) {
-    if (auto p = ReadPath(n, "policy", file, d)) c.policy = *p;
+    if (auto p = ReadPath(n, "policy", file, d, &c.where)) c.policy = *p;
   } else {
     d->Error(r, "missing policy (path of the policy file)");
   }
@@ -99,12 +102,12 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   if (auto n = r["audit"]) {
     if (CheckMap(n, {"log", "recordings"}, "audit", d)) {
       if (auto l = n["log"]) {
-        if (auto p = ReadPath(l, "audit.log", file, d)) c.audit_log = *p;
+        if (auto p = ReadPath(l, "audit.log", file, d, &c.where)) c.audit_log = *p;
       } else {
         d->Error(n, "missing audit.log (path of the JSON-lines audit log)");
       }
       if (auto l = n["recordings"]) {
-        if (auto p = ReadPath(l, "audit.recordings", file, d)) c.recordings_dir = *p;
+        if (auto p = ReadPath(l, "audit.recordings", file, d, &c.where)) c.recordings_dir = *p;
       }
     }
   } else {
@@ -160,12 +163,12 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
     if (CheckMap(n, {"trusted_user_ca_keys", "revoked_keys", "close_revoked_sessions"},
                  "authentication", d)) {
       if (auto v = n["trusted_user_ca_keys"]) {
-        if (auto p = ReadPath(v, "authentication.trusted_user_ca_keys", file, d)) {
+        if (auto p = ReadPath(v, "authentication.trusted_user_ca_keys", file, d, &c.where)) {
           c.trusted_user_ca_keys = *p;
         }
       }
       if (auto v = n["revoked_keys"]) {
-        if (auto p = ReadPath(v, "authentication.revoked_keys", file, d)) c.revoked_keys = *p;
+        if (auto p = ReadPath(v, "authentication.revoked_keys", file, d, &c.where)) c.revoked_keys = *p;
       }
       if (auto v = n["close_revoked_sessions"]) {
         if (auto b = ReadBool(v, "authentication.close_revoked_sessions", d)) {
@@ -198,9 +201,25 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   }
 
   if (auto n = r["recording"]) {
-    if (CheckMap(n, {"host_key", "min_free_bytes"}, "recording", d)) {
+    if (CheckMap(n, {"host_key", "host_keys", "min_free_bytes", "notice"}, "recording", d)) {
+      if (auto v = n["notice"]) {
+        if (auto t = ReadString(v, "recording.notice", d)) c.recording_notice = *t;
+      }
+      if (n["host_key"] && n["host_keys"]) {
+        d->Error(n["host_keys"], "recording: give host_key or host_keys, not both");
+      }
       if (auto v = n["host_key"]) {
-        if (auto p = ReadPath(v, "recording.host_key", file, d)) c.recording_host_key = *p;
+        if (auto p = ReadPath(v, "recording.host_key", file, d, &c.where)) c.recording_host_keys = {*p};
+      }
+      if (auto v = n["host_keys"]) {
+        if (auto list = ReadStringList(v, "recording.host_keys", d)) {
+          if (list->empty()) d->Error(v, "recording.host_keys must name at least one key file");
+          for (size_t i = 0; i < list->size(); ++i) {
+            if (auto p = ReadPath(v[i], "recording.host_keys", file, d, &c.where)) {
+              c.recording_host_keys.push_back(*p);
+            }
+          }
+        }
       }
       if (auto v = n["min_free_bytes"]) {
         if (auto i = ReadInt(v, "recording.min_free_bytes", 0, int64_t{1} << 50, d)) {
@@ -213,7 +232,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   if (auto n = r["upstream"]) {
     if (CheckMap(n, {"user_ca_key", "max_channels_per_connection", "idle_close"}, "upstream", d)) {
       if (auto v = n["user_ca_key"]) {
-        if (auto p = ReadPath(v, "upstream.user_ca_key", file, d)) c.upstream_user_ca_key = *p;
+        if (auto p = ReadPath(v, "upstream.user_ca_key", file, d, &c.where)) c.upstream_user_ca_key = *p;
       }
       if (auto v = n["max_channels_per_connection"]) {
         if (auto i = ReadInt(v, "upstream.max_channels_per_connection", 1, 10000, d)) {
@@ -239,9 +258,6 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   if (c.recordings_dir.empty()) {
     c.recordings_dir = c.audit_log.empty() ? "" : DirOf(c.audit_log) + "/recordings";
   }
-  if (c.recording_host_key.empty() && !c.host_keys.empty()) {
-    c.recording_host_key = DirOf(c.host_keys[0]) + "/recording_host_ed25519";
-  }
   if (!d->has_errors()) out.config = std::move(c);
   return out;
 }
@@ -256,6 +272,12 @@ ConfigLoad LoadConfig(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ParseConfig(ss.str(), path);
+}
+
+std::string Config::Where(const std::string& key) const {
+  auto it = where.find(key);
+  if (it == where.end()) return file + ": " + key + " (default)";
+  return it->second.ToString() + ": " + key;
 }
 
 std::string Config::Dump() const {
@@ -273,18 +295,27 @@ std::string Config::Dump() const {
   out += "  connect_timeout: " + FormatDuration(connect_timeout) + "\n";
   out += "  max_connections: " + std::to_string(max_connections) + "\n";
   out += "  max_channels_per_connection: " + std::to_string(max_channels_per_connection) + "\n";
+  // Optional paths appear only when set, so the output loads back as is.
   out += "authentication:\n";
-  out += "  trusted_user_ca_keys: " + Quote(trusted_user_ca_keys) + "\n";
-  out += "  revoked_keys: " + Quote(revoked_keys) + "\n";
+  if (!trusted_user_ca_keys.empty()) {
+    out += "  trusted_user_ca_keys: " + Quote(trusted_user_ca_keys) + "\n";
+  }
+  if (!revoked_keys.empty()) out += "  revoked_keys: " + Quote(revoked_keys) + "\n";
   out += std::string("  close_revoked_sessions: ") + (close_revoked_sessions ? "true" : "false") +
          "\n";
   if (metrics_listen) out += "metrics:\n  listen: " + Quote(metrics_listen->ToString()) + "\n";
   out.insert(out.find("limits:\n"), "  recordings: " + Quote(recordings_dir) + "\n");
   out += "recording:\n";
-  out += "  host_key: " + Quote(recording_host_key) + "\n";
+  if (!recording_host_keys.empty()) {
+    out += "  host_keys:\n";
+    for (const auto& k : recording_host_keys) out += "    - " + Quote(k) + "\n";
+  }
   out += "  min_free_bytes: " + std::to_string(recording_min_free_bytes) + "\n";
+  out += "  notice: " + Quote(recording_notice) + "\n";
   out += "upstream:\n";
-  out += "  user_ca_key: " + Quote(upstream_user_ca_key) + "\n";
+  if (!upstream_user_ca_key.empty()) {
+    out += "  user_ca_key: " + Quote(upstream_user_ca_key) + "\n";
+  }
   out += "  max_channels_per_connection: " + std::to_string(upstream_max_channels) + "\n";
   out += "  idle_close: " + FormatDuration(upstream_idle_close) + "\n";
   out += "log_level: " + log_level + "\n";

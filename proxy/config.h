@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,8 +40,13 @@ struct Config {
 
   // recorded sessions
   std::string recordings_dir;      // audit.recordings; default <audit log dir>/recordings
-  std::string recording_host_key;  // interception host key; generated Ed25519 if missing
+  // Interception host keys (recording.host_keys, or recording.host_key for
+  // one). Empty: one per type of host_keys, next to the first of them
+  // (RecordingHostKeyPaths in host_keys.h), generated if missing.
+  std::vector<std::string> recording_host_keys;
   int64_t recording_min_free_bytes = 100 << 20;  // refuse recorded sessions below this
+  // Shown to the user as the inner login's SSH banner; empty: none.
+  std::string recording_notice = "This session is recorded by hopgate.";
 
   // upstream: how the gateway logs in to targets and jump hosts
   std::string upstream_user_ca_key;         // CA private key for minted certificates (optional)
@@ -48,6 +54,12 @@ struct Config {
   int64_t upstream_idle_close = 60;         // seconds after its last channel
 
   std::string log_level = "info";   // debug, info, warning, error
+
+  // Where each path-valued key was written (for messages about the file it
+  // names): "audit.log" -> hopgate.yaml:6:8.
+  std::map<std::string, SourceLocation> where;
+  // "FILE:LINE:COL: key", or "FILE: key (default)" when not written.
+  std::string Where(const std::string& key) const;
 
   // Renders the effective configuration (defaults filled in), like sshd -T.
   std::string Dump() const;

@@ -78,7 +78,7 @@ TEST_CASE("recording and upstream sections parse, with defaults next to the audi
   REQUIRE(r.config);
   CHECK(r.config->recording_min_free_bytes == 0);
   CHECK(r.config->recordings_dir == "/var/log/hopgate/recordings");
-  CHECK(r.config->recording_host_key == "/etc/hopgate/keys/recording_host_ed25519");
+  CHECK(r.config->recording_host_keys.empty());  // derived from host_keys at start
   CHECK(r.config->upstream_user_ca_key == "/etc/hopgate/ca");
   CHECK(r.config->upstream_max_channels == 8);
   CHECK(r.config->upstream_idle_close == 120);

@@ -75,10 +75,11 @@ policy::LoadResult LoadPolicyFor(const Config& config) {
 
 Result<std::optional<certs::PrivateKey>> LoadUpstreamCa(const Config& config) {
   if (config.upstream_user_ca_key.empty()) return std::optional<certs::PrivateKey>();
+  const std::string where = config.Where("upstream.user_ca_key") + ": ";
   auto text = ReadFile(config.upstream_user_ca_key, 1 << 20);
-  if (!text) return Error{config.upstream_user_ca_key + ": " + text.message()};
+  if (!text) return Error{where + config.upstream_user_ca_key + ": " + text.message()};
   auto key = certs::ParseOpenSshPrivateKey(*text);
-  if (!key) return Error{config.upstream_user_ca_key + ": " + key.message()};
+  if (!key) return Error{where + config.upstream_user_ca_key + ": " + key.message()};
   return std::optional<certs::PrivateKey>(std::move(*key));
 }
 

@@ -18,6 +18,8 @@
 #include "proxy/config.h"
 #include "proxy/credentials.h"
 #include "proxy/files.h"
+#include "proxy/host_keys.h"
+#include "proxy/version.h"
 
 using namespace hopgate;
 
@@ -127,10 +129,29 @@ int PolicyExplain(const ExplainArgs& a) {
   return d.allow ? 0 : 1;
 }
 
-// Prints one known_hosts line naming every host whose SSH sessions the
-// gateway may terminate and record, with the interception host key, ready
-// for /etc/ssh/ssh_known_hosts.
-int KnownHosts(const std::string& config_file) {
+// The public key line of a host key file: from its `.pub` when there is one
+// (readable without root), else from the private key.
+Result<std::string> PublicKeyLine(const std::string& path) {
+  if (auto pub = proxy::ReadFile(path + ".pub", 1 << 20)) {
+    auto fields = Split(std::string(Trim(*pub)), ' ');
+    if (fields.size() >= 2) return fields[0] + " " + fields[1];
+  }
+  auto text = proxy::ReadFile(path, 1 << 20);
+  if (!text) {
+    return Error{path + ": " + text.message() +
+                 " (hopgate generates it at its first start; run it once, or create it with "
+                 "ssh-keygen)"};
+  }
+  auto key = certs::ParseOpenSshPrivateKey(*text);
+  if (!key) return Error{path + ": " + key.message()};
+  return key->Public().ToLine();
+}
+
+// Prints known_hosts lines naming every host whose SSH sessions the gateway
+// may terminate and record, one per interception host key, ready for
+// /etc/ssh/ssh_known_hosts; with `gateway` (how clients address the
+// gateway, HOST or HOST:PORT), the gateway's own host keys too.
+int KnownHosts(const std::string& config_file, const std::string& gateway) {
   proxy::ConfigLoad cl = proxy::LoadConfig(config_file);
   if (!cl.config) {
     fprintf(stderr, "%s", cl.diagnostics.ToString().c_str());
@@ -141,18 +162,37 @@ int KnownHosts(const std::string& config_file) {
     fprintf(stderr, "%s", r.diagnostics.ToString().c_str());
     return 2;
   }
-  auto text = proxy::ReadFile(cl.config->recording_host_key, 1 << 20);
-  if (!text) {
-    fprintf(stderr,
-            "%s: %s (hopgate generates it at its first start; run it once, or create it with "
-            "ssh-keygen -t ed25519)\n",
-            cl.config->recording_host_key.c_str(), text.message().c_str());
-    return 2;
+  std::vector<std::string> gateway_lines;
+  std::vector<proxy::HostKey> host_keys;
+  for (const auto& path : cl.config->host_keys) {
+    auto line = PublicKeyLine(path);
+    if (!line) {
+      fprintf(stderr, "%s\n", line.message().c_str());
+      return 2;
+    }
+    gateway_lines.push_back(*line);
+    proxy::HostKey k;
+    k.path = path;
+    k.type = line->substr(0, line->find(' '));
+    host_keys.push_back(std::move(k));
   }
-  auto key = certs::ParseOpenSshPrivateKey(*text);
-  if (!key) {
-    fprintf(stderr, "%s: %s\n", cl.config->recording_host_key.c_str(), key.message().c_str());
-    return 2;
+  std::vector<std::string> recording_lines;
+  for (const auto& path : proxy::RecordingHostKeyPaths(*cl.config, host_keys)) {
+    auto line = PublicKeyLine(path);
+    if (!line) {
+      fprintf(stderr, "%s\n", line.message().c_str());
+      return 2;
+    }
+    recording_lines.push_back(*line);
+  }
+  if (!gateway.empty()) {
+    std::string name = gateway;
+    if (auto hp = HostPort::Parse(gateway); hp && hp->port != 22) {
+      name = "[" + hp->host + "]:" + std::to_string(hp->port);
+    } else if (hp) {
+      name = hp->host;
+    }
+    for (const auto& l : gateway_lines) printf("%s %s\n", name.c_str(), l.c_str());
   }
   std::vector<std::string> names;
   auto add = [&](const std::string& n) {
@@ -166,12 +206,13 @@ int KnownHosts(const std::string& config_file) {
                              : "[" + h.address.host + "]:" + std::to_string(h.address.port));
   }
   if (names.empty()) {
+    if (!gateway.empty()) return 0;
     fprintf(stderr, "no host in %s is recorded\n", r.policy->file.c_str());
     return 1;
   }
   std::string list;
   for (const auto& n : names) list += (list.empty() ? "" : ",") + n;
-  printf("%s %s\n", list.c_str(), key->Public().ToLine().c_str());
+  for (const auto& l : recording_lines) printf("%s %s\n", list.c_str(), l.c_str());
   return 0;
 }
 
@@ -179,6 +220,7 @@ int KnownHosts(const std::string& config_file) {
 
 int main(int argc, char** argv) {
   CLI::App app{"hopctl: administer hopgate (policy checks and explanations)"};
+  app.set_version_flag("--version", std::string("hopctl ") + proxy::kVersion);
   app.require_subcommand(1);
   CLI::App* pol = app.add_subcommand("policy", "work with policy files");
   pol->require_subcommand(1);
@@ -207,6 +249,9 @@ int main(int argc, char** argv) {
       "known-hosts",
       "print the known_hosts line for the hosts whose sessions hopgate records (interception key)");
   kh->add_option("--config", kh_config, "hopgate configuration file")->required();
+  std::string kh_gateway;
+  kh->add_option("--gateway", kh_gateway,
+                 "also print the gateway's own host keys, for clients that reach it as HOST[:PORT]");
 
   try {
     app.parse(argc, argv);
@@ -216,6 +261,6 @@ int main(int argc, char** argv) {
   }
   if (check->parsed()) return PolicyCheck(check_file);
   if (explain->parsed()) return PolicyExplain(ex);
-  if (kh->parsed()) return KnownHosts(kh_config);
+  if (kh->parsed()) return KnownHosts(kh_config, kh_gateway);
   return 2;
 }

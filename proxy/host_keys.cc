@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "common/encoding.h"
 
@@ -23,7 +24,55 @@ Result<HostKey> Describe(const std::string& path, ssh_key key) {
   return hk;
 }
 
+// The key type a file name asks for, like sshd-keygen's file names.
+enum ssh_keytypes_e TypeForPath(const std::string& path, int* bits) {
+  auto ends = [&](const char* suffix) {
+    std::string s(suffix);
+    return path.size() >= s.size() && path.compare(path.size() - s.size(), s.size(), s) == 0;
+  };
+  *bits = 0;
+  if (ends("_rsa") || ends("_rsa_key")) {
+    *bits = 3072;
+    return SSH_KEYTYPE_RSA;
+  }
+  if (ends("_ecdsa") || ends("_ecdsa_key")) {
+    *bits = 256;
+    return SSH_KEYTYPE_ECDSA_P256;
+  }
+  return SSH_KEYTYPE_ED25519;
+}
+
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
 }  // namespace
+
+std::vector<std::string> RecordingHostKeyPaths(const Config& config,
+                                               const std::vector<HostKey>& host_keys) {
+  if (!config.recording_host_keys.empty()) return config.recording_host_keys;
+  std::string dir = config.host_keys.empty() ? "." : DirOf(config.host_keys[0]);
+  std::vector<std::string> out;
+  auto add = [&](const char* suffix) {
+    std::string p = dir + "/recording_host_" + suffix;
+    for (const auto& o : out) {
+      if (o == p) return;
+    }
+    out.push_back(p);
+  };
+  for (const auto& k : host_keys) {
+    if (k.type == "ssh-rsa") {
+      add("rsa");
+    } else if (k.type.rfind("ecdsa-", 0) == 0) {
+      add("ecdsa");
+    } else {
+      add("ed25519");
+    }
+  }
+  if (out.empty()) add("ed25519");
+  return out;
+}
 
 Result<std::vector<HostKey>> LoadOrGenerateHostKeys(const std::vector<std::string>& paths,
                                                     bool generate_missing) {
@@ -35,8 +84,10 @@ Result<std::vector<HostKey>> LoadOrGenerateHostKeys(const std::vector<std::strin
       if (errno != ENOENT) return Error{path + ": " + strerror(errno)};
       if (!generate_missing) return Error{path + ": host key does not exist"};
       ssh_key key = nullptr;
-      if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK) {
-        return Error{path + ": cannot generate an Ed25519 host key"};
+      int bits = 0;
+      enum ssh_keytypes_e type = TypeForPath(path, &bits);
+      if (ssh_pki_generate(type, bits, &key) != SSH_OK) {
+        return Error{path + ": cannot generate a host key"};
       }
       KeyPtr owned(key);
       mode_t old = umask(077);
@@ -71,6 +122,12 @@ Result<std::vector<HostKey>> LoadOrGenerateHostKeys(const std::vector<std::strin
     auto hk = Describe(path, key);
     if (!hk) return Error{hk.message()};
     hk->generated = generated;
+    if (generated) {
+      // The public half beside it, as ssh-keygen writes it: what operators
+      // publish in known_hosts.
+      std::ofstream pub(path + ".pub", std::ios::trunc);
+      pub << hk->public_line << " hopgate\n";
+    }
     out.push_back(std::move(*hk));
   }
   return out;

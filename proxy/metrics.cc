@@ -396,6 +396,7 @@ class MetricsImpl final : public Metrics {
   }
   void PolicyReload(bool success) override { policy_reloads_[success ? 0 : 1]->Increment(); }
   void PolicyVersion(const std::string& version) override;
+  void AuditHealthy(bool healthy) override { audit_healthy_->Set(healthy ? 1 : 0); }
   void AuditEvent(const std::string& type, bool written) override {
     audit_events_[LabelIndex(kAuditTypes, type)]->Increment();
     if (!written) audit_write_errors_->Increment();
@@ -431,6 +432,7 @@ class MetricsImpl final : public Metrics {
   Counter* policy_reloads_[2] = {};  // [0 success, 1 failure]
   Counter* audit_events_[kNumAuditTypes] = {};
   Counter* audit_write_errors_ = nullptr;
+  Gauge* audit_healthy_ = nullptr;
 
   std::mutex policy_mu_;
   prometheus::Family<Gauge>* policy_info_ = nullptr;
@@ -543,6 +545,13 @@ MetricsImpl::MetricsImpl(const std::string& version) {
                              .Help("Audit events that could not be written to the audit log.")
                              .Register(registry_)
                              .Add({});
+  audit_healthy_ = &prometheus::BuildGauge()
+                        .Name("hopgate_audit_log_healthy")
+                        .Help("1 while the audit log can be written (what /healthz reports), "
+                              "else 0.")
+                        .Register(registry_)
+                        .Add({});
+  audit_healthy_->Set(1);
 }
 
 void MetricsImpl::Auth(const std::string& method, bool success, const std::string& reason) {

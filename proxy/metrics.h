@@ -83,6 +83,9 @@ class Metrics {
   // channel_open, channel_close, session_limit, connection_close,
   // policy_reload), else "other". Matches audit::Log::Observer.
   virtual void AuditEvent(const std::string& type, bool written) = 0;
+  // hopgate_audit_log_healthy: 1 while the audit log can be written (the
+  // same state /healthz reports), else 0.
+  virtual void AuditHealthy(bool healthy) = 0;
 
   static const char* const kAuthReasons[];  // null-terminated; "other" last
 };

@@ -22,13 +22,49 @@ namespace {
 
 constexpr size_t kChunk = 64 * 1024;
 constexpr int64_t kFlushMs = 100;
-constexpr const char* kInnerCiphers = "aes128-gcm@openssh.com,aes256-gcm@openssh.com";
+// AES-GCM first (the cheapest second layer of encryption with AES-NI), then
+// what every other client speaks: paramiko and Dropbear have no GCM.
+constexpr const char* kInnerCiphers =
+    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"
+    "aes128-ctr,aes192-ctr,aes256-ctr";
+constexpr const char* kInnerMacs =
+    "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,hmac-sha2-256,hmac-sha2-512";
 constexpr const char* kRecordingFailed = "\r\nhopgate: recording failed, session closed\r\n";
 
 std::string JoinComma(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
   return out;
+}
+
+// libssh reports a failed negotiation only as text ("kex error : no match
+// for method encryption client->server: server [...], client [...]"): say
+// it the way an administrator looks for it, keeping libssh's lists. Only the
+// message is built from it; nothing is decided on it.
+std::string InnerKexFailure(const std::string& libssh_error) {
+  static const std::pair<const char*, const char*> kMethods[] = {
+      {"no match for method encryption", "no common cipher"},
+      {"no match for method mac", "no common MAC"},
+      {"no match for method kex algos", "no common key exchange"},
+      {"no match for method server host key algo", "no common host key type"},
+  };
+  for (const auto& [needle, what] : kMethods) {
+    size_t at = libssh_error.find(needle);
+    if (at == std::string::npos) continue;
+    size_t client = libssh_error.find("client [", at);
+    size_t server = libssh_error.find("server [", at);
+    std::string out = std::string("inner key exchange failed: ") + what;
+    if (client != std::string::npos) {
+      size_t end = libssh_error.find(']', client);
+      out += ": client offered " + libssh_error.substr(client + 8, end - client - 8);
+    }
+    if (server != std::string::npos) {
+      size_t end = libssh_error.find(']', server);
+      out += "; hopgate offers " + libssh_error.substr(server + 8, end - server - 8);
+    }
+    return out;
+  }
+  return "inner key exchange failed: " + libssh_error;
 }
 
 }  // namespace
@@ -74,7 +110,15 @@ void RecordedSession::Audit(const audit::Body& body) {
 void RecordedSession::Run() {
   started_ms_ = gw_->NowMs();
   last_activity_ms_ = started_ms_;
-  if (Handshake()) Loop();
+  if (Handshake()) {
+    Loop();
+  } else if (!open_audited_) {
+    // A session that never got as far as a login decision (key exchange,
+    // a client that left) is still a failed session_open, with the reason.
+    Audit(OpenEvent(false, end_reason_));
+    spdlog::info("conn={} recorded session {} failed: {}", spec_.connection_id,
+                 spec_.session_id, end_reason_);
+  }
   for (auto& b : bridges_) {
     if (!b->done) Finish(*b, end_reason_.empty() ? "session ended" : end_reason_);
   }
@@ -95,19 +139,20 @@ bool RecordedSession::Handshake() {
   }
   bool no = false;
   ssh_bind_options_set(bind_.get(), SSH_BIND_OPTIONS_PROCESS_CONFIG, &no);
-  if (ssh_bind_options_set(bind_.get(), SSH_BIND_OPTIONS_HOSTKEY, cfg.recording_host_key.c_str()) !=
-      SSH_OK) {
-    close(fd_);
-    end_reason_ = "cannot load the interception host key " + cfg.recording_host_key;
-    return false;
+  for (const auto& key : cfg.recording_host_keys) {
+    if (ssh_bind_options_set(bind_.get(), SSH_BIND_OPTIONS_HOSTKEY, key.c_str()) != SSH_OK) {
+      close(fd_);
+      end_reason_ = "cannot load the interception host key " + key;
+      return false;
+    }
   }
   ssh_bind_options_set(bind_.get(), SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, kAcceptedKeyTypes);
-  // The inner session is a second layer of encryption on the gateway: offer
-  // only AES-GCM, which OpenSSH clients (6.2+) all speak and which costs the
-  // least CPU per byte with AES-NI. The client's own preference would pick
-  // chacha20-poly1305 or aes-ctr with a MAC otherwise.
+  // The server's order decides nothing (the client's does), so clients that
+  // prefer AES-GCM get it and the others get what they speak.
   ssh_bind_options_set(bind_.get(), SSH_BIND_OPTIONS_CIPHERS_C_S, kInnerCiphers);
   ssh_bind_options_set(bind_.get(), SSH_BIND_OPTIONS_CIPHERS_S_C, kInnerCiphers);
+  ssh_bind_options_set(bind_.get(), SSH_BIND_OPTIONS_HMAC_C_S, kInnerMacs);
+  ssh_bind_options_set(bind_.get(), SSH_BIND_OPTIONS_HMAC_S_C, kInnerMacs);
   if (ssh_bind_accept_fd(bind_.get(), inner_.get(), fd_) != SSH_OK) {
     close(fd_);
     end_reason_ = "cannot start the inner SSH session: " + SessionError(inner_.get());
@@ -127,7 +172,7 @@ bool RecordedSession::Handshake() {
   ssh_set_message_callback(inner_.get(), &RecordedSession::OnMessage, this);
 
   if (ssh_handle_key_exchange(inner_.get()) != SSH_OK) {
-    end_reason_ = "inner key exchange failed: " + SessionError(inner_.get());
+    end_reason_ = InnerKexFailure(SessionError(inner_.get()));
     return false;
   }
   event_.reset(ssh_event_new());
@@ -162,7 +207,8 @@ int RecordedSession::OnAuthPubkey(ssh_session, const char* user, ssh_key_struct*
   return static_cast<RecordedSession*>(userdata)->AuthPubkey(user ? user : "", key, state);
 }
 
-audit::SessionOpen RecordedSession::OpenEvent(bool success, const std::string& reason) const {
+audit::SessionOpen RecordedSession::OpenEvent(bool success, const std::string& reason) {
+  open_audited_ = true;
   audit::SessionOpen e;
   e.session = spec_.session_id;
   e.channel = spec_.outer_channel;
@@ -175,6 +221,7 @@ audit::SessionOpen RecordedSession::OpenEvent(bool success, const std::string& r
   e.fingerprint = spec_.fingerprint;
   e.success = success;
   e.reason = reason;
+  e.notice_shown = notice_shown_;
   return e;
 }
 
@@ -192,8 +239,21 @@ void RecordedSession::Refuse(const std::string& why) {
   }
 }
 
+void RecordedSession::ShowNotice() {
+  const std::string& notice = gw_->config().recording_notice;
+  if (notice_sent_ || notice.empty()) return;
+  notice_sent_ = true;
+  std::string text = notice + "\n";
+  ssh_string banner = ssh_string_from_char(text.c_str());
+  if (banner == nullptr) return;
+  notice_shown_ = ssh_send_issue_banner(inner_.get(), banner) == SSH_OK;
+  ssh_string_free(banner);
+}
+
 int RecordedSession::AuthPubkey(const std::string& user, ssh_key key, char state) {
   if (authenticated_ || upstream_failed_) return SSH_AUTH_DENIED;
+  // Before anything else the user sees: the session is recorded.
+  ShowNotice();
   auto blob = KeyBlob(key);
   if (!blob) return SSH_AUTH_DENIED;
   std::string type = KeyTypeName(key);

@@ -95,6 +95,8 @@ class RecordedSession {
   int AuthPubkey(const std::string& user, ssh_key key, char state);
   bool ConnectUpstream(const std::string& login, std::string* why);
   void Refuse(const std::string& why);
+  // Sends recording.notice as the inner login's banner, once.
+  void ShowNotice();
 
   // Inner channels.
   static ssh_channel OnSessionOpen(ssh_session s, void* userdata);
@@ -170,7 +172,7 @@ class RecordedSession {
   // A session_request event with the session id filled in.
   audit::SessionRequest RequestEvent(uint32_t channel, const std::string& request) const;
   // A session_open event with what every outcome shares filled in.
-  audit::SessionOpen OpenEvent(bool success, const std::string& reason) const;
+  audit::SessionOpen OpenEvent(bool success, const std::string& reason);
   // Ends every channel at a session limit, with a message and an audit event.
   void EndForLimit(
       const char* limit, int64_t seconds,
@@ -206,6 +208,8 @@ class RecordedSession {
   EventPtr event_;
   ssh_server_callbacks_struct server_cb_{};
   bool authenticated_ = false;
+  bool open_audited_ = false;  // a session_open event was made
+  bool notice_sent_ = false, notice_shown_ = false;  // recording.notice
   bool upstream_failed_ = false;
   int auth_failures_ = 0;
   std::string login_;

@@ -243,6 +243,10 @@ void TcpRelay::Sync(int64_t now_ms) {
     Finish("closed by both sides");
     return;
   }
+  if (target_eof_ && !target_eof_pending_ && !close_on_target_eof_.empty()) {
+    Finish(close_on_target_eof_);
+    return;
+  }
   short want = 0;
   if (!target_eof_ && !client_closed_ && t2c_pending_.empty() &&
       ssh_channel_window_size(channel_) > 0) {

@@ -34,6 +34,10 @@ class TcpRelay {
   void Sync(int64_t now_ms);
   // Closes both sides now (shutdown, limits, revocation).
   void Abort(const std::string& reason);
+  // The socket's end also ends the channel (no half-close): for a stream
+  // that carries a whole SSH session the gateway terminates itself, whose
+  // client must not wait for more after the session ended.
+  void set_close_on_target_eof(std::string reason) { close_on_target_eof_ = std::move(reason); }
 
   bool finished() const { return finished_; }
   const std::string& close_reason() const { return close_reason_; }
@@ -75,6 +79,7 @@ class TcpRelay {
   bool finished_ = false;
   std::string fail_reason_;
   std::string close_reason_;
+  std::string close_on_target_eof_;  // non-empty: the close reason then
   std::string pending_;          // read from libssh but not yet sent (bounded)
   std::string t2c_pending_;      // read from the socket, not yet on the channel
   uint64_t c2t_bytes_ = 0, t2c_bytes_ = 0;

@@ -27,6 +27,9 @@ namespace {
 
 // How often the policy's names are looked up again while it is in force.
 constexpr int64_t kNamesRefreshMs = 60'000;
+// How often the main loop checks that the audit log's path is still the
+// file being written.
+constexpr int64_t kAuditCheckMs = 5'000;
 // How long the accept loop rests after running out of descriptors.
 constexpr int64_t kAcceptBackoffMs = 100;
 
@@ -109,8 +112,9 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   auto keys = LoadOrGenerateHostKeys(config.host_keys, /*generate_missing=*/true);
   if (!keys) return Error{keys.message()};
   s->host_keys_ = std::move(*keys);
-  // The interception host key recorded sessions answer with.
-  auto recording_key = LoadOrGenerateHostKeys({config.recording_host_key}, true);
+  // The interception host keys recorded sessions answer with.
+  config.recording_host_keys = RecordingHostKeyPaths(config, s->host_keys_);
+  auto recording_key = LoadOrGenerateHostKeys(config.recording_host_keys, true);
   if (!recording_key) return Error{recording_key.message()};
   for (const auto& k : *recording_key) {
     spdlog::info("recording host key {} {} {}{} (clients trust it via hopctl known-hosts)", k.path,
@@ -184,10 +188,8 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
         *why = "shutting down";
         return false;
       }
-      if (!audit_sink->Probe()) {
-        *why = "audit log cannot be written";
-        return false;
-      }
+      // One state for /healthz and hopgate_audit_log_healthy.
+      if (!audit_sink->Check(why)) return false;
       return true;
     });
     if (!served) return Error{served.message()};
@@ -260,6 +262,12 @@ int Server::Run() {
     int64_t now = WallMs();
     int timeout = -1;
     if (reload_at != 0) timeout = static_cast<int>(std::max<int64_t>(0, reload_at - now));
+    if (now >= next_audit_check_) {
+      next_audit_check_ = now + kAuditCheckMs;
+      CheckAuditLog();
+    }
+    timeout = timeout < 0 ? static_cast<int>(kAuditCheckMs)
+                          : std::min(timeout, static_cast<int>(kAuditCheckMs));
     bool paused = now < accept_paused_until_;
     for (size_t i = 2; i < fds.size(); ++i) fds[i].events = paused ? 0 : POLLIN;
     if (paused) {
@@ -296,6 +304,19 @@ int Server::Run() {
       if (fds[i].revents & POLLIN) Accept(listeners_[i - 2].fd, listeners_[i - 2].local);
     }
   }
+}
+
+void Server::CheckAuditLog() {
+  std::string why;
+  bool reopened = false;
+  bool ok = audit_sink_->Check(&why, &reopened);
+  if (reopened) {
+    spdlog::warn("audit log {} was renamed or deleted without a SIGHUP; reopened it",
+                 gw_->config().audit_log);
+  }
+  if (!ok && audit_ok_) spdlog::error("{}", why);
+  audit_ok_ = ok;
+  metrics_->AuditHealthy(ok);
 }
 
 void Server::WatchPolicyFiles() {

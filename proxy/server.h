@@ -33,6 +33,8 @@ class Server {
   Server() = default;
   void Accept(int listen_fd, const std::string& local);
   void ShedAtDescriptorLimit(int listen_fd, const std::string& local, int err);
+  // Reopens a renamed audit log and publishes its health to the metrics.
+  void CheckAuditLog();
   // Reloads the policy (and everything it names), the trusted CA keys and
   // the revoked keys, all or nothing. `force`: record the outcome even if
   // nothing changed (SIGHUP); file-change reloads stay quiet when the
@@ -61,6 +63,8 @@ class Server {
   std::string loaded_content_hash_;  // of every file the policy reads
   int64_t rejected_startups_ = 0;
   int spare_fd_ = -1;                 // reserve descriptor for shedding at EMFILE
+  int64_t next_audit_check_ = 0;      // wall ms
+  bool audit_ok_ = true;
   int64_t accept_paused_until_ = 0;   // wall ms; listeners not polled before
   int64_t shed_logged_ms_ = -1'000'000;
   int64_t shed_ = 0;                  // shed since the last log line

@@ -25,7 +25,10 @@ Result<std::shared_ptr<const Trust>> LoadTrust(const Config& config) {
   if (!config.trusted_user_ca_keys.empty()) {
     const std::string& f = config.trusted_user_ca_keys;
     auto text = ReadFile(f, 1 << 20);
-    if (!text) return Error{f + ": cannot read trusted user CA keys: " + text.message()};
+    if (!text) {
+      return Error{config.Where("authentication.trusted_user_ca_keys") + ": cannot read " + f +
+                   ": " + text.message()};
+    }
     auto keys = certs::ParsePublicKeyLines(*text);
     if (!keys) return Error{WithFile(f, keys.message())};
     if (keys->empty()) return Error{f + ": no CA keys in the file"};
@@ -35,7 +38,10 @@ Result<std::shared_ptr<const Trust>> LoadTrust(const Config& config) {
   if (!config.revoked_keys.empty()) {
     const std::string& f = config.revoked_keys;
     auto bytes = ReadFile(f, certs::kMaxKrlBytes);
-    if (!bytes) return Error{f + ": cannot read revoked keys: " + bytes.message()};
+    if (!bytes) {
+      return Error{config.Where("authentication.revoked_keys") + ": cannot read " + f + ": " +
+                   bytes.message()};
+    }
     auto krl = certs::RevocationList::Parse(*bytes);
     if (!krl) return Error{WithFile(f, krl.message())};
     trust->revoked = std::move(*krl);
