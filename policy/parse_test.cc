@@ -88,7 +88,7 @@ rules:
 
 TEST_CASE("a missing version, a wrong version and YAML syntax errors are refused") {
   CHECK(Errors(Load("rules: []\n")).find("missing \"version: 1\"") != std::string::npos);
-  CHECK(Errors(Load("version: 2\n")).find("policy.yaml:1:10: version must be between 1 and 1") !=
+  CHECK(Errors(Load("version: 2\n")).find("policy.yaml:1:10: version must be 1") !=
         std::string::npos);
   auto bad = Load("version: 1\nrules: [\n");
   CHECK_FALSE(bad.policy);
@@ -244,4 +244,10 @@ TEST_CASE("routes: cycles, repeats, unknown hops and unverifiable hops are error
     CHECK(Errors(r).find("/etc/hopgate/policy.yaml:6:15: identity: \"/etc/hopgate/id\"") !=
           std::string::npos);
   }
+}
+
+TEST_CASE("a tab in the indentation is named, with its position") {
+  std::string e = Errors(Load("version: 1\nusers:\n\talice: {}\n"));
+  CHECK(e.find("policy.yaml:3:1: a tab in the indentation: YAML forbids tabs for indentation, "
+               "use spaces") != std::string::npos);
 }
