@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "certs/key.h"
 #include "common/encoding.h"
 #include "common/strings.h"
 #include "common/wire.h"
@@ -251,7 +252,8 @@ Result<int64_t> ParseExpiryTime(std::string_view text) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-Result<AuthorizedKey> ParseAuthorizedKeyLine(std::string_view line_in, std::string_view where) {
+Result<AuthorizedKey> ParseAuthorizedKeyLine(std::string_view line_in, std::string_view where,
+                                             int min_rsa_bits) {
   std::string_view line = Trim(line_in);
   AuthorizedKey key;
   key.restrictions.source = std::string(where);
@@ -287,12 +289,19 @@ Result<AuthorizedKey> ParseAuthorizedKeyLine(std::string_view line_in, std::stri
     return Error{"key type \"" + std::string(type) + "\" does not match the key's own type \"" +
                  std::string(blob_type) + "\""};
   }
+  auto parsed = certs::ParsePublicKeyBlob(*blob);
+  if (!parsed) return Error{"invalid " + std::string(type) + " key: " + parsed.message()};
+  if (parsed->type == certs::KeyType::kRsa && parsed->Bits() < min_rsa_bits) {
+    return Error{"RSA key of " + std::to_string(parsed->Bits()) + " bits is too small (minimum " +
+                 std::to_string(min_rsa_bits) + ", authentication.min_rsa_bits)"};
+  }
   key.type = std::string(type);
-  key.blob = std::move(*blob);
+  key.blob = parsed->blob;  // canonical
   return key;
 }
 
-std::vector<AuthorizedKey> ParseAuthorizedKeysFile(std::string_view text, Diagnostics* diags) {
+std::vector<AuthorizedKey> ParseAuthorizedKeysFile(std::string_view text, Diagnostics* diags,
+                                                   int min_rsa_bits) {
   std::vector<AuthorizedKey> keys;
   int lineno = 0;
   size_t pos = 0;
@@ -305,7 +314,7 @@ std::vector<AuthorizedKey> ParseAuthorizedKeysFile(std::string_view text, Diagno
     if (trimmed.empty() || trimmed[0] == '#') continue;
     int col = static_cast<int>(line.find_first_not_of(" \t")) + 1;
     SourceLocation loc{diags->file(), lineno, col};
-    auto key = ParseAuthorizedKeyLine(trimmed, loc.ToString());
+    auto key = ParseAuthorizedKeyLine(trimmed, loc.ToString(), min_rsa_bits);
     if (!key) {
       diags->Error(loc, key.message());
       continue;

@@ -22,13 +22,20 @@ struct AuthorizedKey {
   SourceLocation location;
 };
 
+// RSA keys shorter than this are refused (authentication.min_rsa_bits).
+inline constexpr int kDefaultMinRsaBits = 2048;
+
 // Parses one line (no trailing newline). Blank lines and comments must be
 // filtered by the caller. `where` names the line in restriction sources.
-Result<AuthorizedKey> ParseAuthorizedKeyLine(std::string_view line, std::string_view where);
+// The key itself is validated as `ssh-keygen -l` would: an Ed25519 key of
+// 32 bytes, an ECDSA point on its curve, an RSA modulus of at least
+// `min_rsa_bits`, nothing after the key's fields.
+Result<AuthorizedKey> ParseAuthorizedKeyLine(std::string_view line, std::string_view where,
+                                             int min_rsa_bits = kDefaultMinRsaBits);
 
 // Parses a whole authorized_keys file; errors go to `diags` with line:col.
-std::vector<AuthorizedKey> ParseAuthorizedKeysFile(std::string_view text,
-                                                   Diagnostics* diags);
+std::vector<AuthorizedKey> ParseAuthorizedKeysFile(std::string_view text, Diagnostics* diags,
+                                                   int min_rsa_bits = kDefaultMinRsaBits);
 
 // "YYYYMMDD[HHMM[SS]]" (UTC; an optional trailing Z) to unix seconds.
 Result<int64_t> ParseExpiryTime(std::string_view text);

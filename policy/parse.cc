@@ -43,8 +43,9 @@ std::string DirName(const std::string& path) {
 
 class Parser {
  public:
-  Parser(const std::string& file, const FileReader& reader, Diagnostics* diags)
-      : file_(file), reader_(reader), d_(diags) {}
+  Parser(const std::string& file, const FileReader& reader, const PolicyOptions& options,
+         Diagnostics* diags)
+      : file_(file), reader_(reader), options_(options), d_(diags) {}
 
   std::shared_ptr<Policy> Parse(std::string_view text) {
     auto root = ParseYaml(text, d_);
@@ -104,8 +105,8 @@ class Parser {
               continue;
             }
             SourceLocation loc = d_->Locate(k);
-            auto key = ParseAuthorizedKeyLine(k.Scalar(), "key of user " + name + " at " +
-                                                              loc.ToString());
+            auto key = ParseAuthorizedKeyLine(
+                k.Scalar(), "key of user " + name + " at " + loc.ToString(), options_.min_rsa_bits);
             if (!key) {
               d_->Error(k, key.message());
               continue;
@@ -127,7 +128,7 @@ class Parser {
           } else {
             hash_input_ += std::string(1, '\0') + resolved + std::string(1, '\0') + *content;
             Diagnostics file_diags(resolved);
-            auto keys = ParseAuthorizedKeysFile(*content, &file_diags);
+            auto keys = ParseAuthorizedKeysFile(*content, &file_diags, options_.min_rsa_bits);
             d_->Append(file_diags);
             for (auto& k : keys) u.keys.push_back(std::move(k));
           }
@@ -261,7 +262,7 @@ class Parser {
     }
     if (auto n = body["host_key"]) {
       if (auto text = ReadString(n, "host_key", d_)) {
-        auto key = ParseAuthorizedKeyLine(*text, "host_key");
+        auto key = ParseAuthorizedKeyLine(*text, "host_key", options_.min_rsa_bits);
         if (!key) {
           d_->Error(n, "host_key: " + key.message());
         } else if (key->has_options) {
@@ -555,6 +556,7 @@ class Parser {
 
   const std::string& file_;
   const FileReader& reader_;
+  const PolicyOptions& options_;
   Diagnostics* d_;
   std::string hash_input_;
 };
@@ -624,9 +626,9 @@ std::vector<std::string> Policy::NamesToResolve() const {
 }
 
 LoadResult ParsePolicy(std::string_view text, const std::string& file,
-                       const FileReader& read_file) {
+                       const FileReader& read_file, const PolicyOptions& options) {
   LoadResult result{nullptr, Diagnostics(file)};
-  Parser parser(file, read_file, &result.diagnostics);
+  Parser parser(file, read_file, options, &result.diagnostics);
   std::shared_ptr<Policy> p = parser.Parse(text);
   if (p && !result.diagnostics.has_errors()) {
     Lint(*p, &result.diagnostics);

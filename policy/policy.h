@@ -146,9 +146,13 @@ struct LoadResult {
   Diagnostics diagnostics;               // errors and warnings, file:line:col
 };
 
+struct PolicyOptions {
+  int min_rsa_bits = kDefaultMinRsaBits;  // authentication.min_rsa_bits
+};
+
 // Parses and checks a policy. `file` names it in diagnostics; relative
 // authorized_keys paths are resolved against its directory.
 LoadResult ParsePolicy(std::string_view text, const std::string& file,
-                       const FileReader& read_file);
+                       const FileReader& read_file, const PolicyOptions& options = {});
 
 }  // namespace hopgate::policy

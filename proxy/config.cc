@@ -66,6 +66,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   }
 
   if (auto n = r["listen"]) {
+    c.where["listen"] = d->Locate(n);
     if (auto list = ReadStringList(n, "listen", d)) {
       if (list->empty()) d->Error(n, "listen must name at least one host:port");
       for (size_t i = 0; i < list->size(); ++i) {
@@ -85,6 +86,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   }
 
   if (auto n = r["host_keys"]) {
+    c.where["host_keys"] = d->Locate(n);
     if (auto list = ReadStringList(n, "host_keys", d)) {
       if (list->empty()) d->Error(n, "host_keys must name at least one key file");
       for (const auto& k : *list) c.host_keys.push_back(Resolve(file, k));
@@ -160,8 +162,12 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   }
 
   if (auto n = r["authentication"]) {
-    if (CheckMap(n, {"trusted_user_ca_keys", "revoked_keys", "close_revoked_sessions"},
+    if (CheckMap(n, {"trusted_user_ca_keys", "revoked_keys", "close_revoked_sessions",
+                     "min_rsa_bits"},
                  "authentication", d)) {
+      if (auto v = n["min_rsa_bits"]) {
+        if (auto i = ReadInt(v, "authentication.min_rsa_bits", 1024, 16384, d)) c.min_rsa_bits = *i;
+      }
       if (auto v = n["trusted_user_ca_keys"]) {
         if (auto p = ReadPath(v, "authentication.trusted_user_ca_keys", file, d, &c.where)) {
           c.trusted_user_ca_keys = *p;
@@ -181,6 +187,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   if (auto n = r["metrics"]) {
     if (CheckMap(n, {"listen"}, "metrics", d)) {
       if (auto v = n["listen"]) {
+        c.where["metrics.listen"] = d->Locate(v);
         if (auto text = ReadString(v, "metrics.listen", d)) {
           auto hp = HostPort::Parse(*text);
           if (!hp) {
@@ -303,6 +310,7 @@ std::string Config::Dump() const {
   if (!revoked_keys.empty()) out += "  revoked_keys: " + Quote(revoked_keys) + "\n";
   out += std::string("  close_revoked_sessions: ") + (close_revoked_sessions ? "true" : "false") +
          "\n";
+  out += "  min_rsa_bits: " + std::to_string(min_rsa_bits) + "\n";
   if (metrics_listen) out += "metrics:\n  listen: " + Quote(metrics_listen->ToString()) + "\n";
   out.insert(out.find("limits:\n"), "  recordings: " + Quote(recordings_dir) + "\n");
   out += "recording:\n";

@@ -35,6 +35,7 @@ struct Config {
   std::string trusted_user_ca_keys;  // CA public keys, one per line (optional)
   std::string revoked_keys;          // KRL or one public key per line (optional)
   bool close_revoked_sessions = true;  // end live connections a new KRL covers
+  int64_t min_rsa_bits = 2048;         // RSA keys in the policy and CA files
 
   std::optional<HostPort> metrics_listen;  // /metrics and /healthz; absent = off
 

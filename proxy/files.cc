@@ -41,19 +41,21 @@ Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
   return out;
 }
 
-policy::LoadResult LoadPolicyFile(const std::string& path) {
+policy::LoadResult LoadPolicyFile(const std::string& path, const policy::PolicyOptions& options) {
   auto text = ReadFile(path);
   if (!text) {
     policy::LoadResult r{nullptr, Diagnostics(path)};
     r.diagnostics.ErrorAtFile("cannot read policy: " + text.message());
     return r;
   }
-  return policy::ParsePolicy(*text, path,
-                             [](const std::string& p) { return ReadFile(p, 16 << 20); });
+  return policy::ParsePolicy(
+      *text, path, [](const std::string& p) { return ReadFile(p, 16 << 20); }, options);
 }
 
 policy::LoadResult LoadPolicyFor(const Config& config) {
-  policy::LoadResult r = LoadPolicyFile(config.policy);
+  policy::PolicyOptions options;
+  options.min_rsa_bits = static_cast<int>(config.min_rsa_bits);
+  policy::LoadResult r = LoadPolicyFile(config.policy, options);
   if (!r.policy || !config.upstream_user_ca_key.empty()) return r;
   std::set<std::string> hops;
   for (const auto& [name, h] : r.policy->hosts) hops.insert(h.route.begin(), h.route.end());

@@ -16,7 +16,8 @@ namespace hopgate::proxy {
 // Reads a whole file; refuses anything over `max_bytes`.
 Result<std::string> ReadFile(const std::string& path, size_t max_bytes = 64 << 20);
 // Reads and parses a policy file (and the authorized_keys files it names).
-policy::LoadResult LoadPolicyFile(const std::string& path);
+policy::LoadResult LoadPolicyFile(const std::string& path,
+                                  const policy::PolicyOptions& options = {});
 // The policy the config names, also checked against the config: a jump host
 // without an identity needs upstream.user_ca_key to mint its certificates.
 policy::LoadResult LoadPolicyFor(const Config& config);

@@ -9,6 +9,7 @@
 #include "proxy/config.h"
 #include "proxy/files.h"
 #include "proxy/host_keys.h"
+#include "proxy/loader.h"
 #include "proxy/logging.h"
 #include "proxy/server.h"
 #include "proxy/trust.h"
@@ -20,28 +21,14 @@ using namespace hopgate::proxy;
 namespace {
 
 // Validates the config and everything it names without starting anything,
-// like `sshd -t`. Prints every problem as FILE:LINE:COL: message.
+// like `sshd -t`, with the loader start-up uses: what passes here starts.
+// Prints every problem as FILE:LINE:COL: message.
 int Check(const Config& config) {
-  int errors = 0;
-  auto policy = LoadPolicyFor(config);
-  for (const auto& d : policy.diagnostics.items()) fprintf(stderr, "%s\n", d.ToString().c_str());
-  errors += policy.diagnostics.error_count();
-  auto trust = LoadTrust(config);
-  if (!trust) {
-    fprintf(stderr, "%s\n", trust.message().c_str());
-    ++errors;
-  }
-  if (auto ca = LoadUpstreamCa(config); !ca) {
-    fprintf(stderr, "%s\n", ca.message().c_str());
-    ++errors;
-  }
-  auto keys = LoadOrGenerateHostKeys(config.host_keys, /*generate_missing=*/false);
-  if (!keys && keys.message().find("does not exist") == std::string::npos) {
-    fprintf(stderr, "%s\n", keys.message().c_str());
-    ++errors;
-  }
-  if (errors > 0) return 1;
-  printf("%s: OK (policy %s)\n", config.file.c_str(), policy.policy->version.c_str());
+  Loaded loaded = LoadAll(config);
+  for (const auto& e : loaded.errors) fprintf(stderr, "%s\n", e.c_str());
+  for (const auto& w : loaded.warnings) fprintf(stderr, "%s\n", w.c_str());
+  if (!loaded.ok()) return 1;
+  printf("%s: OK (policy %s)\n", config.file.c_str(), loaded.policy->version.c_str());
   return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "proxy/connection.h"
 #include "proxy/dialer.h"
 #include "proxy/files.h"
+#include "proxy/loader.h"
 #include "proxy/logging.h"
 #include "proxy/version.h"
 
@@ -88,20 +89,20 @@ void* ConnectionThread(void* arg) {
 Result<std::unique_ptr<Server>> Server::Start(Config config) {
   std::unique_ptr<Server> s(new Server());
 
-  auto policy = LoadPolicyFor(config);
-  for (const auto& d : policy.diagnostics.items()) {
-    if (d.severity == Diagnostic::Severity::kWarning) spdlog::warn("{}", d.ToString());
+  // Everything --check checks, by the same code: nothing starts unless all
+  // of it holds.
+  Loaded loaded = LoadAll(config);
+  for (const auto& w : loaded.warnings) spdlog::warn("{}", w);
+  if (!loaded.ok()) {
+    std::string all;
+    for (const auto& e : loaded.errors) all += e + "\n";
+    return Error{all};
   }
-  if (!policy.policy) return Error{policy.diagnostics.ToString()};
-
-  auto trust = LoadTrust(config);
-  if (!trust) return Error{trust.message()};
+  auto policy_ptr = loaded.policy;
+  auto trust = loaded.trust;
 
   s->metrics_ = Metrics::Create(kVersion);
   if (!s->metrics_) return Error{"internal error: cannot create the metrics registry"};
-
-  auto upstream_ca = LoadUpstreamCa(config);
-  if (!upstream_ca) return Error{upstream_ca.message()};
 
   auto sink = audit::FileSink::Open(config.audit_log);
   if (!sink) return Error{sink.message()};
@@ -162,17 +163,17 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   upstream.connect_timeout_ms = config.connect_timeout * 1000;
   upstream.max_channels = config.upstream_max_channels;
   upstream.idle_close_ms = config.upstream_idle_close * 1000;
-  upstream.user_ca = std::move(*upstream_ca);
+  upstream.user_ca = std::move(loaded.upstream_ca);
   s->gw_ = std::make_unique<Gateway>(std::move(config), log, s->metrics_, std::move(upstream));
-  s->gw_->policy().Set(policy.policy, *trust,
-                       s->ResolvePolicyNames(*policy.policy, std::make_shared<policy::AddressMap>()));
-  s->loaded_content_hash_ = policy.policy->version + (*trust)->version;
-  s->metrics_->PolicyVersion(policy.policy->version);
+  s->gw_->policy().Set(policy_ptr, trust,
+                       s->ResolvePolicyNames(*policy_ptr, std::make_shared<policy::AddressMap>()));
+  s->loaded_content_hash_ = policy_ptr->version + trust->version;
+  s->metrics_->PolicyVersion(policy_ptr->version);
 
   audit::ServerStart start;
   start.version = kVersion;
   for (const auto& l : s->listeners_) start.listen.push_back(l.local);
-  start.policy_version = policy.policy->version;
+  start.policy_version = policy_ptr->version;
   for (const auto& k : s->host_keys_) {
     start.host_key_fingerprints.push_back(k.type + " " + k.fingerprint);
     spdlog::info("host key {} {} {}{}", k.path, k.type, k.fingerprint,
@@ -196,10 +197,10 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
     spdlog::info("metrics on http://{}/metrics, health on /healthz", ml->ToString());
   }
   for (const auto& l : s->listeners_) spdlog::info("listening on {}", l.local);
-  spdlog::info("policy {} loaded from {} ({} rules)", policy.policy->version,
-               s->gw_->config().policy, policy.policy->rules.size());
-  if (!(*trust)->user_cas.empty()) {
-    spdlog::info("{} trusted user CA keys from {}", (*trust)->user_cas.size(),
+  spdlog::info("policy {} loaded from {} ({} rules)", policy_ptr->version,
+               s->gw_->config().policy, policy_ptr->rules.size());
+  if (!trust->user_cas.empty()) {
+    spdlog::info("{} trusted user CA keys from {}", trust->user_cas.size(),
                  s->gw_->config().trusted_user_ca_keys);
   }
   return s;
@@ -434,33 +435,35 @@ void Server::Accept(int listen_fd, const std::string& local) {
 void Server::ReloadPolicy(const std::string& trigger, bool force) {
   auto current = gw_->policy().Get();
   auto current_trust = gw_->policy().GetTrust();
-  auto loaded = LoadPolicyFor(gw_->config());
-  auto trust = LoadTrust(gw_->config());
-  if (!trust) loaded.diagnostics.ErrorAtFile(trust.message());
-  std::string content_hash = loaded.policy && trust
-                                 ? loaded.policy->version + (*trust)->version
-                                 : loaded.diagnostics.ToString();
+  Loaded loaded = LoadPolicyAndTrust(gw_->config());
+  std::string content_hash;
+  if (loaded.ok()) {
+    content_hash = loaded.policy->version + loaded.trust->version;
+  } else {
+    for (const auto& e : loaded.errors) content_hash += e + "\n";
+  }
   if (!force && content_hash == loaded_content_hash_) return;  // touched, not changed
   loaded_content_hash_ = content_hash;
   audit::PolicyReload e;
   e.trigger = trigger;
   e.previous_version = current->version;
-  e.errors = loaded.diagnostics.error_count();
-  e.warnings = loaded.diagnostics.warning_count();
-  for (const auto& d : loaded.diagnostics.items()) {
-    if (e.messages.size() < 20) e.messages.push_back(d.ToString());
-    if (d.severity == Diagnostic::Severity::kError) {
-      spdlog::error("{}", d.ToString());
-    } else {
-      spdlog::warn("{}", d.ToString());
-    }
+  e.errors = static_cast<int>(loaded.errors.size());
+  e.warnings = static_cast<int>(loaded.warnings.size());
+  for (const auto& m : loaded.errors) {
+    if (e.messages.size() < 20) e.messages.push_back(m);
+    spdlog::error("{}", m);
   }
-  bool ok = loaded.policy && trust;
+  for (const auto& m : loaded.warnings) {
+    if (e.messages.size() < 20) e.messages.push_back(m);
+    spdlog::warn("{}", m);
+  }
+  bool ok = loaded.ok();
   if (ok) {
-    bool revocations_changed = (*trust)->version != current_trust->version;
+    bool revocations_changed = loaded.trust->version != current_trust->version;
     // The new policy's names are resolved before it takes effect, so no
     // decision runs against it without them.
-    gw_->policy().Set(loaded.policy, *trust, ResolvePolicyNames(*loaded.policy, gw_->policy().GetNames()));
+    gw_->policy().Set(loaded.policy, loaded.trust,
+                      ResolvePolicyNames(*loaded.policy, gw_->policy().GetNames()));
     e.success = true;
     e.policy_version = loaded.policy->version;
     spdlog::info("policy reloaded ({}): {} -> {}", trigger, current->version,

@@ -32,6 +32,14 @@ Result<std::shared_ptr<const Trust>> LoadTrust(const Config& config) {
     auto keys = certs::ParsePublicKeyLines(*text);
     if (!keys) return Error{WithFile(f, keys.message())};
     if (keys->empty()) return Error{f + ": no CA keys in the file"};
+    for (size_t i = 0; i < keys->size(); ++i) {
+      const auto& k = (*keys)[i];
+      if (k.type == certs::KeyType::kRsa && k.Bits() < config.min_rsa_bits) {
+        return Error{f + ": CA key " + k.Fingerprint() + " is RSA of " + std::to_string(k.Bits()) +
+                     " bits, below authentication.min_rsa_bits " +
+                     std::to_string(config.min_rsa_bits)};
+      }
+    }
     trust->user_cas = std::move(*keys);
     hash_input += f + '\0' + *text + '\0';
   }
