@@ -20,7 +20,18 @@ namespace hopgate::proxy {
 
 namespace {
 int64_t ToMs(int64_t seconds) { return seconds * 1000; }
+// At shutdown, how long recorded sessions get to close themselves.
+constexpr int64_t kStopGraceMs = 3'000;
 }  // namespace
+
+bool Connection::HasRecordedChannels() const {
+  for (const auto* list : {&channels_, &incoming_channels_}) {
+    for (const auto& ch : *list) {
+      if (ch->recorded && !ch->relay->finished()) return true;
+    }
+  }
+  return false;
+}
 
 Connection::Connection(Gateway* gw, SessionPtr session, ClientEndpoint client, std::string id,
                        int64_t accepted_ms)
@@ -120,8 +131,13 @@ void Connection::Loop() {
   while (end_reason_.empty()) {
     int64_t now = gw_->NowMs();
     if (gw_->stopping()) {
-      end_reason_ = "gateway shutting down";
-      break;
+      // Recorded sessions end themselves first, with their message on the
+      // user's terminal and the right reason; then this connection goes.
+      if (stop_deadline_ms_ == 0) stop_deadline_ms_ = now + kStopGraceMs;
+      if (!HasRecordedChannels() || now >= stop_deadline_ms_) {
+        end_reason_ = "gateway shutting down";
+        break;
+      }
     }
     AdoptIncoming();
     CheckRevocation();
@@ -143,6 +159,7 @@ void Connection::Loop() {
     for (const auto& f : forwards_) {
       if (!f->registered) next = std::min(next, std::max(now, f->paused_until_ms));
     }
+    if (stop_deadline_ms_ != 0) next = std::min(next, now + 50);
     if (!pending_opens_.empty() || !incoming_channels_.empty() || !incoming_forwards_.empty() ||
         !incoming_pending_opens_.empty() || !incoming_info_sessions_.empty()) {
       next = std::min(next, now + 100);

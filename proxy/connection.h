@@ -127,6 +127,7 @@ class Connection {
   // The loop and its top-of-loop work.
   bool KeyExchange();
   void Loop();
+  bool HasRecordedChannels() const;
   // Sets end_reason_ when the client is gone; true when the loop must end.
   bool NoteDisconnect(ssh_session s);
   void AdoptIncoming();
@@ -182,6 +183,7 @@ class Connection {
   std::string idle_timeout_rule_;
 
   std::string end_reason_;  // set when the loop must end
+  int64_t stop_deadline_ms_ = 0;  // gateway stopping: recorded sessions end by then
 };
 
 }  // namespace hopgate::proxy

@@ -327,6 +327,7 @@ void Connection::HandleRecordedSession(ssh_message msg, const DecidedOpen& o,
                e->destination, d.terminate_reason);
   AdoptRelay(*e, channel, sp[0]);
   incoming_channels_.back()->relay->set_close_on_target_eof("the recorded session ended");
+  incoming_channels_.back()->recorded = true;
   // Limits are enforced by the recorded session itself, with a message on
   // the terminal.
 }

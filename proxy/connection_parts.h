@@ -16,6 +16,7 @@ struct Connection::Channel {
   uint32_t id = 0;
   std::string kind;         // direct-tcpip or forwarded-tcpip
   std::string destination;  // as requested (direct-tcpip) or the -R listen spec
+  bool recorded = false;    // carries a recorded session (ends it first at shutdown)
   std::unique_ptr<TcpRelay> relay;
 };
 

@@ -2,6 +2,8 @@
 
 #include <openssl/rand.h>
 
+#include <unistd.h>
+
 #include <chrono>
 
 #include "common/encoding.h"
@@ -55,6 +57,21 @@ void Gateway::TaskEnded() {
 void Gateway::WakeAll() {
   std::lock_guard<std::mutex> lock(mu_);
   for (Connection* c : connections_) c->Wake();
+  uint64_t one = 1;
+  for (int fd : wake_fds_) {
+    ssize_t n = write(fd, &one, sizeof one);
+    (void)n;
+  }
+}
+
+void Gateway::AddWakeFd(int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  wake_fds_.insert(fd);
+}
+
+void Gateway::RemoveWakeFd(int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  wake_fds_.erase(fd);
 }
 
 void Gateway::RecheckRevocations() {

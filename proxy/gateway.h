@@ -86,7 +86,10 @@ class Gateway {
   size_t active() const;
   // Waits until every connection has ended or `timeout_ms` passed.
   bool WaitForAll(int64_t timeout_ms);
+  // Wakes every connection and every registered eventfd (recorded sessions).
   void WakeAll();
+  void AddWakeFd(int fd);
+  void RemoveWakeFd(int fd);
   // Asks every connection to re-check its key or certificate against the
   // revocation list now in force (after a reload).
   void RecheckRevocations();
@@ -111,6 +114,7 @@ class Gateway {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::set<Connection*> connections_;
+  std::set<int> wake_fds_;
   int tasks_ = 0;
   std::map<std::string, int64_t> user_slots_;
   std::atomic<int> unauthenticated_{0};

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -86,7 +87,19 @@ int64_t FreeBytesUnder(const std::string& dir) {
   return -1;
 }
 
+int RecordedSession::OnWake(socket_t fd, int, void*) {
+  uint64_t v;
+  ssize_t n = read(fd, &v, sizeof v);
+  (void)n;
+  return 0;
+}
+
 RecordedSession::~RecordedSession() {
+  if (wake_fd_ >= 0) {
+    gw_->RemoveWakeFd(wake_fd_);
+    if (event_) ssh_event_remove_fd(event_.get(), wake_fd_);
+    close(wake_fd_);
+  }
   for (auto* list : {&bridges_, &incoming_}) {
     for (auto& b : *list) {
       if (b->in) ssh_channel_free(b->in);
@@ -179,6 +192,13 @@ bool RecordedSession::Handshake() {
   if (!event_ || ssh_event_add_session(event_.get(), inner_.get()) != SSH_OK) {
     end_reason_ = "cannot set up the event loop";
     return false;
+  }
+  // The gateway wakes us when it stops, so the session ends with its message
+  // at once rather than at the next timeout.
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ >= 0) {
+    ssh_event_add_fd(event_.get(), wake_fd_, POLLIN, &RecordedSession::OnWake, nullptr);
+    gw_->AddWakeFd(wake_fd_);
   }
   // Authentication happens inside the loop's polls (callbacks).
   int64_t deadline = started_ms_ + cfg.login_grace_time * 1000;

@@ -86,6 +86,7 @@ class RecordedSession {
 
   // Setup.
   bool Handshake();
+  static int OnWake(socket_t fd, int revents, void* userdata);
   static int OnAuthPubkey(ssh_session s, const char* user, ssh_key_struct* key, char state,
                           void* userdata);
   static int OnAuthNone(ssh_session, const char*, void*) { return SSH_AUTH_DENIED; }
@@ -202,6 +203,7 @@ class RecordedSession {
   Gateway* gw_;
   RecordedSessionSpec spec_;
   int fd_;
+  int wake_fd_ = -1;  // eventfd the gateway writes when it stops
   BindPtr bind_;
   SessionPtr inner_;
   SessionPtr up_;

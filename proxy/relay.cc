@@ -39,6 +39,11 @@ TcpRelay::TcpRelay(ssh_event event, ssh_channel channel, int fd, int64_t now_ms)
   callbacks_.channel_eof_function = &TcpRelay::OnChannelEof;
   callbacks_.channel_close_function = &TcpRelay::OnChannelClose;
   ssh_set_channel_callbacks(channel_, &callbacks_);
+  // Data (and EOF) that arrived with the channel's confirmation, before
+  // these callbacks existed, sits in libssh: a server that speaks first
+  // (SSH, SMTP) would otherwise never be heard. The first WriteTarget()
+  // drains it; Sync() notices an EOF that came with it.
+  libssh_holds_data_ = true;
   // The fd is registered by the first Sync(), at the top of the loop: adding
   // to the event while it dispatches (we may be built inside a callback) is
   // not safe.
@@ -211,6 +216,8 @@ void TcpRelay::Abort(const std::string& reason) {
 void TcpRelay::Sync(int64_t now_ms) {
   now_ms_ = now_ms;
   if (finished_) return;
+  // An EOF that arrived before our callbacks (a flag read; no I/O).
+  if (!client_eof_ && ssh_channel_is_eof(channel_)) client_eof_ = true;
   if (failed_) {
     Finish(fail_reason_);
     return;

@@ -372,24 +372,37 @@ TEST_CASE("agent forwarding in a recorded session: relayed when granted, refused
     argv.insert(argv.end(), ssh.begin(), ssh.end());
     return Run(argv);
   };
-  auto start_agent = [](World& w) {
-    // Unix socket paths are short (108 bytes): not under the test's temp dir.
+  // An ssh-agent with mallory's key, killed and its socket removed at scope
+  // end (Unix socket paths are short, 108 bytes: not under the test's temp
+  // dir, so nothing may be left behind in /tmp).
+  struct Agent {
+    std::string sock;
+    std::string pid;
+    ~Agent() {
+      if (!pid.empty()) Run({"kill", pid});
+      unlink(sock.c_str());
+    }
+  };
+  auto start_agent = [](World& w, Agent* agent) {
     static int n = 0;
-    std::string sock = "/tmp/hopgate-test-agent-" + std::to_string(getpid()) + "-" +
-                       std::to_string(n++) + ".sock";
-    unlink(sock.c_str());
-    RunResult a = Run({"ssh-agent", "-a", sock});
+    agent->sock = "/tmp/hopgate-test-agent-" + std::to_string(getpid()) + "-" +
+                  std::to_string(n++) + ".sock";
+    unlink(agent->sock.c_str());
+    RunResult a = Run({"ssh-agent", "-a", agent->sock});
     REQUIRE(a.exit_code == 0);
-    REQUIRE(Run({"env", "SSH_AUTH_SOCK=" + sock, "ssh-add", "-q", w.mallory.private_path})
+    std::smatch m;
+    REQUIRE(std::regex_search(a.out, m, std::regex("SSH_AGENT_PID=([0-9]+)")));
+    agent->pid = m[1];
+    REQUIRE(Run({"env", "SSH_AUTH_SOCK=" + agent->sock, "ssh-add", "-q", w.mallory.private_path})
                 .exit_code == 0);
-    return sock;
+    return agent->sock;
   };
   SECTION("granted") {
     World w("    agent_forwarding: true\n");
-    std::string sock = start_agent(w);
+    Agent agent;
+    std::string sock = start_agent(w, &agent);
     RunResult r = agent_run(w, sock);
     INFO(r.err << "\n" << w.gate->Log());
-    Run({"env", "SSH_AGENT_PID=", "SSH_AUTH_SOCK=" + sock, "ssh-agent", "-k"});
     CHECK(r.out.find("agent-exit=0") != std::string::npos);
     RunResult fp = Run({"ssh-keygen", "-lf", w.mallory.public_path});
     CHECK(r.out.find(fp.out.substr(fp.out.find("SHA256:"), 50)) != std::string::npos);
@@ -401,9 +414,9 @@ TEST_CASE("agent forwarding in a recorded session: relayed when granted, refused
   }
   SECTION("not granted") {
     World w;
-    std::string sock = start_agent(w);
+    Agent agent;
+    std::string sock = start_agent(w, &agent);
     RunResult r = agent_run(w, sock);
-    Run({"env", "SSH_AUTH_SOCK=" + sock, "ssh-agent", "-k"});
     CHECK(r.out.find("agent-exit=2") != std::string::npos);  // no agent on the target
     bool denied = false;
     for (const auto& e : w.gate->AuditEvents("session_request")) {
@@ -411,6 +424,12 @@ TEST_CASE("agent forwarding in a recorded session: relayed when granted, refused
     }
     CHECK(denied);
   }
+}
+
+TEST_CASE("the agent tests left no ssh-agent socket behind") {
+  std::string prefix = "hopgate-test-agent-" + std::to_string(getpid()) + "-";
+  RunResult ls = Run({"ls", "/tmp"});
+  CHECK(ls.out.find(prefix) == std::string::npos);
 }
 
 TEST_CASE("-R inside a recorded session: the target listens on a permitted port") {

@@ -3,6 +3,8 @@
 // types one `ssh -J alice@gate target`.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 #include <future>
 #include <regex>
 #include <sstream>
@@ -248,4 +250,38 @@ TEST_CASE("a recorded target behind the chain: the recorded session rides the sa
   CHECK(ReadFile(cast).find("recorded-through-chain") != std::string::npos);
   CHECK(AcceptedLogins(jump1) == 1);
   CHECK(AcceptedLogins(jump2) == 1);
+}
+
+TEST_CASE("a server that speaks first is heard through a route, every time") {
+  // The reply arriving with the channel's confirmation must not stay inside
+  // libssh: 200 opens in a row through gate -> jump1 -> jump2, each must see
+  // the banner before sending anything.
+  World w;
+  int port = FreePort();
+  std::string src = getenv("TEST_SRCDIR") ? std::string(getenv("TEST_SRCDIR")) + "/hopgate/" : "";
+  std::string client = src + "tests/support/hostile_client.py";
+  Process banner({"/usr/bin/python3", client, "serve", "--port", std::to_string(port),
+                  "--banner", "220 banner"},
+                 w.dir + "/banner.log");
+  REQUIRE(WaitUntil([&] { return ReadFile(w.dir + "/banner.log").find("listening") !=
+                                 std::string::npos; },
+                    10'000));
+  std::string policy = ReadFile(w.gate->policy_path());
+  policy.replace(policy.find("rules:\n"), 7,
+                 "  smtp:\n    address: \"127.0.0.1:" + std::to_string(port) +
+                     "\"\n    via: [jump2]\nrules:\n  - name: smtp\n    users: [alice]\n"
+                     "    permit_open: [\"smtp:" + std::to_string(port) + "\"]\n");
+  WriteFile(w.gate->policy_path(), policy);
+  w.gate->process().Signal(SIGHUP);
+  REQUIRE(w.gate->WaitForAudit("policy_reload", "result", "success", 10'000));
+  RunResult r = Run({"/usr/bin/python3", client, "banners", "--port",
+                     std::to_string(w.gate->port()), "--user", "alice", "--key",
+                     w.alice.private_path, "--dest", "smtp:" + std::to_string(port), "--count",
+                     "200"},
+                    "", 240'000);
+  INFO(r.out << r.err << w.gate->Log());
+  REQUIRE(r.out.find('{') != std::string::npos);
+  auto result = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  CHECK(result["seen"] == 200);
+  CHECK(result["missing"] == 0);
 }

@@ -75,6 +75,34 @@ def cmd_open(args):
     t.close()
 
 
+def cmd_banners(args):
+    """Opens COUNT channels to DEST one after another; each must deliver the
+    first line the server sends before the client sends anything."""
+    key = load_key(args.key)
+    t = connect(args, key)
+    host, _, port = args.dest.rpartition(":")
+    seen, missing = 0, 0
+    for _ in range(args.count):
+        ch = t.open_channel("direct-tcpip", (host, int(port)), ("127.0.0.1", 4242), timeout=20)
+        ch.settimeout(5)
+        got = b""
+        try:
+            while b"\n" not in got:
+                chunk = ch.recv(100)
+                if not chunk:
+                    break
+                got += chunk
+        except Exception:  # noqa: BLE001 - a timeout counts as missing
+            pass
+        if b"\n" in got:
+            seen += 1
+        else:
+            missing += 1
+        ch.close()
+    print(json.dumps({"seen": seen, "missing": missing}), flush=True)
+    t.close()
+
+
 def cmd_burst(args):
     keys = [load_key(p) for p in args.keys.split(",")]
     sock = socket.create_connection(("127.0.0.1", args.port), timeout=20)
@@ -150,6 +178,12 @@ def main():
     o.add_argument("--dest", required=True, help="host:port; \\n escapes are decoded")
     o.add_argument("--count", type=int, default=1)
     o.add_argument("--hold", type=float, default=0)
+    n = sub.add_parser("banners")
+    n.add_argument("--port", type=int, required=True)
+    n.add_argument("--user", required=True)
+    n.add_argument("--key", required=True)
+    n.add_argument("--dest", required=True)
+    n.add_argument("--count", type=int, default=200)
     b = sub.add_parser("burst")
     b.add_argument("--port", type=int, required=True)
     b.add_argument("--user", required=True)
@@ -159,7 +193,8 @@ def main():
     s.add_argument("--banner", required=True)
     s.add_argument("--bind", default="127.0.0.1", help="a loopback address")
     args = p.parse_args()
-    {"open": cmd_open, "burst": cmd_burst, "serve": cmd_serve}[args.cmd](args)
+    {"open": cmd_open, "banners": cmd_banners, "burst": cmd_burst,
+     "serve": cmd_serve}[args.cmd](args)
 
 
 if __name__ == "__main__":
