@@ -35,7 +35,7 @@ Status FileSink::Write(const Event& event) {
     }
     off += static_cast<size_t>(n);
   }
-  healthy_.store(true, std::memory_order_relaxed);
+  healthy_.store(!detached_, std::memory_order_relaxed);
   return Status::Ok();
 }
 
@@ -59,16 +59,24 @@ bool FileSink::Check(std::string* why, bool* reopened) {
   struct stat by_path, by_fd;
   bool same = stat(path_.c_str(), &by_path) == 0 && fstat(fd_, &by_fd) == 0 &&
               by_path.st_ino == by_fd.st_ino && by_path.st_dev == by_fd.st_dev;
-  if (!same) {
+  if (same) {
+    if (detached_) {
+      // The path came back (a directory renamed back): writing to it again.
+      detached_ = false;
+      healthy_.store(true, std::memory_order_relaxed);
+    }
+  } else {
     // Renamed or deleted under us: follow the path, as a SIGHUP would.
     int fd = open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
+      detached_ = true;
       healthy_.store(false, std::memory_order_relaxed);
       last_error_ = "audit log " + path_ + " was moved away and cannot be reopened: " +
                     strerror(errno);
     } else {
       close(fd_);
       fd_ = fd;
+      detached_ = false;
       healthy_.store(true, std::memory_order_relaxed);
       if (reopened) *reopened = true;
     }

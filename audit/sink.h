@@ -51,6 +51,7 @@ class FileSink : public Sink {
   int fd_;
   std::atomic<bool> healthy_{true};
   std::string last_error_;  // of the last failed write or reopen (under mu_)
+  bool detached_ = false;   // the path no longer names a file we can write (under mu_)
 };
 
 class MemorySink : public Sink {

@@ -184,13 +184,16 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   if (const auto& ml = s->gw_->config().metrics_listen) {
     Gateway* gw = s->gw_.get();
     audit::FileSink* audit_sink = s->audit_sink_.get();
-    Status served = s->metrics_->Serve(*ml, [gw, audit_sink](std::string* why) {
+    Metrics* metrics = s->metrics_.get();
+    Status served = s->metrics_->Serve(*ml, [gw, audit_sink, metrics](std::string* why) {
       if (gw->stopping()) {
         *why = "shutting down";
         return false;
       }
       // One state for /healthz and hopgate_audit_log_healthy.
-      if (!audit_sink->Check(why)) return false;
+      bool ok = audit_sink->Check(why);
+      metrics->AuditHealthy(ok);
+      if (!ok) return false;
       return true;
     });
     if (!served) return Error{served.message()};

@@ -27,8 +27,10 @@ struct RecordedWorld {
   std::string ssh_config = dir + "/ssh_config";
 
   // `rule_extra` is appended to alice's rule; `host_extra` to db1's entry.
+  // `config_extra` is appended to the gateway's config.
   explicit RecordedWorld(const std::string& rule_extra = "", const std::string& host_extra = "",
-                 const std::string& host_key = "", std::vector<std::string> launcher = {}) {
+                         const std::string& host_key = "", std::vector<std::string> launcher = {},
+                         const std::string& config_extra = "") {
     std::string tdir = dir + "/target";
     Run({"mkdir", "-p", tdir});
     target = std::make_unique<Sshd>(tdir, std::vector<std::string>{},
@@ -50,8 +52,8 @@ struct RecordedWorld {
         "    users: [alice]\n"
         "    permit_open: [\"db1:22\"]\n"
         "    logins: [root]\n" + rule_extra;
-    gate = std::make_unique<Gate>(dir, policy,
-                                  "upstream:\n  user_ca_key: " + ca.private_path + "\n", false);
+    gate = std::make_unique<Gate>(
+        dir, policy, "upstream:\n  user_ca_key: " + ca.private_path + "\n" + config_extra, false);
     if (!launcher.empty()) gate->set_launcher(launcher);
     gate->Start();
     RunResult kh = Run({Gate::HopctlBinary(), "known-hosts", "--config", gate->config_path()});
