@@ -14,8 +14,9 @@ PACKAGES=(
   curl procps prometheus
   # python3 (HTTP test servers, a pty driver), asciinema (plays recordings)
   python3 asciinema
-  # other SSH clients the tests drive: paramiko (hostile-client tests)
-  python3-paramiko
+  # other SSH clients the tests drive: paramiko (hostile clients and
+  # interoperability), asyncssh, PuTTY's plink/pscp/psftp, Dropbear's dbclient
+  python3-paramiko python3-asyncssh putty-tools dropbear-bin
   # unshare and prlimit (a private /etc/hosts, descriptor limits)
   util-linux
 )
