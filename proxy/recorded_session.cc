@@ -173,6 +173,7 @@ bool RecordedSession::Handshake() {
   }
   long timeout = std::max<int64_t>(1, cfg.login_grace_time);
   ssh_options_set(inner_.get(), SSH_OPTIONS_TIMEOUT, &timeout);
+  DisableCompression(inner_.get());
 
   ssh_callbacks_init(&server_cb_);
   server_cb_.userdata = this;

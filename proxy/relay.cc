@@ -16,13 +16,21 @@ constexpr size_t kChunk = 64 * 1024;
 // channels and connections run.
 constexpr size_t kReadBudget = 512 * 1024;
 
-char* ThreadBuffer() {
-  // One buffer per connection thread, allocated on first use so idle
-  // connections cost nothing.
-  thread_local std::vector<char> buf;
-  if (buf.empty()) buf.resize(kChunk);
-  return buf.data();
-}
+// A chunk buffer for one pass of moving data, taken from the heap and
+// given back when the pass ends: idle connections hold none, and freed
+// chunks are reused across threads (the heap keeps them), so memory follows
+// the number of relays moving data at once, not the number of connections.
+class PassBuffer {
+ public:
+  PassBuffer() : data_(static_cast<char*>(::operator new(kChunk))) {}
+  ~PassBuffer() { ::operator delete(data_); }
+  PassBuffer(const PassBuffer&) = delete;
+  PassBuffer& operator=(const PassBuffer&) = delete;
+  char* get() const { return data_; }
+
+ private:
+  char* data_;
+};
 
 }  // namespace
 
@@ -126,7 +134,9 @@ bool TcpRelay::DrainPending() {
 void TcpRelay::WriteTarget() {
   if (!DrainPending()) return;
   // Pull what libssh kept back while the socket was full.
-  char* buf = ThreadBuffer();
+  if (!libssh_holds_data_) return;
+  PassBuffer pass;
+  char* buf = pass.get();
   while (libssh_holds_data_ && !failed_) {
     int r = ssh_channel_read_nonblocking(channel_, buf, kChunk, 0);
     if (r <= 0) {
@@ -167,7 +177,8 @@ bool TcpRelay::FlushToClient() {
 
 void TcpRelay::ReadTarget() {
   if (!FlushToClient()) return;
-  char* buf = ThreadBuffer();
+  PassBuffer pass;
+  char* buf = pass.get();
   size_t moved = 0;
   while (moved < kReadBudget && !failed_ && !target_eof_ && !client_closed_) {
     uint32_t window = ssh_channel_window_size(channel_);

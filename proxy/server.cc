@@ -415,6 +415,7 @@ void Server::Accept(int listen_fd, const std::string& local) {
       close(fd);
       continue;
     }
+    DisableCompression(session.get());
     gw_->unauthenticated().fetch_add(1);
     metrics_->Connection("accepted");
     auto args = std::make_unique<ThreadArgs>();

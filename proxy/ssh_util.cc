@@ -28,4 +28,9 @@ std::string SessionError(ssh_session s) {
   return e;
 }
 
+void DisableCompression(ssh_session s) {
+  ssh_options_set(s, SSH_OPTIONS_COMPRESSION_C_S, "none");
+  ssh_options_set(s, SSH_OPTIONS_COMPRESSION_S_C, "none");
+}
+
 }  // namespace hopgate::proxy

@@ -53,5 +53,9 @@ Result<std::string> KeyBlob(ssh_key key);
 std::string KeyTypeName(ssh_key key);
 // The last libssh error of a session, never empty.
 std::string SessionError(ssh_session s);
+// No compression either way. A bastion relays what is mostly encrypted
+// already, and a zlib stream costs about 256 KiB of memory per connection
+// and CPU per byte; clients that prefer it (asyncssh) get none.
+void DisableCompression(ssh_session s);
 
 }  // namespace hopgate::proxy

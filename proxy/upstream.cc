@@ -92,6 +92,7 @@ Result<SessionPtr> ConnectSsh(int fd, const SshLogin& hop,
     opts_ok = ssh_options_set(s, SSH_OPTIONS_CIPHERS_C_S, kUpstreamCiphers) == SSH_OK &&
               ssh_options_set(s, SSH_OPTIONS_CIPHERS_S_C, kUpstreamCiphers) == SSH_OK;
   }
+  DisableCompression(s);
   if (!opts_ok) return fail("other", "cannot set SSH options: " + SessionError(s));
   if (ssh_connect(s) != SSH_OK) {
     return fail("other", "SSH connection failed: " + SessionError(s));
