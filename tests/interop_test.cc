@@ -142,10 +142,20 @@ TEST_CASE("Dropbear: dbclient exec and sftp through a recorded host") {
 
 TEST_CASE("a client with no common cipher is refused at once, with the reason audited") {
   Interop t;
+  auto failure = [&] {
+    REQUIRE(WaitUntil([&] { return !t.w.gate->AuditEvents("session_open").empty(); }, 5'000));
+    auto opens = t.w.gate->AuditEvents("session_open");
+    REQUIRE(opens.size() == 1);
+    CHECK(opens[0]["result"] == "failure");
+    return opens[0]["reason"].get<std::string>();
+  };
   SECTION("OpenSSH") {
     RunResult r = Run(t.w.Ssh({"-o", "Ciphers=aes128-cbc", "true"}), "", 30'000);
     INFO(r.err << t.w.gate->Log());
     CHECK(r.exit_code != 0);
+    // OpenSSH sees the mismatch too and may hang up before the gateway
+    // reads its offer: the failure is audited either way.
+    CHECK(failure().find("inner key exchange failed: ") == 0);
   }
   SECTION("a client that would wait (the gateway closes the channel)") {
     RunResult r = Run({"/usr/bin/python3", Support("other_clients.py"), "no-common-cipher",
@@ -158,11 +168,6 @@ TEST_CASE("a client with no common cipher is refused at once, with the reason au
     CHECK(j["outer_closed"] == true);
     REQUIRE(WaitUntil([&] { return !t.w.gate->AuditEvents("channel_close").empty(); }, 5'000));
     CHECK(t.w.gate->AuditEvents("channel_close")[0]["reason"] == "the recorded session ended");
+    CHECK(failure().find("no common cipher: client offered aes128-cbc") != std::string::npos);
   }
-  REQUIRE(WaitUntil([&] { return !t.w.gate->AuditEvents("session_open").empty(); }, 5'000));
-  auto opens = t.w.gate->AuditEvents("session_open");
-  REQUIRE(opens.size() == 1);
-  CHECK(opens[0]["result"] == "failure");
-  std::string reason = opens[0]["reason"];
-  CHECK(reason.find("no common cipher: client offered aes128-cbc") != std::string::npos);
 }
