@@ -3,7 +3,6 @@
 #include "proxy/connection.h"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,46 +32,71 @@ bool Connection::HasRecordedChannels() const {
   return false;
 }
 
-Connection::Connection(Gateway* gw, SessionPtr session, ClientEndpoint client, std::string id,
-                       int64_t accepted_ms)
+Connection::Connection(Gateway* gw, Worker* worker, SessionPtr session, ClientEndpoint client,
+                       std::string id, int64_t accepted_ms)
     : gw_(gw),
+      worker_(worker),
       session_(std::move(session)),
       client_(std::move(client)),
       id_(std::move(id)),
       accepted_ms_(accepted_ms) {
   gw_->Register(this);
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 
 Connection::~Connection() {
   AdoptIncoming();
   channels_.clear();
   pending_opens_.clear();
+  for (auto& p : pending_direct_) FailDirect(*p);  // nothing may wait on us
+  pending_direct_.clear();
   forwards_.clear();
   info_sessions_.clear();
+  if (fds_) fds_->UnwatchAll();
   event_.reset();
   session_.reset();
-  // Unregister before closing the wake fd: WakeAll() may write to it until then.
   gw_->Unregister(this);
-  if (wake_fd_ >= 0) close(wake_fd_);
 }
 
-void Connection::Wake() {
-  uint64_t one = 1;
-  if (wake_fd_ >= 0) {
-    ssize_t n = write(wake_fd_, &one, sizeof one);
-    (void)n;
+void Connection::Wake() { worker_->Poke(this); }
+
+void Connection::PostBack(std::function<void(Connection*)> fn) {
+  // The connection may be gone when the task runs: find it by its id.
+  Worker* w = worker_;
+  std::string id = id_;
+  w->Post([w, self = this, id, fn = std::move(fn)] {
+    if (w->Drives(self) && self->id_ == id) fn(self);
+  });
+}
+
+bool Connection::Step(int64_t now) {
+  ssh_session s = session_.get();
+  if (phase_ == Phase::kStart) Begin(gw_->NowMs());
+  if (phase_ == Phase::kKex && end_reason_.empty()) StepKex(gw_->NowMs());
+  if (phase_ == Phase::kOpen && end_reason_.empty()) {
+    // Poll this connection's few descriptors (never blocking), then do the
+    // work between polls; again while libssh found something or callbacks
+    // left work, within a budget so one busy connection cannot starve the
+    // worker's others (level-triggered epoll calls it back).
+    for (int round = 0; round < 16; ++round) {
+      int rc = ssh_event_dopoll(event_.get(), 0);
+      BetweenPolls(gw_->NowMs());
+      if (NoteDisconnect(s)) break;
+      if (rc != SSH_OK && !HasIncoming()) break;
+    }
   }
+  if (!end_reason_.empty()) {
+    Teardown(end_reason_);
+    if (fds_) fds_->UnwatchAll();
+    return false;
+  }
+  fds_->WatchSession(ssh_get_fd(s), (ssh_get_poll_flags(s) & SSH_WRITE_PENDING) != 0);
+  // Deadlines are kept in the audit clock; the worker's timers in its own.
+  int64_t wall = gw_->NowMs();
+  worker_->SetTimer(this, now + (NextDeadline(wall) - wall));
+  return true;
 }
 
-int Connection::OnWake(socket_t fd, int, void*) {
-  uint64_t v;
-  ssize_t n = read(fd, &v, sizeof v);
-  (void)n;
-  return 0;
-}
-
-void Connection::Run() {
+void Connection::Begin(int64_t now) {
   audit::ConnectionOpen open;
   open.client_addr = client_.address;
   open.client_port = client_.port;
@@ -81,22 +105,9 @@ void Connection::Run() {
   spdlog::info("conn={} accepted from {} on {}", id_, JoinHostPort(client_.address, client_.port),
                client_.local);
   gw_->metrics().ConnectionsActive(1);
-  if (KeyExchange()) Loop();
-  Teardown(end_reason_.empty() ? "closed" : end_reason_);
-}
+  phase_ = Phase::kKex;
 
-bool Connection::KeyExchange() {
   ssh_session s = session_.get();
-  int64_t left_ms = accepted_ms_ + ToMs(gw_->config().login_grace_time) - gw_->NowMs();
-  if (left_ms <= 0) {
-    end_reason_ = "login grace time exceeded";
-    return false;
-  }
-  long secs = static_cast<long>(left_ms / 1000);
-  long usecs = static_cast<long>((left_ms % 1000) * 1000);
-  ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &secs);
-  ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &usecs);
-
   ssh_callbacks_init(&server_cb_);
   server_cb_.userdata = this;
   server_cb_.auth_pubkey_function = &Connection::OnAuthPubkey;
@@ -106,71 +117,73 @@ bool Connection::KeyExchange() {
   ssh_set_server_callbacks(s, &server_cb_);
   ssh_set_auth_methods(s, SSH_AUTH_METHOD_PUBLICKEY);
   ssh_set_message_callback(s, &Connection::OnMessage, this);
-
-  if (ssh_handle_key_exchange(s) != SSH_OK) {
-    if (gw_->NowMs() >= accepted_ms_ + ToMs(gw_->config().login_grace_time) - 50) {
-      end_reason_ = "login grace time exceeded during key exchange";
-    } else {
-      end_reason_ = "key exchange failed: " + SessionError(s);
-    }
-    return false;
-  }
+  // Non-blocking from the start: the first call sends our banner and
+  // returns; the key exchange then goes on as the socket is ready.
   ssh_set_blocking(s, 0);
+  int rc = ssh_handle_key_exchange(s);
   event_.reset(ssh_event_new());
-  if (!event_ || ssh_event_add_session(event_.get(), s) != SSH_OK ||
-      (wake_fd_ >= 0 &&
-       ssh_event_add_fd(event_.get(), wake_fd_, POLLIN, &Connection::OnWake, this) != SSH_OK)) {
-    end_reason_ = "internal error: cannot create the event loop";
-    return false;
+  if (rc == SSH_ERROR || !event_ || ssh_event_add_session(event_.get(), s) != SSH_OK) {
+    end_reason_ = rc == SSH_ERROR ? "key exchange failed: " + SessionError(s)
+                                  : "internal error: cannot create the event loop";
+    return;
   }
-  return true;
+  fds_ = std::make_unique<EventFds>(event_.get(), worker_, this);
+  (void)now;
 }
 
-void Connection::Loop() {
+void Connection::StepKex(int64_t now) {
   ssh_session s = session_.get();
-  while (end_reason_.empty()) {
-    int64_t now = gw_->NowMs();
-    if (gw_->stopping()) {
-      // Recorded sessions end themselves first, with their message on the
-      // user's terminal and the right reason; then this connection goes.
-      if (stop_deadline_ms_ == 0) stop_deadline_ms_ = now + kStopGraceMs;
-      if (!HasRecordedChannels() || now >= stop_deadline_ms_) {
-        end_reason_ = "gateway shutting down";
-        break;
-      }
-    }
-    AdoptIncoming();
-    CheckRevocation();
-    if (!end_reason_.empty()) break;
-    ServeForwards(now);
-    ReapChannels(now);
-    ServeInfoSessions();
-    CheckLimits(now);
-    if (!end_reason_.empty()) break;
-
-    // Sleep until the next deadline, or a minute at most.
-    int64_t next = now + 60'000;
-    if (!authenticated_) {
-      next = std::min(next, accepted_ms_ + ToMs(gw_->config().login_grace_time));
-    } else {
-      if (max_session_) next = std::min(next, authenticated_ms_ + ToMs(*max_session_));
-      if (idle_timeout_) next = std::min(next, last_activity_ms_ + ToMs(*idle_timeout_));
-    }
-    for (const auto& f : forwards_) {
-      if (!f->registered) next = std::min(next, std::max(now, f->paused_until_ms));
-    }
-    if (stop_deadline_ms_ != 0) next = std::min(next, now + 50);
-    if (!pending_opens_.empty() || !incoming_channels_.empty() || !incoming_forwards_.empty() ||
-        !incoming_pending_opens_.empty() || !incoming_info_sessions_.empty()) {
-      next = std::min(next, now + 100);
-    }
-    // The work above may have polled nested and seen the client go (its
-    // socket then leaves the event): check before sleeping, and after.
-    if (NoteDisconnect(s)) break;
-    int timeout = static_cast<int>(std::max<int64_t>(0, next - now) + 1);
-    ssh_event_dopoll(event_.get(), timeout);
-    NoteDisconnect(s);
+  int rc = ssh_handle_key_exchange(s);
+  if (rc == SSH_OK) {
+    phase_ = Phase::kOpen;
+    return;
   }
+  if (rc == SSH_AGAIN && now < accepted_ms_ + ToMs(gw_->config().login_grace_time)) return;
+  end_reason_ = rc == SSH_AGAIN ? "login grace time exceeded during key exchange"
+                                : "key exchange failed: " + SessionError(s);
+}
+
+bool Connection::HasIncoming() const {
+  return !incoming_channels_.empty() || !incoming_forwards_.empty() ||
+         !incoming_pending_opens_.empty() || !incoming_info_sessions_.empty() ||
+         !incoming_direct_.empty();
+}
+
+void Connection::BetweenPolls(int64_t now) {
+  if (gw_->stopping()) {
+    // Recorded sessions end themselves first, with their message on the
+    // user's terminal and the right reason; then this connection goes.
+    if (stop_deadline_ms_ == 0) stop_deadline_ms_ = now + kStopGraceMs;
+    if (!HasRecordedChannels() || now >= stop_deadline_ms_) {
+      end_reason_ = "gateway shutting down";
+      return;
+    }
+  }
+  AdoptIncoming();
+  CheckRevocation();
+  if (!end_reason_.empty()) return;
+  ServeForwards(now);
+  ServePendingDirect(now);
+  ReapChannels(now);
+  ServeInfoSessions();
+  CheckLimits(now);
+}
+
+int64_t Connection::NextDeadline(int64_t now) const {
+  int64_t next = now + 60'000;
+  if (phase_ != Phase::kOpen || !authenticated_) {
+    next = std::min(next, accepted_ms_ + ToMs(gw_->config().login_grace_time));
+  } else {
+    if (max_session_) next = std::min(next, authenticated_ms_ + ToMs(*max_session_));
+    if (idle_timeout_) next = std::min(next, last_activity_ms_ + ToMs(*idle_timeout_));
+  }
+  for (const auto& f : forwards_) {
+    if (!f->registered) next = std::min(next, std::max(now, f->paused_until_ms));
+  }
+  if (stop_deadline_ms_ != 0) next = std::min(next, now + 50);
+  if (!pending_opens_.empty()) next = std::min(next, now + 100);
+  for (const auto& p : pending_direct_) next = std::min(next, PendingDeadline(*p));
+  return std::max(next, now + 1);
 }
 
 bool Connection::NoteDisconnect(ssh_session s) {

@@ -1,16 +1,21 @@
-// One client connection, from key exchange to disconnect, on its own thread:
-// public-key authentication against the policy, the decision for every
-// request (direct-tcpip, tcpip-forward, session), the relays for allowed
-// channels, the gateway's own information session, limits and audit events.
+// One client connection, from key exchange to disconnect: public-key
+// authentication against the policy, the decision for every request
+// (direct-tcpip, tcpip-forward, session), the relays for allowed channels,
+// the gateway's own information session, limits and audit events.
 //
-// Owned and run by the thread the server starts for it; only Wake() may be
-// called from other threads.
+// Driven by one Worker (proxy/worker.h), which calls Step() whenever one of
+// its descriptors is ready or its timer is due; Step() never blocks. Work
+// that waits (name lookups, routes through jump hosts) runs elsewhere and
+// comes back as a task posted to the worker; TCP connects are non-blocking
+// and watched like any other descriptor. Meanwhile the client's request
+// waits, unanswered (proxy/deferred_open.h), and every other channel moves.
+// Only Wake() and RequestRevocationCheck() may be called from other threads.
 //
 // libssh runs callbacks nested inside its own calls, including calls made
-// from the top of our loop (a channel write may process incoming packets).
-// So callbacks only ever append to the `incoming_` lists or mark objects;
-// objects are created into the main lists, registered with the event, and
-// destroyed only at the top of the loop.
+// from Step() (a channel write may process incoming packets). So callbacks
+// only ever append to the `incoming_` lists or mark objects; objects are
+// created into the main lists, registered with the event, and destroyed only
+// between polls.
 #pragma once
 
 #include <libssh/callbacks.h>
@@ -18,6 +23,7 @@
 #include <libssh/server.h>
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -34,6 +40,8 @@
 #include "proxy/gateway.h"
 #include "proxy/relay.h"
 #include "proxy/ssh_util.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
 
 namespace hopgate::proxy {
 
@@ -43,17 +51,17 @@ struct ClientEndpoint {
   std::string local;    // "127.0.0.1:2222", where it connected to
 };
 
-class Connection {
+class Connection : public Driven {
  public:
-  Connection(Gateway* gw, SessionPtr session, ClientEndpoint client, std::string id,
-             int64_t accepted_ms);
-  ~Connection();
+  Connection(Gateway* gw, Worker* worker, SessionPtr session, ClientEndpoint client,
+             std::string id, int64_t accepted_ms);
+  ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Runs the connection to its end. Called once, on the connection's thread.
-  void Run();
-  // Wakes the connection's loop so it re-checks the stop flag (any thread).
+  // Worker thread: does what is ready. False once the connection has ended.
+  bool Step(int64_t now_ms) override;
+  // Steps the connection soon, so it re-checks the stop flag (any thread).
   void Wake();
   // Asks the connection to re-check its credential against the revocation
   // list now in force, and to end itself if it is covered (any thread).
@@ -68,6 +76,7 @@ class Connection {
   struct InfoSession;    // a session channel on the gateway itself
   struct RemoteForward;  // a -R listener on the gateway
   struct PendingOpen;    // a forwarded-tcpip channel waiting for the client
+  struct PendingDirect;  // a direct-tcpip waiting for a lookup, a route or a connect
 
   // libssh callbacks (run nested inside ssh_event_dopoll and other calls).
   static int OnAuthPubkey(ssh_session s, const char* user, ssh_key_struct* key,
@@ -77,7 +86,7 @@ class Connection {
   static int OnAuthNone(ssh_session s, const char* user, void* userdata);
   static ssh_channel OnSessionOpen(ssh_session s, void* userdata);
   static int OnMessage(ssh_session s, ssh_message msg, void* userdata);
-  static int OnWake(socket_t fd, int revents, void* userdata);
+  static int OnDialReady(socket_t fd, int revents, void* userdata);
   static int OnListener(socket_t fd, int revents, void* userdata);
 
   // Authentication (connection.cc).
@@ -101,14 +110,28 @@ class Connection {
   void CheckRevocation();
   policy::Identity CurrentIdentity() const;
 
-  // Requests (connection_channels.cc).
+  // Requests (connection_channels.cc, pending_direct.cc).
   void HandleDirectTcpip(ssh_message msg);
+  // The deferred path: decide, resolve, route or connect without blocking.
+  void StartDirect(std::unique_ptr<PendingDirect> p);
+  void ContinueDirect(PendingDirect& p);
+  void Resolved(uint64_t pending_id, std::vector<IpAddress> addresses, std::string error);
+  static int64_t PendingDeadline(const PendingDirect& p);
+  void Routed(uint64_t pending_id, int fd, std::string address, RouteFailure failure);
+  void StartDial(PendingDirect& p);
+  void ServePendingDirect(int64_t now);
+  void FinishDirect(PendingDirect& p, int fd, const std::string& dial_address);
+  void FailDirect(PendingDirect& p);
+  // Runs `fn(this)` on this connection's worker if it still exists then.
+  void PostBack(std::function<void(Connection*)> fn);
   // Relays an accepted channel to `fd` (taken), from the top of the loop on.
   void AdoptRelay(const audit::ChannelOpen& e, ssh_channel channel, int fd);
-  void HandleRecordedSession(ssh_message msg, const DecidedOpen& o,
-                             const std::string& request_host, uint16_t request_port,
-                             const std::shared_ptr<const policy::Policy>& policy,
-                             audit::ChannelOpen* e);
+  // A recorded target: accepts the client's channel (with `accept`, or
+  // refuses it with `refuse`) and starts the recorded session on it.
+  void StartRecorded(const DecidedOpen& o, const std::string& request_host,
+                     uint16_t request_port, const std::shared_ptr<const policy::Policy>& policy,
+                     audit::ChannelOpen* e, const std::function<ssh_channel()>& accept,
+                     const std::function<void()>& refuse);
   std::optional<Dialed> DialDirect(const policy::Decision& d, audit::ChannelOpen* e);
   std::optional<Dialed> DialRoute(const policy::Policy& policy, const policy::Decision& d,
                                   const char* orig, int orig_port, audit::ChannelOpen* e);
@@ -124,9 +147,13 @@ class Connection {
   Status AuditChannelOpen(const audit::ChannelOpen& e);  // audit + metrics
   std::string InfoText(bool pty) const;
 
-  // The loop and its top-of-loop work.
-  bool KeyExchange();
-  void Loop();
+  // Key exchange and the work between polls (connection.cc).
+  enum class Phase { kStart, kKex, kOpen };
+  void Begin(int64_t now);
+  void StepKex(int64_t now);
+  void BetweenPolls(int64_t now);
+  int64_t NextDeadline(int64_t now) const;
+  bool HasIncoming() const;
   bool HasRecordedChannels() const;
   // Sets end_reason_ when the client is gone; true when the loop must end.
   bool NoteDisconnect(ssh_session s);
@@ -141,11 +168,13 @@ class Connection {
   uint32_t NextChannelId() { return next_channel_++; }
 
   Gateway* gw_;
+  Worker* worker_;
   SessionPtr session_;
   EventPtr event_;
+  std::unique_ptr<EventFds> fds_;  // every fd of event_, mirrored to the worker
   ClientEndpoint client_;
   std::string id_;
-  int wake_fd_ = -1;
+  Phase phase_ = Phase::kStart;
   int64_t accepted_ms_;
   int64_t authenticated_ms_ = 0;
   ssh_server_callbacks_struct server_cb_{};
@@ -171,6 +200,8 @@ class Connection {
   std::vector<std::unique_ptr<InfoSession>> info_sessions_, incoming_info_sessions_;
   std::vector<std::unique_ptr<RemoteForward>> forwards_, incoming_forwards_;
   std::vector<std::unique_ptr<PendingOpen>> pending_opens_, incoming_pending_opens_;
+  std::vector<std::unique_ptr<PendingDirect>> pending_direct_, incoming_direct_;
+  uint64_t next_pending_id_ = 1;
   uint32_t next_channel_ = 0;
   uint64_t channels_total_ = 0;
   int64_t cap_audit_ms_ = -1'000'000;  // last over-cap refusal written

@@ -17,6 +17,7 @@
 #include "proxy/connection.h"
 #include "proxy/connection_parts.h"
 #include "proxy/decide_open.h"
+#include "proxy/deferred_open.h"
 #include "proxy/dialer.h"
 #include "proxy/logging.h"
 #include "proxy/recorded_session.h"
@@ -188,6 +189,22 @@ void Connection::HandleDirectTcpip(ssh_message msg) {
     refuse();
     return;
   }
+  // Answered later, once decided and connected, without blocking the
+  // connection's other channels (connection_direct.cc).
+  if (auto open = DeferredOpen::Capture(session_.get(), msg)) {
+    auto p = std::make_unique<PendingDirect>();
+    p->open = *open;
+    p->event = e;
+    p->host = host;
+    p->port = static_cast<uint16_t>(port);
+    if (orig) p->originator = orig;
+    p->originator_port = static_cast<uint16_t>(orig_port);
+    p->policy = policy;
+    StartDirect(std::move(p));
+    return;
+  }
+  // libssh's message layout is not the one DeferredOpen knows: answer here,
+  // blocking this connection until the lookup and connect are done.
   DecidedOpen o = DecideOpen(gw_->resolver(), ToMs(gw_->config().connect_timeout), *policy,
                              gw_->policy().GetNames(), CurrentIdentity(), host,
                              static_cast<uint16_t>(port));
@@ -209,7 +226,9 @@ void Connection::HandleDirectTcpip(ssh_message msg) {
     return;
   }
   if (d.terminate) {
-    HandleRecordedSession(msg, o, host, static_cast<uint16_t>(port), policy, &e);
+    StartRecorded(o, host, static_cast<uint16_t>(port), policy, &e,
+                  [&] { return ssh_message_channel_request_open_reply_accept(msg); },
+                  [&] { ssh_message_reply_default(msg); });
     return;
   }
   auto dialed = d.route.empty() ? DialDirect(d, &e) : DialRoute(*policy, d, orig, orig_port, &e);
@@ -248,7 +267,7 @@ void Connection::AdoptRelay(const audit::ChannelOpen& e, ssh_channel channel, in
   ch->kind = e.kind;
   ch->destination = e.destination;
   int64_t now = gw_->NowMs();
-  ch->relay = std::make_unique<TcpRelay>(event_.get(), channel, fd, now);
+  ch->relay = std::make_unique<TcpRelay>(fds_.get(), channel, fd, now);
   gw_->metrics().ChannelsActive(ch->kind, 1);
   incoming_channels_.push_back(std::move(ch));
   ++channels_total_;
@@ -258,10 +277,11 @@ void Connection::AdoptRelay(const audit::ChannelOpen& e, ssh_channel channel, in
 // A recorded target: the client's channel carries an SSH session that the
 // gateway terminates itself (recorded_session.h). The channel is relayed to
 // one end of a socketpair; the recorded session speaks SSH on the other.
-void Connection::HandleRecordedSession(ssh_message msg, const DecidedOpen& o,
-                                       const std::string& request_host, uint16_t request_port,
-                                       const std::shared_ptr<const policy::Policy>& policy,
-                                       audit::ChannelOpen* e) {
+void Connection::StartRecorded(const DecidedOpen& o, const std::string& request_host,
+                               uint16_t request_port,
+                               const std::shared_ptr<const policy::Policy>& policy,
+                               audit::ChannelOpen* e, const std::function<ssh_channel()>& accept,
+                               const std::function<void()>& refuse_channel) {
   const policy::Decision& d = o.decision;
   policy::AddressMap dns;
   if (!o.looked_up.empty()) dns[o.looked_up] = o.addresses;
@@ -273,7 +293,7 @@ void Connection::HandleRecordedSession(ssh_message msg, const DecidedOpen& o,
     (void)AuditChannelOpen(*e);
     spdlog::warn("conn={} user={} recorded session to {} refused: {}", id_, user_,
                  e->destination, error);
-    ssh_message_reply_default(msg);
+    refuse_channel();
   };
   const Config& cfg = gw_->config();
   int64_t free_bytes = FreeBytesUnder(cfg.recordings_dir);
@@ -291,10 +311,10 @@ void Connection::HandleRecordedSession(ssh_message msg, const DecidedOpen& o,
   if (Status st = AuditChannelOpen(*e); !st) {
     close(sp[0]);
     close(sp[1]);
-    ssh_message_reply_default(msg);
+    refuse_channel();
     return;
   }
-  ssh_channel channel = ssh_message_channel_request_open_reply_accept(msg);
+  ssh_channel channel = accept();
   if (channel == nullptr) {
     close(sp[0]);
     close(sp[1]);
@@ -476,7 +496,7 @@ void Connection::AcceptForwarded(RemoteForward& fwd) {
       if (errno == EMFILE || errno == ENFILE) {
         // Out of descriptors: rest this listener a second rather than spin
         // on a socket that stays readable.
-        ssh_event_remove_fd(event_.get(), fwd.fd);
+        fds_->Remove(fwd.fd);
         fwd.registered = false;
         fwd.paused_until_ms = gw_->NowMs() + 1000;
         spdlog::warn("conn={} -R listener {}: accept failed: {}; pausing it for 1s", id_,
@@ -565,8 +585,7 @@ void Connection::ServeForwards(int64_t now) {
       continue;
     }
     if (!f.registered && now >= f.paused_until_ms) {
-      f.registered =
-          ssh_event_add_fd(event_.get(), f.fd, POLLIN, &Connection::OnListener, &f) == SSH_OK;
+      f.registered = fds_->Set(f.fd, POLLIN, &Connection::OnListener, &f);
     }
     ++it;
   }
@@ -582,7 +601,7 @@ void Connection::ServeForwards(int64_t now) {
       ch->id = p.id;
       ch->kind = "forwarded-tcpip";
       ch->destination = p.destination;
-      ch->relay = std::make_unique<TcpRelay>(event_.get(), p.channel, p.fd, now);
+      ch->relay = std::make_unique<TcpRelay>(fds_.get(), p.channel, p.fd, now);
       gw_->metrics().ChannelsActive(ch->kind, 1);
       p.channel = nullptr;  // owned by the relay now
       p.fd = -1;
@@ -604,7 +623,7 @@ void Connection::ServeForwards(int64_t now) {
 
 void Connection::CloseForward(RemoteForward& fwd, const std::string& reason) {
   gw_->metrics().ChannelsActive("tcpip-forward", -1);
-  if (fwd.registered) ssh_event_remove_fd(event_.get(), fwd.fd);
+  if (fwd.registered) fds_->Remove(fwd.fd);
   fwd.registered = false;
   audit::ChannelClose c;
   c.channel = fwd.id;

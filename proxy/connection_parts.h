@@ -8,6 +8,8 @@
 #include <string>
 
 #include "proxy/connection.h"
+#include "proxy/deferred_open.h"
+#include "proxy/dialer.h"
 #include "proxy/relay.h"
 
 namespace hopgate::proxy {
@@ -74,6 +76,40 @@ struct Connection::PendingOpen {
   ~PendingOpen() {
     if (fd >= 0) close(fd);
     if (channel != nullptr) ssh_channel_free(channel);
+  }
+};
+
+// A direct-tcpip request waiting for what the decision or the dial needs:
+// a name lookup, a route through jump hosts or a TCP connect. The client's
+// request stays unanswered meanwhile (DeferredOpen); every other channel of
+// the connection moves on.
+struct Connection::PendingDirect {
+  enum class Stage { kNew, kResolving, kRouting, kDialing, kDone };
+  uint64_t id = 0;
+  Stage stage = Stage::kNew;
+  DeferredOpen open;
+  audit::ChannelOpen event;
+  std::string host;  // as requested
+  uint16_t port = 0;
+  std::string originator;
+  uint16_t originator_port = 0;
+  std::shared_ptr<const policy::Policy> policy;
+  bool resolved = false;               // the lookup answered (or none was needed)
+  std::string looked_up;               // the name being (or that was) resolved
+  std::vector<IpAddress> addresses;    // what it resolved to
+  std::string resolve_error;
+  policy::Decision decision;
+  int64_t deadline_ms = 0;  // of the current stage
+  // kDialing
+  Connection* conn = nullptr;
+  int fd = -1;
+  size_t next_address = 0;
+  bool writable = false;
+  std::string dial_error;
+  DialFailure dial_failure = DialFailure::kOther;
+
+  ~PendingDirect() {
+    if (fd >= 0) close(fd);
   }
 };
 

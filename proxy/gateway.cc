@@ -19,6 +19,7 @@ Gateway::Gateway(Config config, std::shared_ptr<audit::Log> audit,
       resolver_(std::make_unique<Resolver>()) {
   upstream.resolver = resolver_.get();
   upstream_ = std::make_unique<UpstreamPool>(std::move(upstream), metrics_.get());
+  task_pool_ = std::make_unique<TaskPool>(16);
 }
 
 void Gateway::Register(Connection* c) {
@@ -39,19 +40,48 @@ size_t Gateway::active() const {
 
 bool Gateway::WaitForAll(int64_t timeout_ms) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                      [&] { return connections_.empty() && tasks_ == 0; });
+  return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] {
+    if (!connections_.empty()) return false;
+    for (const auto& t : tasks_) {
+      if (!t.done->load()) return false;
+    }
+    return true;
+  });
 }
 
-void Gateway::TaskStarted() {
-  std::lock_guard<std::mutex> lock(mu_);
-  ++tasks_;
+void Gateway::SpawnTask(std::function<void()> fn) {
+  std::vector<std::thread> finished;
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+      if (it->done->load()) {
+        finished.push_back(std::move(it->thread));
+        it = tasks_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    tasks_.push_back({std::thread([this, fn = std::move(fn), done] {
+                        fn();
+                        {
+                          std::lock_guard<std::mutex> l(mu_);
+                          done->store(true);
+                        }
+                        cv_.notify_all();
+                      }),
+                      done});
+  }
+  for (auto& t : finished) t.join();
 }
 
-void Gateway::TaskEnded() {
-  std::lock_guard<std::mutex> lock(mu_);
-  --tasks_;
-  cv_.notify_all();
+void Gateway::JoinTasks() {
+  std::vector<Task> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    all.swap(tasks_);
+  }
+  for (auto& t : all) t.thread.join();
 }
 
 void Gateway::WakeAll() {

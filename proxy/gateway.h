@@ -12,12 +12,15 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "audit/sink.h"
 #include "policy/policy.h"
 #include "proxy/config.h"
 #include "proxy/metrics.h"
 #include "proxy/resolver.h"
+#include "proxy/task_pool.h"
 #include "proxy/trust.h"
 #include "proxy/upstream.h"
 
@@ -75,14 +78,18 @@ class Gateway {
   UpstreamPool& upstream() { return *upstream_; }
   // Name lookups for decisions (with a timeout; never on a dial).
   Resolver& resolver() { return *resolver_; }
+  // Threads for work that blocks (routes through jump hosts).
+  TaskPool& tasks() { return *task_pool_; }
   int64_t NowMs() const { return audit_->Now(); }
 
   // Connection bookkeeping.
   void Register(Connection* c);
   void Unregister(Connection* c);
-  // Recorded sessions run on threads of their own; shutdown waits for them.
-  void TaskStarted();
-  void TaskEnded();
+  // Recorded sessions run on threads of their own, owned here: a thread that
+  // ended is joined when the next one starts, and JoinTasks() joins them all
+  // (at shutdown, after the stop flag is set and everyone woken).
+  void SpawnTask(std::function<void()> fn);
+  void JoinTasks();
   size_t active() const;
   // Waits until every connection has ended or `timeout_ms` passed.
   bool WaitForAll(int64_t timeout_ms);
@@ -111,11 +118,16 @@ class Gateway {
   std::shared_ptr<Metrics> metrics_;
   std::unique_ptr<Resolver> resolver_;
   std::unique_ptr<UpstreamPool> upstream_;
+  std::unique_ptr<TaskPool> task_pool_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::set<Connection*> connections_;
   std::set<int> wake_fds_;
-  int tasks_ = 0;
+  struct Task {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Task> tasks_;
   std::map<std::string, int64_t> user_slots_;
   std::atomic<int> unauthenticated_{0};
   std::atomic<bool> stopping_{false};

@@ -696,14 +696,11 @@ void RecordedSession::Loop() {
 }
 
 void StartRecordedSession(Gateway* gw, RecordedSessionSpec spec, int fd) {
-  gw->TaskStarted();
-  std::thread([gw, spec = std::move(spec), fd]() mutable {
-    {
-      RecordedSession rs(gw, std::move(spec), fd);
-      rs.Run();
-    }
-    gw->TaskEnded();
-  }).detach();
+  auto shared = std::make_shared<RecordedSessionSpec>(std::move(spec));
+  gw->SpawnTask([gw, shared, fd] {
+    RecordedSession rs(gw, std::move(*shared), fd);
+    rs.Run();
+  });
 }
 
 }  // namespace hopgate::proxy

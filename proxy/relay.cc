@@ -34,8 +34,8 @@ class PassBuffer {
 
 }  // namespace
 
-TcpRelay::TcpRelay(ssh_event event, ssh_channel channel, int fd, int64_t now_ms)
-    : event_(event),
+TcpRelay::TcpRelay(EventFds* fds, ssh_channel channel, int fd, int64_t now_ms)
+    : fds_(fds),
       channel_(channel),
       fd_(fd),
       opened_ms_(now_ms),
@@ -63,11 +63,7 @@ TcpRelay::~TcpRelay() {
 
 void TcpRelay::SetInterest(short events) {
   if (events == registered_ || fd_ < 0) return;
-  if (registered_ != 0) ssh_event_remove_fd(event_, fd_);
-  registered_ = 0;
-  if (events != 0 && ssh_event_add_fd(event_, fd_, events, &TcpRelay::OnFd, this) == SSH_OK) {
-    registered_ = events;
-  }
+  registered_ = fds_->Set(fd_, events, &TcpRelay::OnFd, this) ? events : 0;
 }
 
 int TcpRelay::OnChannelData(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,

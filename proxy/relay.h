@@ -18,13 +18,16 @@
 #include <cstdint>
 #include <string>
 
+#include "proxy/worker.h"
+
 namespace hopgate::proxy {
 
 class TcpRelay {
  public:
-  // Takes ownership of `channel` (already open) and `fd` (non-blocking).
+  // Takes ownership of `channel` (already open) and `fd` (non-blocking); `fd`
+  // is registered through `fds` (the event of the thread that runs it).
   // Nothing moves until the first Sync().
-  TcpRelay(ssh_event event, ssh_channel channel, int fd, int64_t now_ms);
+  TcpRelay(EventFds* fds, ssh_channel channel, int fd, int64_t now_ms);
   ~TcpRelay();
   TcpRelay(const TcpRelay&) = delete;
   TcpRelay& operator=(const TcpRelay&) = delete;
@@ -63,7 +66,7 @@ class TcpRelay {
   void Finish(const std::string& reason);
   void SetInterest(short events);
 
-  ssh_event event_;
+  EventFds* fds_;
   ssh_channel channel_;
   int fd_;
   ssh_channel_callbacks_struct callbacks_{};

@@ -62,6 +62,7 @@ void LookupNow(const std::string& name, std::vector<IpAddress>* out, ResolveErro
 
 struct Resolver::Lookup {
   std::string name;
+  std::function<void(std::vector<IpAddress>, ResolveError)> callback;  // async callers
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
@@ -97,6 +98,10 @@ void Resolver::Work() {
     std::vector<IpAddress> addrs;
     ResolveError err;
     LookupNow(l->name, &addrs, &err);
+    if (l->callback) {
+      l->callback(std::move(addrs), std::move(err));
+      continue;
+    }
     {
       std::lock_guard<std::mutex> lock(l->mu);
       l->addresses = std::move(addrs);
@@ -107,9 +112,11 @@ void Resolver::Work() {
   }
 }
 
-std::shared_ptr<Resolver::Lookup> Resolver::Submit(const std::string& name) {
+std::shared_ptr<Resolver::Lookup> Resolver::Submit(
+    const std::string& name, std::function<void(std::vector<IpAddress>, ResolveError)> done) {
   auto l = std::make_shared<Lookup>();
   l->name = name;
+  l->callback = std::move(done);
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(l);
@@ -151,6 +158,11 @@ Result<std::vector<IpAddress>> Resolver::Resolve(const std::string& name, int64_
     return Error{err.message};
   }
   return r;
+}
+
+void Resolver::ResolveAsync(const std::string& name,
+                            std::function<void(std::vector<IpAddress>, ResolveError)> done) {
+  Submit(name, std::move(done));
 }
 
 policy::AddressMap Resolver::ResolveAll(const std::vector<std::string>& names,

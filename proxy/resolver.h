@@ -44,13 +44,20 @@ class Resolver {
   // Waits at most `timeout_ms`. On failure fills `*error` too.
   Result<std::vector<IpAddress>> Resolve(const std::string& name, int64_t timeout_ms,
                                          ResolveError* error = nullptr);
+  // Looks `name` up on a resolver thread and calls `done` there with the
+  // answer (or the error). No timeout: the caller keeps its own deadline and
+  // ignores a late answer.
+  void ResolveAsync(const std::string& name,
+                    std::function<void(std::vector<IpAddress>, ResolveError)> done);
   // Every name at once (in parallel); names that fail are left out.
   policy::AddressMap ResolveAll(const std::vector<std::string>& names, int64_t timeout_ms);
 
  private:
   struct Lookup;
   void Work();
-  std::shared_ptr<Lookup> Submit(const std::string& name);
+  std::shared_ptr<Lookup> Submit(const std::string& name,
+                                 std::function<void(std::vector<IpAddress>, ResolveError)> done =
+                                     nullptr);
   Result<std::vector<IpAddress>> Wait(Lookup& l, int64_t deadline_ms, ResolveError* error);
 
   std::mutex mu_;

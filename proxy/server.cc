@@ -34,6 +34,12 @@ constexpr int64_t kAuditCheckMs = 5'000;
 // How long the accept loop rests after running out of descriptors.
 constexpr int64_t kAcceptBackoffMs = 100;
 
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -71,17 +77,6 @@ Result<int> Listen(const HostPort& hp) {
     return Error{"listen " + hp.ToString() + ": " + err};
   }
   return fd;
-}
-
-struct ThreadArgs {
-  std::unique_ptr<Connection> conn;
-};
-
-void* ConnectionThread(void* arg) {
-  std::unique_ptr<ThreadArgs> args(static_cast<ThreadArgs*>(arg));
-  args->conn->Run();
-  args->conn.reset();  // unregisters last, after its audit events
-  return nullptr;
 }
 
 }  // namespace
@@ -165,6 +160,12 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   upstream.idle_close_ms = config.upstream_idle_close * 1000;
   upstream.user_ca = std::move(loaded.upstream_ca);
   s->gw_ = std::make_unique<Gateway>(std::move(config), log, s->metrics_, std::move(upstream));
+  // Workers drive the client connections: as many as there are cores.
+  size_t n = std::max<unsigned>(2, std::thread::hardware_concurrency());
+  for (size_t i = 0; i < n; ++i) {
+    s->workers_.push_back(std::make_unique<Worker>(static_cast<int>(i)));
+    s->workers_.back()->Start();
+  }
   s->gw_->policy().Set(policy_ptr, trust,
                        s->ResolvePolicyNames(*policy_ptr, std::make_shared<policy::AddressMap>()));
   s->loaded_content_hash_ = policy_ptr->version + trust->version;
@@ -418,21 +419,15 @@ void Server::Accept(int listen_fd, const std::string& local) {
     DisableCompression(session.get());
     gw_->unauthenticated().fetch_add(1);
     metrics_->Connection("accepted");
-    auto args = std::make_unique<ThreadArgs>();
-    args->conn = std::make_unique<Connection>(gw_.get(), std::move(session), client,
-                                              Gateway::NewConnectionId(), WallMs());
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 512 * 1024);
-    pthread_t tid;
-    ThreadArgs* raw = args.release();
-    if (pthread_create(&tid, &attr, &ConnectionThread, raw) != 0) {
-      spdlog::error("cannot start a thread for {}: {}", client.address, strerror(errno));
-      gw_->unauthenticated().fetch_sub(1);
-      delete raw;  // closes the session and its socket
+    // The least loaded worker drives it from now on.
+    Worker* w = workers_.front().get();
+    for (auto& candidate : workers_) {
+      if (candidate->load() < w->load()) w = candidate.get();
     }
-    pthread_attr_destroy(&attr);
+    auto conn = std::make_shared<std::unique_ptr<Connection>>(std::make_unique<Connection>(
+        gw_.get(), w, std::move(session), client, Gateway::NewConnectionId(), WallMs()));
+    int64_t now = SteadyMs();
+    w->Post([w, conn, now] { w->Adopt(std::move(*conn), now); });
   }
 }
 
@@ -490,11 +485,17 @@ void Server::Shutdown(const std::string& reason) {
   for (auto& l : listeners_) close(l.fd);
   listeners_.clear();
   int64_t open = static_cast<int64_t>(gw_->active());
+  // Every connection learns the gateway stops at its next step; recorded
+  // sessions end first (each is woken), then the connections carrying them.
   gw_->Stop();
   gw_->WakeAll();
+  for (auto& w : workers_) w->Stop();
+  for (auto& w : workers_) w->Join();
   if (!gw_->WaitForAll(10'000)) {
-    spdlog::warn("{} connections did not close within 10s", gw_->active());
+    spdlog::warn("recorded sessions did not end within 10s; waiting for them");
   }
+  gw_->JoinTasks();
+  gw_->tasks().Stop();
   gw_->upstream().Shutdown();
   audit::ServerStop e;
   e.reason = reason;

@@ -16,6 +16,7 @@
 #include "proxy/gateway.h"
 #include "proxy/host_keys.h"
 #include "proxy/ssh_util.h"
+#include "proxy/worker.h"
 
 namespace hopgate::proxy {
 
@@ -49,6 +50,7 @@ class Server {
   void RefreshNamesLoop();
 
   std::unique_ptr<Gateway> gw_;
+  std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<Metrics> metrics_;
   std::shared_ptr<audit::FileSink> audit_sink_;
   std::vector<HostKey> host_keys_;

@@ -250,6 +250,7 @@ class Link : public std::enable_shared_from_this<Link> {
     }
     if (ok) {
       event_.reset(ssh_event_new());
+      if (event_) fds_ = std::make_unique<EventFds>(event_.get(), nullptr, nullptr);
       ssh_set_blocking(session_.get(), 0);
       if (!event_ || ssh_event_add_session(event_.get(), session_.get()) != SSH_OK ||
           ssh_event_add_fd(event_.get(), wake_[0], POLLIN, &Link::OnWake, this) != SSH_OK) {
@@ -431,7 +432,7 @@ class Link : public std::enable_shared_from_this<Link> {
             ssh_channel_free(r.channel);
             Complete(r, -1, "cannot create a socket pair");
           } else {
-            relays_.push_back(std::make_unique<TcpRelay>(event_.get(), r.channel, sp[0], now));
+            relays_.push_back(std::make_unique<TcpRelay>(fds_.get(), r.channel, sp[0], now));
             Complete(r, sp[1], "");
           }
         } else {
@@ -494,6 +495,7 @@ class Link : public std::enable_shared_from_this<Link> {
     ssh_event_remove_fd(event_.get(), wake_[0]);
     ssh_event_remove_session(event_.get(), s);
     ssh_disconnect(s);
+    fds_.reset();
     event_.reset();
     session_.reset();
   }
@@ -504,6 +506,7 @@ class Link : public std::enable_shared_from_this<Link> {
   int64_t idle_close_ms_;
   SessionPtr session_;
   EventPtr event_;
+  std::unique_ptr<EventFds> fds_;  // the relays' sockets in event_ (this thread's own loop)
   int wake_[2] = {-1, -1};
 
   std::mutex mu_;
