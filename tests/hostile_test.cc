@@ -5,6 +5,9 @@
 // The clients are paramiko (tests/support/hostile_client.py) and OpenSSH.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -215,4 +218,73 @@ TEST_CASE("client text cannot forge lines in the gateway's log") {
     found |= e.value("destination", "").find("evil\nFAKE-INJECTED-LINE") == 0;
   }
   CHECK(found);
+}
+
+namespace {
+
+// A listener whose accept queue is full: connects to it never complete (the
+// kernel drops their SYNs), like a destination behind a silent firewall.
+struct Blackhole {
+  int port = 0;
+  int listen_fd = -1;
+  std::vector<int> fillers;
+  Blackhole() {
+    listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(listen_fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(listen_fd, 0);
+    socklen_t len = sizeof a;
+    getsockname(listen_fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    // Fill the queue (backlog 0 still takes one); later SYNs are dropped.
+    for (int i = 0; i < 3; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+      fillers.push_back(fd);
+    }
+  }
+  ~Blackhole() {
+    for (int fd : fillers) close(fd);
+    close(listen_fd);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a destination that never answers stalls no other channel and no other user") {
+  World w("limits:\n  connect_timeout: 5s\n");
+  Blackhole hole;
+  int echo_port = FreePort();
+  Process echo({kPython, HostileClient(), "serve", "--port", Port(echo_port), "--banner", "hi",
+                "--echo"},
+               w.dir + "/echo.log");
+  REQUIRE(WaitUntil([&] { return ReadFile(w.dir + "/echo.log").find("listening") !=
+                                 std::string::npos; },
+                    10'000));
+  Process stall({kPython, HostileClient(), "stall", "--port", Port(w.gate->port()), "--user",
+                 "alice", "--key", w.alice.private_path, "--blackhole",
+                 "127.0.0.1:" + Port(hole.port), "--echo", "127.0.0.1:" + Port(echo_port)},
+                w.dir + "/stall.log");
+  // While alice's first request waits on its connect, bob works normally.
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  auto bob_start = std::chrono::steady_clock::now();
+  RunResult bob = w.BobEcho();
+  double bob_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - bob_start).count();
+  CHECK(bob.out == "bob-ok\n");
+  CHECK(bob_s < 4.0);  // well before alice's connect times out
+  REQUIRE(stall.Wait(30'000).has_value());
+  auto result = LastJson(ReadFile(w.dir + "/stall.log"));
+  INFO(ReadFile(w.dir + "/stall.log") << w.gate->Log());
+  REQUIRE(result.is_object());
+  // The second channel relayed at once, not after the first one's 5 s.
+  CHECK(result["echo_ms"].get<int>() < 500);
+  CHECK(result["blackhole"].get<std::string>().rfind("refused", 0) == 0);
+  CHECK(result["blackhole_ms"].get<int>() >= 4500);
+  bool timed_out = false;
+  for (const auto& e : w.gate->AuditEvents("channel_open")) {
+    timed_out |= e.value("error", "").find("timed out after 5s") != std::string::npos;
+  }
+  CHECK(timed_out);
 }

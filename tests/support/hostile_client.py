@@ -103,6 +103,47 @@ def cmd_banners(args):
     t.close()
 
 
+def cmd_stall(args):
+    """One connection: a channel to a destination that never answers the TCP
+    handshake, and meanwhile a second channel to an echo server. Reports how
+    long the second took to echo, and what became of the first."""
+    key = load_key(args.key)
+    t = connect(args, key)
+    result = {}
+
+    def blackhole():
+        host, _, port = args.blackhole.rpartition(":")
+        start = time.time()
+        try:
+            t.open_channel("direct-tcpip", (host, int(port)), ("127.0.0.1", 4242), timeout=60)
+            result["blackhole"] = "opened"
+        except paramiko.ChannelException as e:
+            result["blackhole"] = "refused %d" % e.code
+        except Exception as e:  # noqa: BLE001
+            result["blackhole"] = repr(e)
+        result["blackhole_ms"] = int((time.time() - start) * 1000)
+
+    th = threading.Thread(target=blackhole)
+    th.start()
+    time.sleep(0.3)  # the first request is now waiting on its connect
+    host, _, port = args.echo.rpartition(":")
+    start = time.time()
+    ch = t.open_channel("direct-tcpip", (host, int(port)), ("127.0.0.1", 4243), timeout=60)
+    ch.settimeout(30)
+    got = b""
+    while b"\n" not in got:
+        got += ch.recv(100)  # the banner line
+    ch.sendall(b"ping\n")
+    echo = b""
+    while b"ping\n" not in echo:
+        echo += ch.recv(100)
+    result["echo_ms"] = int((time.time() - start) * 1000)
+    ch.close()
+    th.join()
+    print(json.dumps(result), flush=True)
+    t.close()
+
+
 def cmd_burst(args):
     keys = [load_key(p) for p in args.keys.split(",")]
     sock = socket.create_connection(("127.0.0.1", args.port), timeout=20)
@@ -156,8 +197,12 @@ def cmd_serve(args):
     def handle(c):
         try:
             c.sendall(args.banner.encode() + b"\n")
-            while c.recv(4096):
-                pass
+            while True:
+                data = c.recv(4096)
+                if not data:
+                    break
+                if args.echo:
+                    c.sendall(data)
         except OSError:
             pass
         finally:
@@ -184,6 +229,12 @@ def main():
     n.add_argument("--key", required=True)
     n.add_argument("--dest", required=True)
     n.add_argument("--count", type=int, default=200)
+    st = sub.add_parser("stall")
+    st.add_argument("--port", type=int, required=True)
+    st.add_argument("--user", required=True)
+    st.add_argument("--key", required=True)
+    st.add_argument("--blackhole", required=True)
+    st.add_argument("--echo", required=True)
     b = sub.add_parser("burst")
     b.add_argument("--port", type=int, required=True)
     b.add_argument("--user", required=True)
@@ -192,8 +243,9 @@ def main():
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--banner", required=True)
     s.add_argument("--bind", default="127.0.0.1", help="a loopback address")
+    s.add_argument("--echo", action="store_true", help="echo what each client sends")
     args = p.parse_args()
-    {"open": cmd_open, "banners": cmd_banners, "burst": cmd_burst,
+    {"open": cmd_open, "banners": cmd_banners, "burst": cmd_burst, "stall": cmd_stall,
      "serve": cmd_serve}[args.cmd](args)
 
 
