@@ -72,9 +72,9 @@ SIZE_MIB=$((10#$SIZE_MIB)) CONNECTS=$((10#$CONNECTS)) IDLE=$((10#$IDLE))
   { echo "bench: the --only-* and --no-* options given leave nothing to run" >&2; exit 2; }
 
 deploy/install-deps.sh
-bazel build //proxy:hopgate //proxy:hopctl >&2
-BIN="$(bazel info bazel-bin 2>/dev/null)/proxy"
-HOPGATE="$BIN/hopgate" HOPCTL="$BIN/hopctl"
+bazel build //proxy/daemon:hopgate //hopctl:hopctl >&2
+BIN="$(bazel info bazel-bin 2>/dev/null)"
+HOPGATE="$BIN/proxy/daemon/hopgate" HOPCTL="$BIN/hopctl/hopctl"
 mkdir -p /run/sshd && chmod 0755 /run/sshd
 
 # Process ids of ROOT... and of all their descendants (with -c COMM: only

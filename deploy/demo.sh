@@ -11,9 +11,9 @@ ROOT=$(pwd)
 
 deploy/install-deps.sh
 echo "demo: building hopgate (first build takes a minute)..." >&2
-bazel build //proxy:hopgate //proxy:hopctl >&2
-BIN="$(bazel info bazel-bin 2>/dev/null)/proxy/hopgate"
-HOPCTL="$(bazel info bazel-bin 2>/dev/null)/proxy/hopctl"
+bazel build //proxy/daemon:hopgate //hopctl:hopctl >&2
+BIN="$(bazel info bazel-bin 2>/dev/null)/proxy/daemon/hopgate"
+HOPCTL="$(bazel info bazel-bin 2>/dev/null)/hopctl/hopctl"
 
 free_port() {  # first free port at or above $1
   local p=$1

@@ -341,8 +341,8 @@ Sshd::~Sshd() {
   proc_->Wait(5000);
 }
 
-std::string Gate::Binary() { return RunfilePath("HOPGATE_BIN", "proxy/hopgate"); }
-std::string Gate::HopctlBinary() { return RunfilePath("HOPCTL_BIN", "proxy/hopctl"); }
+std::string Gate::Binary() { return RunfilePath("HOPGATE_BIN", "proxy/daemon/hopgate"); }
+std::string Gate::HopctlBinary() { return RunfilePath("HOPCTL_BIN", "hopctl/hopctl"); }
 
 Gate::Gate(const std::string& dir, const std::string& policy_yaml,
            const std::string& extra_config, bool start)

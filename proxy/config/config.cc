@@ -1,0 +1,350 @@
+#include "proxy/config/config.h"
+
+#include <cerrno>
+#include <cstring>
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "common/strings.h"
+#include "common/time_util.h"
+
+namespace hopgate::proxy {
+namespace {
+
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::string Resolve(const std::string& base_file, const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  return DirName(base_file) + "/" + path;
+}
+
+std::optional<std::string> ReadPath(const YAML::Node& n, std::string_view what,
+                                    const std::string& file, Diagnostics* d,
+                                    std::map<std::string, SourceLocation>* where) {
+  (*where)[std::string(what)] = d->Locate(n);
+  auto s = ReadString(n, what, d);
+  if (!s) return std::nullopt;
+  if (s->empty()) {
+    d->Error(n, std::string(what) + " must not be empty");
+    return std::nullopt;
+  }
+  return Resolve(file, *s);
+}
+
+}  // namespace
+
+ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
+  ConfigLoad out{std::nullopt, Diagnostics(file)};
+  Diagnostics* d = &out.diagnostics;
+  auto root = ParseYaml(text, d);
+  if (!root) return out;
+  Config c;
+  c.file = file;
+  const YAML::Node& r = *root;
+  if (!CheckMap(r,
+                {"version", "listen", "host_keys", "policy", "audit", "limits", "authentication",
+                 "metrics", "recording", "upstream", "log_level"},
+                "the config", d)) {
+    return out;
+  }
+  if (!r["version"]) {
+    d->Error(r, "missing \"version: 1\"");
+  } else {
+    (void)ReadInt(r["version"], "version", 1, 1, d);
+  }
+
+  if (auto n = r["listen"]) {
+    c.where["listen"] = d->Locate(n);
+    if (auto list = ReadStringList(n, "listen", d)) {
+      if (list->empty()) d->Error(n, "listen must name at least one host:port");
+      for (size_t i = 0; i < list->size(); ++i) {
+        auto hp = HostPort::Parse((*list)[i]);
+        if (!hp) {
+          d->Error(n[i], "listen: " + hp.message());
+        } else if (!IpAddress::Parse(hp->host) && hp->host != "localhost") {
+          d->Error(n[i], "listen: " + Quote(hp->host) +
+                             " must be an IP address (IPv6 in brackets) or localhost");
+        } else {
+          c.listen.push_back(*hp);
+        }
+      }
+    }
+  } else {
+    d->Error(r, "missing listen (e.g. listen: [\"0.0.0.0:2222\"])");
+  }
+
+  if (auto n = r["host_keys"]) {
+    c.where["host_keys"] = d->Locate(n);
+    if (auto list = ReadStringList(n, "host_keys", d)) {
+      if (list->empty()) d->Error(n, "host_keys must name at least one key file");
+      for (const auto& k : *list) c.host_keys.push_back(Resolve(file, k));
+    }
+  } else {
+    d->Error(r, "missing host_keys (private key files; missing ones are generated)");
+  }
+
+  if (auto n = r["policy"]) {
+    if (auto p = ReadPath(n, "policy", file, d, &c.where)) c.policy = *p;
+  } else {
+    d->Error(r, "missing policy (path of the policy file)");
+  }
+
+  if (auto n = r["audit"]) {
+    if (CheckMap(n, {"log", "recordings"}, "audit", d)) {
+      if (auto l = n["log"]) {
+        if (auto p = ReadPath(l, "audit.log", file, d, &c.where)) c.audit_log = *p;
+      } else {
+        d->Error(n, "missing audit.log (path of the JSON-lines audit log)");
+      }
+      if (auto l = n["recordings"]) {
+        if (auto p = ReadPath(l, "audit.recordings", file, d, &c.where)) c.recordings_dir = *p;
+      }
+    }
+  } else {
+    d->Error(r, "missing audit (audit: {log: /var/log/hopgate/audit.jsonl})");
+  }
+
+  if (auto n = r["limits"]) {
+    if (CheckMap(n, {"login_grace_time", "max_startups", "max_sessions_per_user",
+                     "max_auth_tries", "connect_timeout", "max_connections",
+                     "max_channels_per_connection"},
+                 "limits", d)) {
+      if (auto v = n["login_grace_time"]) {
+        if (auto s = ReadDuration(v, "limits.login_grace_time", d)) {
+          if (*s < 1) {
+            d->Error(v, "limits.login_grace_time must be at least 1s");
+          } else {
+            c.login_grace_time = *s;
+          }
+        }
+      }
+      if (auto v = n["connect_timeout"]) {
+        if (auto s = ReadDuration(v, "limits.connect_timeout", d)) {
+          if (*s < 1) {
+            d->Error(v, "limits.connect_timeout must be at least 1s");
+          } else {
+            c.connect_timeout = *s;
+          }
+        }
+      }
+      if (auto v = n["max_startups"]) {
+        if (auto i = ReadInt(v, "limits.max_startups", 1, 100000, d)) c.max_startups = *i;
+      }
+      if (auto v = n["max_sessions_per_user"]) {
+        if (auto i = ReadInt(v, "limits.max_sessions_per_user", 0, 1000000, d)) {
+          c.max_sessions_per_user = *i;
+        }
+      }
+      if (auto v = n["max_auth_tries"]) {
+        if (auto i = ReadInt(v, "limits.max_auth_tries", 1, 100, d)) c.max_auth_tries = *i;
+      }
+      if (auto v = n["max_channels_per_connection"]) {
+        if (auto i = ReadInt(v, "limits.max_channels_per_connection", 1, 100000, d)) {
+          c.max_channels_per_connection = *i;
+        }
+      }
+      if (auto v = n["max_connections"]) {
+        if (auto i = ReadInt(v, "limits.max_connections", 1, 1000000, d)) c.max_connections = *i;
+      }
+    }
+  }
+
+  if (auto n = r["authentication"]) {
+    if (CheckMap(n, {"trusted_user_ca_keys", "revoked_keys", "close_revoked_sessions",
+                     "min_rsa_bits"},
+                 "authentication", d)) {
+      if (auto v = n["min_rsa_bits"]) {
+        if (auto i = ReadInt(v, "authentication.min_rsa_bits", 1024, 16384, d)) c.min_rsa_bits = *i;
+      }
+      if (auto v = n["trusted_user_ca_keys"]) {
+        if (auto p = ReadPath(v, "authentication.trusted_user_ca_keys", file, d, &c.where)) {
+          c.trusted_user_ca_keys = *p;
+        }
+      }
+      if (auto v = n["revoked_keys"]) {
+        if (auto p = ReadPath(v, "authentication.revoked_keys", file, d, &c.where)) c.revoked_keys = *p;
+      }
+      if (auto v = n["close_revoked_sessions"]) {
+        if (auto b = ReadBool(v, "authentication.close_revoked_sessions", d)) {
+          c.close_revoked_sessions = *b;
+        }
+      }
+    }
+  }
+
+  if (auto n = r["metrics"]) {
+    if (CheckMap(n, {"listen"}, "metrics", d)) {
+      if (auto v = n["listen"]) {
+        c.where["metrics.listen"] = d->Locate(v);
+        if (auto text = ReadString(v, "metrics.listen", d)) {
+          auto hp = HostPort::Parse(*text);
+          if (!hp) {
+            d->Error(v, "metrics.listen: " + hp.message());
+          } else if (!IpAddress::Parse(hp->host)) {
+            d->Error(v, "metrics.listen: " + Quote(hp->host) + " must be an IP address");
+          } else if (IpAddress::Parse(hp->host)->v6) {
+            d->Error(v, "metrics.listen: IPv6 is not supported (Debian's civetweb has no IPv6); "
+                        "use an IPv4 address");
+          } else {
+            c.metrics_listen = *hp;
+          }
+        }
+      } else {
+        d->Error(n, "missing metrics.listen (e.g. metrics: {listen: \"127.0.0.1:9642\"})");
+      }
+    }
+  }
+
+  if (auto n = r["recording"]) {
+    if (CheckMap(n, {"host_key", "host_keys", "min_free_bytes", "notice"}, "recording", d)) {
+      if (auto v = n["notice"]) {
+        if (auto t = ReadString(v, "recording.notice", d)) c.recording_notice = *t;
+      }
+      if (n["host_key"] && n["host_keys"]) {
+        d->Error(n["host_keys"], "recording: give host_key or host_keys, not both");
+      }
+      if (auto v = n["host_key"]) {
+        if (auto p = ReadPath(v, "recording.host_key", file, d, &c.where)) c.recording_host_keys = {*p};
+      }
+      if (auto v = n["host_keys"]) {
+        if (auto list = ReadStringList(v, "recording.host_keys", d)) {
+          if (list->empty()) d->Error(v, "recording.host_keys must name at least one key file");
+          for (size_t i = 0; i < list->size(); ++i) {
+            if (auto p = ReadPath(v[i], "recording.host_keys", file, d, &c.where)) {
+              c.recording_host_keys.push_back(*p);
+            }
+          }
+        }
+      }
+      if (auto v = n["min_free_bytes"]) {
+        if (auto i = ReadInt(v, "recording.min_free_bytes", 0, int64_t{1} << 50, d)) {
+          c.recording_min_free_bytes = *i;
+        }
+      }
+    }
+  }
+
+  if (auto n = r["upstream"]) {
+    if (CheckMap(n, {"user_ca_key", "max_channels_per_connection", "idle_close"}, "upstream", d)) {
+      if (auto v = n["user_ca_key"]) {
+        if (auto p = ReadPath(v, "upstream.user_ca_key", file, d, &c.where)) c.upstream_user_ca_key = *p;
+      }
+      if (auto v = n["max_channels_per_connection"]) {
+        if (auto i = ReadInt(v, "upstream.max_channels_per_connection", 1, 10000, d)) {
+          c.upstream_max_channels = *i;
+        }
+      }
+      if (auto v = n["idle_close"]) {
+        if (auto s = ReadDuration(v, "upstream.idle_close", d)) c.upstream_idle_close = *s;
+      }
+    }
+  }
+
+  if (auto n = r["log_level"]) {
+    if (auto s = ReadString(n, "log_level", d)) {
+      if (*s == "debug" || *s == "info" || *s == "warning" || *s == "error") {
+        c.log_level = *s;
+      } else {
+        d->Error(n, "log_level must be debug, info, warning or error");
+      }
+    }
+  }
+
+  if (c.recordings_dir.empty()) {
+    c.recordings_dir = c.audit_log.empty() ? "" : DirOf(c.audit_log) + "/recordings";
+  }
+  if (!d->has_errors()) out.config = std::move(c);
+  return out;
+}
+
+ConfigLoad LoadConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    ConfigLoad out{std::nullopt, Diagnostics(path)};
+    out.diagnostics.ErrorAtFile(std::string("cannot read config: ") + strerror(errno));
+    return out;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), path);
+}
+
+std::vector<std::string> RecordingHostKeyPaths(const Config& config,
+                                               const std::vector<std::string>& types) {
+  if (!config.recording_host_keys.empty()) return config.recording_host_keys;
+  std::string dir = config.host_keys.empty() ? "." : DirName(config.host_keys[0]);
+  std::vector<std::string> out;
+  auto add = [&](const char* suffix) {
+    std::string p = dir + "/recording_host_" + suffix;
+    if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+  };
+  for (const auto& t : types) {
+    add(t == "ssh-rsa" ? "rsa" : t.rfind("ecdsa-", 0) == 0 ? "ecdsa" : "ed25519");
+  }
+  if (out.empty()) add("ed25519");
+  return out;
+}
+
+std::string Config::Where(const std::string& key) const {
+  auto it = where.find(key);
+  if (it == where.end()) return file + ": " + key + " (default)";
+  return it->second.ToString() + ": " + key;
+}
+
+std::string Config::Dump() const {
+  std::string out = "version: 1\nlisten:\n";
+  for (const auto& l : listen) out += "  - " + Quote(l.ToString()) + "\n";
+  out += "host_keys:\n";
+  for (const auto& k : host_keys) out += "  - " + Quote(k) + "\n";
+  out += "policy: " + Quote(policy) + "\n";
+  out += "audit:\n  log: " + Quote(audit_log) + "\n";
+  out += "limits:\n";
+  out += "  login_grace_time: " + FormatDuration(login_grace_time) + "\n";
+  out += "  max_startups: " + std::to_string(max_startups) + "\n";
+  out += "  max_sessions_per_user: " + std::to_string(max_sessions_per_user) + "\n";
+  out += "  max_auth_tries: " + std::to_string(max_auth_tries) + "\n";
+  out += "  connect_timeout: " + FormatDuration(connect_timeout) + "\n";
+  out += "  max_connections: " + std::to_string(max_connections) + "\n";
+  out += "  max_channels_per_connection: " + std::to_string(max_channels_per_connection) + "\n";
+  // Optional paths appear only when set, so the output loads back as is.
+  out += "authentication:\n";
+  if (!trusted_user_ca_keys.empty()) {
+    out += "  trusted_user_ca_keys: " + Quote(trusted_user_ca_keys) + "\n";
+  }
+  if (!revoked_keys.empty()) out += "  revoked_keys: " + Quote(revoked_keys) + "\n";
+  out += std::string("  close_revoked_sessions: ") + (close_revoked_sessions ? "true" : "false") +
+         "\n";
+  out += "  min_rsa_bits: " + std::to_string(min_rsa_bits) + "\n";
+  if (metrics_listen) out += "metrics:\n  listen: " + Quote(metrics_listen->ToString()) + "\n";
+  out.insert(out.find("limits:\n"), "  recordings: " + Quote(recordings_dir) + "\n");
+  out += "recording:\n";
+  if (!recording_host_keys.empty()) {
+    out += "  host_keys:\n";
+    for (const auto& k : recording_host_keys) out += "    - " + Quote(k) + "\n";
+  }
+  out += "  min_free_bytes: " + std::to_string(recording_min_free_bytes) + "\n";
+  out += "  notice: " + Quote(recording_notice) + "\n";
+  out += "upstream:\n";
+  if (!upstream_user_ca_key.empty()) {
+    out += "  user_ca_key: " + Quote(upstream_user_ca_key) + "\n";
+  }
+  out += "  max_channels_per_connection: " + std::to_string(upstream_max_channels) + "\n";
+  out += "  idle_close: " + FormatDuration(upstream_idle_close) + "\n";
+  out += "log_level: " + log_level + "\n";
+  return out;
+}
+
+}  // namespace hopgate::proxy

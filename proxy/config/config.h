@@ -1,0 +1,87 @@
+// The daemon's configuration file (YAML, `version: 1`): typed, defaulted and
+// checked in one pass, every error at FILE:LINE:COL. Parsing is from text so
+// tests need no files; Load() reads the file. Immutable after loading.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/net.h"
+#include "common/yaml_util.h"
+
+namespace hopgate::proxy {
+
+struct Config {
+  std::string file;  // where it was loaded from
+  std::vector<HostPort> listen;
+  std::vector<std::string> host_keys;  // private key files, absolute paths
+  std::string policy;                  // policy file, absolute path
+  std::string audit_log;               // JSON-lines audit log, absolute path
+
+  // limits
+  int64_t login_grace_time = 30;    // seconds
+  int64_t max_startups = 64;        // concurrent unauthenticated connections
+  int64_t max_sessions_per_user = 0;  // concurrent connections; 0 = unlimited
+  int64_t max_auth_tries = 6;       // failed userauth requests per connection
+  int64_t connect_timeout = 10;     // seconds, per upstream dial
+  int64_t max_connections = 10000;  // all connections, authenticated or not
+  int64_t max_channels_per_connection = 64;  // open channels of every kind, per connection
+
+  // authentication
+  std::string trusted_user_ca_keys;  // CA public keys, one per line (optional)
+  std::string revoked_keys;          // KRL or one public key per line (optional)
+  bool close_revoked_sessions = true;  // end live connections a new KRL covers
+  int64_t min_rsa_bits = 2048;         // RSA keys in the policy and CA files
+
+  std::optional<HostPort> metrics_listen;  // /metrics and /healthz; absent = off
+
+  // recorded sessions
+  std::string recordings_dir;      // audit.recordings; default <audit log dir>/recordings
+  // Interception host keys (recording.host_keys, or recording.host_key for
+  // one). Empty: one per type of host_keys, next to the first of them
+  // (RecordingHostKeyPaths below), generated if missing.
+  std::vector<std::string> recording_host_keys;
+  int64_t recording_min_free_bytes = 100 << 20;  // refuse recorded sessions below this
+  // Shown to the user as the inner login's SSH banner; empty: none.
+  std::string recording_notice = "This session is recorded by hopgate.";
+
+  // upstream: how the gateway logs in to targets and jump hosts
+  std::string upstream_user_ca_key;         // CA private key for minted certificates (optional)
+  int64_t upstream_max_channels = 64;       // client channels per shared upstream connection
+  int64_t upstream_idle_close = 60;         // seconds after its last channel
+
+  std::string log_level = "info";   // debug, info, warning, error
+
+  // Where each path-valued key was written (for messages about the file it
+  // names): "audit.log" -> hopgate.yaml:6:8.
+  std::map<std::string, SourceLocation> where;
+  // "FILE:LINE:COL: key", or "FILE: key (default)" when not written.
+  std::string Where(const std::string& key) const;
+
+  // Renders the effective configuration (defaults filled in), like sshd -T.
+  std::string Dump() const;
+};
+
+struct ConfigLoad {
+  std::optional<Config> config;  // set only when there are no errors
+  Diagnostics diagnostics;
+};
+
+// The interception keys of recorded sessions: recording.host_keys, or, when
+// not configured, one per type of the gateway's host keys (their wire type
+// names, "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"): recording_host_
+// ed25519, _ecdsa, _rsa next to the first host key, so every client that can
+// log in to the gateway can also use a recorded host.
+std::vector<std::string> RecordingHostKeyPaths(const Config& config,
+                                               const std::vector<std::string>& host_key_types);
+
+// Parses config text. Relative paths are resolved against `file`'s directory.
+ConfigLoad ParseConfig(std::string_view text, const std::string& file);
+// Reads and parses `path`.
+ConfigLoad LoadConfig(const std::string& path);
+
+}  // namespace hopgate::proxy

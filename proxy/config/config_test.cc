@@ -1,0 +1,91 @@
+#include <catch2/catch.hpp>
+
+#include "proxy/config/config.h"
+
+using namespace hopgate;
+using namespace hopgate::proxy;
+
+TEST_CASE("a complete config parses, with relative paths resolved") {
+  auto r = ParseConfig(R"(version: 1
+listen: ["127.0.0.1:2222", "[::1]:2222"]
+host_keys: [keys/host_ed25519]
+policy: policy.yaml
+audit:
+  log: /var/log/hopgate/audit.jsonl
+limits:
+  login_grace_time: 15s
+  max_startups: 10
+  max_sessions_per_user: 3
+)",
+                       "/etc/hopgate/hopgate.yaml");
+  INFO(r.diagnostics.ToString());
+  REQUIRE(r.config);
+  const Config& c = *r.config;
+  REQUIRE(c.listen.size() == 2);
+  CHECK(c.listen[1].host == "::1");
+  CHECK(c.host_keys[0] == "/etc/hopgate/keys/host_ed25519");
+  CHECK(c.policy == "/etc/hopgate/policy.yaml");
+  CHECK(c.audit_log == "/var/log/hopgate/audit.jsonl");
+  CHECK(c.login_grace_time == 15);
+  CHECK(c.max_startups == 10);
+  CHECK(c.max_sessions_per_user == 3);
+  CHECK(c.Dump().find("login_grace_time: 15s") != std::string::npos);
+}
+
+TEST_CASE("defaults are filled in one place") {
+  auto r = ParseConfig(
+      "version: 1\nlisten: [\"0.0.0.0:22\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n",
+      "/c.yaml");
+  REQUIRE(r.config);
+  CHECK(r.config->login_grace_time == 30);
+  CHECK(r.config->max_startups == 64);
+  CHECK(r.config->max_sessions_per_user == 0);
+}
+
+TEST_CASE("config errors name file:line:col") {
+  auto r = ParseConfig(R"(version: 1
+listen: ["127.0.0.1", "db.example.com:22", "::1:22"]
+host_keys: []
+polcy: p.yaml
+audit: {}
+limits:
+  login_grace_time: 30
+  max_startups: -1
+)",
+                       "/etc/hopgate/bad.yaml");
+  CHECK_FALSE(r.config);
+  std::string e = r.diagnostics.ToString();
+  INFO(e);
+  CHECK(e.find("/etc/hopgate/bad.yaml:2:10: listen: expected host:port, got \"127.0.0.1\"") != std::string::npos);
+  CHECK(e.find("/etc/hopgate/bad.yaml:2:23: listen: \"db.example.com\" must be an IP address") != std::string::npos);
+  CHECK(e.find("/etc/hopgate/bad.yaml:2:44: listen: IPv6 addresses need brackets") != std::string::npos);
+  CHECK(e.find("/etc/hopgate/bad.yaml:3:12: host_keys must name at least one key file") != std::string::npos);
+  CHECK(e.find("/etc/hopgate/bad.yaml:4:1: unknown key \"polcy\" in the config") != std::string::npos);
+  CHECK(e.find("/etc/hopgate/bad.yaml:1:1: missing policy") != std::string::npos);
+  CHECK(e.find("/etc/hopgate/bad.yaml:5:8: missing audit.log") != std::string::npos);
+  CHECK(e.find("/etc/hopgate/bad.yaml:7:21: limits.login_grace_time: invalid duration \"30\": missing unit") != std::string::npos);
+  CHECK(e.find("/etc/hopgate/bad.yaml:8:17: limits.max_startups must be between 1 and 100000") != std::string::npos);
+}
+
+TEST_CASE("recording and upstream sections parse, with defaults next to the audit log") {
+  auto r = hopgate::proxy::ParseConfig(
+      "version: 1\nlisten: [\"127.0.0.1:2222\"]\nhost_keys: [keys/host]\npolicy: p.yaml\n"
+      "audit:\n  log: /var/log/hopgate/audit.jsonl\n"
+      "recording:\n  min_free_bytes: 0\n"
+      "upstream:\n  user_ca_key: ca\n  max_channels_per_connection: 8\n  idle_close: 2m\n",
+      "/etc/hopgate/hopgate.yaml");
+  INFO(r.diagnostics.ToString());
+  REQUIRE(r.config);
+  CHECK(r.config->recording_min_free_bytes == 0);
+  CHECK(r.config->recordings_dir == "/var/log/hopgate/recordings");
+  CHECK(r.config->recording_host_keys.empty());  // derived from host_keys at start
+  CHECK(r.config->upstream_user_ca_key == "/etc/hopgate/ca");
+  CHECK(r.config->upstream_max_channels == 8);
+  CHECK(r.config->upstream_idle_close == 120);
+  auto bad = hopgate::proxy::ParseConfig(
+      "version: 1\nlisten: [\"127.0.0.1:2222\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n"
+      "recording:\n  min_free: 1\n",
+      "/etc/hopgate/hopgate.yaml");
+  CHECK_FALSE(bad.config);
+  CHECK(bad.diagnostics.ToString().find("/etc/hopgate/hopgate.yaml:7:3:") != std::string::npos);
+}

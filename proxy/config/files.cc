@@ -1,0 +1,88 @@
+#include "proxy/config/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "common/strings.h"
+
+namespace hopgate::proxy {
+
+Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error{strerror(errno)};
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return Error{"not a regular file"};
+  }
+  std::string out;
+  char buf[65536];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      return Error{strerror(err)};
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes) {
+      close(fd);
+      return Error{"file is larger than " + std::to_string(max_bytes) + " bytes"};
+    }
+  }
+  close(fd);
+  return out;
+}
+
+policy::LoadResult LoadPolicyFile(const std::string& path, const policy::PolicyOptions& options) {
+  auto text = ReadFile(path);
+  if (!text) {
+    policy::LoadResult r{nullptr, Diagnostics(path)};
+    r.diagnostics.ErrorAtFile("cannot read policy: " + text.message());
+    return r;
+  }
+  return policy::ParsePolicy(
+      *text, path, [](const std::string& p) { return ReadFile(p, 16 << 20); }, options);
+}
+
+policy::LoadResult LoadPolicyFor(const Config& config) {
+  policy::PolicyOptions options;
+  options.min_rsa_bits = static_cast<int>(config.min_rsa_bits);
+  policy::LoadResult r = LoadPolicyFile(config.policy, options);
+  if (!r.policy || !config.upstream_user_ca_key.empty()) return r;
+  std::set<std::string> hops;
+  for (const auto& [name, h] : r.policy->hosts) hops.insert(h.route.begin(), h.route.end());
+  bool bad = false;
+  for (const auto& [name, h] : r.policy->hosts) {
+    bool hop = hops.count(name) > 0;
+    if ((hop || h.record) && h.identity_text.empty()) {
+      r.diagnostics.Error(h.location,
+                          "host " + Quote(name) + (hop ? " is a jump host" : " is recorded") +
+                              " without an identity, so hopgate must mint a certificate to log "
+                              "in to it, but " +
+                              config.file + " has no upstream.user_ca_key");
+      bad = true;
+    }
+  }
+  if (bad) r.policy = nullptr;
+  return r;
+}
+
+Result<std::optional<certs::PrivateKey>> LoadUpstreamCa(const Config& config) {
+  if (config.upstream_user_ca_key.empty()) return std::optional<certs::PrivateKey>();
+  const std::string where = config.Where("upstream.user_ca_key") + ": ";
+  auto text = ReadFile(config.upstream_user_ca_key, 1 << 20);
+  if (!text) return Error{where + config.upstream_user_ca_key + ": " + text.message()};
+  auto key = certs::ParseOpenSshPrivateKey(*text);
+  if (!key) return Error{where + config.upstream_user_ca_key + ": " + key.message()};
+  return std::optional<certs::PrivateKey>(std::move(*key));
+}
+
+}  // namespace hopgate::proxy

@@ -1,0 +1,174 @@
+#include "proxy/daemon/loader.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "proxy/config/files.h"
+#include "proxy/ssh/host_keys.h"
+
+namespace hopgate::proxy {
+namespace {
+
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// The nearest directory of `path` that exists (itself included).
+std::string NearestExisting(std::string path) {
+  struct stat st;
+  while (!path.empty() && stat(path.c_str(), &st) != 0) {
+    if (path == "/" || path == ".") break;
+    path = DirOf(path);
+  }
+  return path;
+}
+
+// Empty when `dir` exists and we may create files in it; else why not.
+std::string DirectoryProblem(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) return "directory " + dir + " does not exist";
+  if (!S_ISDIR(st.st_mode)) return dir + " is not a directory";
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
+    return "directory " + dir + " is not writable: " + strerror(errno);
+  }
+  return "";
+}
+
+void CheckAuditLog(const Config& c, Loaded* out) {
+  const std::string& log = c.audit_log;
+  struct stat st;
+  if (stat(log.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode)) {
+      out->errors.push_back(c.Where("audit.log") + ": " + log + " is not a regular file");
+    } else if (access(log.c_str(), W_OK) != 0) {
+      out->errors.push_back(c.Where("audit.log") + ": " + log + " is not writable: " +
+                            strerror(errno));
+    }
+    return;
+  }
+  if (std::string why = DirectoryProblem(DirOf(log)); !why.empty()) {
+    out->errors.push_back(c.Where("audit.log") + ": cannot create " + log + ": " + why);
+  }
+}
+
+void CheckRecordings(const Config& c, Loaded* out) {
+  // Created on first use, with its parents: the nearest existing one must
+  // be a writable directory.
+  std::string dir = c.recordings_dir;
+  std::string existing = NearestExisting(dir);
+  if (std::string why = DirectoryProblem(existing); !why.empty()) {
+    out->errors.push_back(c.Where("audit.recordings") + ": recordings directory " + dir + ": " +
+                          why);
+  }
+}
+
+void CheckKeys(const std::vector<std::string>& paths, const std::string& key,
+               const Config& c, Loaded* out, std::vector<HostKey>* loaded) {
+  for (const auto& path : paths) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) {
+      // Generated at start: its directory must take it.
+      if (std::string why = DirectoryProblem(DirOf(path)); !why.empty()) {
+        out->errors.push_back(c.Where(key) + ": " + path + " is missing and cannot be generated: " +
+                              why);
+      }
+      continue;
+    }
+    auto keys = LoadOrGenerateHostKeys({path}, /*generate_missing=*/false);
+    if (!keys) {
+      out->errors.push_back(c.Where(key) + ": " + keys.message());
+    } else if (loaded) {
+      for (auto& k : *keys) loaded->push_back(std::move(k));
+    }
+  }
+}
+
+// Binds and closes a socket on `hp`. In use (a running gateway) is fine.
+std::string BindProblem(const HostPort& hp) {
+  std::string host = hp.host == "localhost" ? "127.0.0.1" : hp.host;
+  auto ip = IpAddress::Parse(host);
+  if (!ip) return hp.ToString() + ": not an IP address";
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (ip->v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(hp.port);
+    memcpy(&a->sin6_addr, ip->bytes.data(), 16);
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(hp.port);
+    memcpy(&a->sin_addr, ip->bytes.data(), 4);
+    len = sizeof *a;
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return hp.ToString() + ": " + strerror(errno);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ip->v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  int rc = bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  int err = errno;
+  close(fd);
+  if (rc != 0 && err != EADDRINUSE) return "cannot listen on " + hp.ToString() + ": " + strerror(err);
+  return "";
+}
+
+}  // namespace
+
+Loaded LoadPolicyAndTrust(const Config& config) {
+  Loaded out;
+  policy::LoadResult p = LoadPolicyFor(config);
+  for (const auto& d : p.diagnostics.items()) {
+    (d.severity == Diagnostic::Severity::kError ? out.errors : out.warnings)
+        .push_back(d.ToString());
+  }
+  out.policy = p.policy;
+  auto trust = LoadTrust(config);
+  if (!trust) {
+    out.errors.push_back(trust.message());
+  } else {
+    out.trust = *trust;
+  }
+  return out;
+}
+
+Loaded LoadAll(const Config& config) {
+  Loaded out = LoadPolicyAndTrust(config);
+  auto ca = LoadUpstreamCa(config);
+  if (!ca) {
+    out.errors.push_back(ca.message());
+  } else {
+    out.upstream_ca = std::move(*ca);
+  }
+  CheckAuditLog(config, &out);
+  CheckRecordings(config, &out);
+  std::vector<HostKey> host_keys;
+  CheckKeys(config.host_keys, "host_keys", config, &out, &host_keys);
+  std::vector<std::string> types;
+  for (const auto& k : host_keys) types.push_back(k.type);
+  CheckKeys(RecordingHostKeyPaths(config, types),
+            config.recording_host_keys.empty() ? "host_keys" : "recording.host_keys", config,
+            &out, nullptr);
+  for (const auto& hp : config.listen) {
+    if (std::string why = BindProblem(hp); !why.empty()) {
+      out.errors.push_back(config.Where("listen") + ": " + why);
+    }
+  }
+  if (config.metrics_listen) {
+    if (std::string why = BindProblem(*config.metrics_listen); !why.empty()) {
+      out.errors.push_back(config.Where("metrics.listen") + ": " + why);
+    }
+  }
+  return out;
+}
+
+}  // namespace hopgate::proxy

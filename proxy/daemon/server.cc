@@ -1,0 +1,510 @@
+#include "proxy/daemon/server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "common/net.h"
+#include "proxy/connection/connection.h"
+#include "proxy/net/dialer.h"
+#include "proxy/config/files.h"
+#include "proxy/daemon/loader.h"
+#include "proxy/base/logging.h"
+#include "proxy/base/version.h"
+
+namespace hopgate::proxy {
+namespace {
+
+// How often the policy's names are looked up again while it is in force.
+constexpr int64_t kNamesRefreshMs = 60'000;
+// How often the main loop checks that the audit log's path is still the
+// file being written.
+constexpr int64_t kAuditCheckMs = 5'000;
+// How long the accept loop rests after running out of descriptors.
+constexpr int64_t kAcceptBackoffMs = 100;
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+
+Result<int> Listen(const HostPort& hp) {
+  std::string host = hp.host == "localhost" ? "127.0.0.1" : hp.host;
+  auto ip = IpAddress::Parse(host);
+  if (!ip) return Error{"listen " + hp.ToString() + ": not an IP address"};
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (ip->v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(hp.port);
+    memcpy(&a->sin6_addr, ip->bytes.data(), 16);
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(hp.port);
+    memcpy(&a->sin_addr, ip->bytes.data(), 4);
+    len = sizeof *a;
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Error{"listen " + hp.ToString() + ": " + strerror(errno)};
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ip->v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, 1024) != 0) {
+    std::string err = strerror(errno);
+    close(fd);
+    return Error{"listen " + hp.ToString() + ": " + err};
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::Start(Config config) {
+  std::unique_ptr<Server> s(new Server());
+
+  // Everything --check checks, by the same code: nothing starts unless all
+  // of it holds.
+  Loaded loaded = LoadAll(config);
+  for (const auto& w : loaded.warnings) spdlog::warn("{}", w);
+  if (!loaded.ok()) {
+    std::string all;
+    for (const auto& e : loaded.errors) all += e + "\n";
+    return Error{all};
+  }
+  auto policy_ptr = loaded.policy;
+  auto trust = loaded.trust;
+
+  s->metrics_ = Metrics::Create(kVersion);
+  if (!s->metrics_) return Error{"internal error: cannot create the metrics registry"};
+
+  auto sink = audit::FileSink::Open(config.audit_log);
+  if (!sink) return Error{sink.message()};
+  s->audit_sink_ = std::move(*sink);
+  auto log = std::make_shared<audit::Log>(s->audit_sink_, &WallMs);
+  log->set_observer([m = s->metrics_](const char* type, bool ok) { m->AuditEvent(type, ok); });
+
+  auto keys = LoadOrGenerateHostKeys(config.host_keys, /*generate_missing=*/true);
+  if (!keys) return Error{keys.message()};
+  s->host_keys_ = std::move(*keys);
+  // The interception host keys recorded sessions answer with.
+  std::vector<std::string> types;
+  for (const auto& k : s->host_keys_) types.push_back(k.type);
+  config.recording_host_keys = RecordingHostKeyPaths(config, types);
+  auto recording_key = LoadOrGenerateHostKeys(config.recording_host_keys, true);
+  if (!recording_key) return Error{recording_key.message()};
+  for (const auto& k : *recording_key) {
+    spdlog::info("recording host key {} {} {}{} (clients trust it via hopctl known-hosts)", k.path,
+                 k.type, k.fingerprint, k.generated ? " (generated)" : "");
+  }
+
+  s->bind_.reset(ssh_bind_new());
+  ssh_bind b = s->bind_.get();
+  bool no_config = false;
+  ssh_bind_options_set(b, SSH_BIND_OPTIONS_PROCESS_CONFIG, &no_config);
+  for (const auto& k : s->host_keys_) {
+    if (ssh_bind_options_set(b, SSH_BIND_OPTIONS_HOSTKEY, k.path.c_str()) != SSH_OK) {
+      return Error{k.path + ": libssh refused the host key"};
+    }
+  }
+  ssh_bind_options_set(b, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, kAcceptedKeyTypes);
+  ssh_bind_options_set(b, SSH_BIND_OPTIONS_BANNER, "hopgate");
+
+  for (const auto& hp : config.listen) {
+    auto fd = Listen(hp);
+    if (!fd) {
+      for (auto& l : s->listeners_) close(l.fd);
+      s->listeners_.clear();
+      return Error{fd.message()};
+    }
+    s->listeners_.push_back({*fd, hp.ToString()});
+  }
+
+  // One descriptor kept in reserve, to shed a connection cleanly at the
+  // open-files limit (see ShedAtDescriptorLimit).
+  s->spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);  // inherited by connection threads
+  signal(SIGPIPE, SIG_IGN);
+  // A file size limit must fail writes (EFBIG, then fail closed), not kill us.
+  signal(SIGXFSZ, SIG_IGN);
+  s->signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+  UpstreamPool::Options upstream;
+  upstream.connect_timeout_ms = config.connect_timeout * 1000;
+  upstream.max_channels = config.upstream_max_channels;
+  upstream.idle_close_ms = config.upstream_idle_close * 1000;
+  upstream.user_ca = std::move(loaded.upstream_ca);
+  s->gw_ = std::make_unique<Gateway>(std::move(config), log, s->metrics_, std::move(upstream));
+  // Workers drive the client connections: as many as there are cores.
+  size_t n = std::max<unsigned>(2, std::thread::hardware_concurrency());
+  for (size_t i = 0; i < n; ++i) {
+    s->workers_.push_back(std::make_unique<Worker>(static_cast<int>(i)));
+    s->workers_.back()->Start();
+  }
+  s->gw_->policy().Set(policy_ptr, trust,
+                       s->ResolvePolicyNames(*policy_ptr, std::make_shared<policy::AddressMap>()));
+  s->loaded_content_hash_ = policy_ptr->version + trust->version;
+  s->metrics_->PolicyVersion(policy_ptr->version);
+
+  audit::ServerStart start;
+  start.version = kVersion;
+  for (const auto& l : s->listeners_) start.listen.push_back(l.local);
+  start.policy_version = policy_ptr->version;
+  for (const auto& k : s->host_keys_) {
+    start.host_key_fingerprints.push_back(k.type + " " + k.fingerprint);
+    spdlog::info("host key {} {} {}{}", k.path, k.type, k.fingerprint,
+                 k.generated ? " (generated)" : "");
+  }
+  Status st = log->Record("", start);
+  if (!st) return Error{st.message()};
+  if (const auto& ml = s->gw_->config().metrics_listen) {
+    Gateway* gw = s->gw_.get();
+    audit::FileSink* audit_sink = s->audit_sink_.get();
+    Metrics* metrics = s->metrics_.get();
+    Status served = s->metrics_->Serve(*ml, [gw, audit_sink, metrics](std::string* why) {
+      if (gw->stopping()) {
+        *why = "shutting down";
+        return false;
+      }
+      // One state for /healthz and hopgate_audit_log_healthy.
+      bool ok = audit_sink->Check(why);
+      metrics->AuditHealthy(ok);
+      if (!ok) return false;
+      return true;
+    });
+    if (!served) return Error{served.message()};
+    spdlog::info("metrics on http://{}/metrics, health on /healthz", ml->ToString());
+  }
+  for (const auto& l : s->listeners_) spdlog::info("listening on {}", l.local);
+  spdlog::info("policy {} loaded from {} ({} rules)", policy_ptr->version,
+               s->gw_->config().policy, policy_ptr->rules.size());
+  if (!trust->user_cas.empty()) {
+    spdlog::info("{} trusted user CA keys from {}", trust->user_cas.size(),
+                 s->gw_->config().trusted_user_ca_keys);
+  }
+  return s;
+}
+
+PolicyStore::Names Server::ResolvePolicyNames(const policy::Policy& p,
+                                              const PolicyStore::Names& old) {
+  std::vector<std::string> names = p.NamesToResolve();
+  auto out = std::make_shared<policy::AddressMap>(
+      gw_ ? gw_->resolver().ResolveAll(names, gw_->config().connect_timeout * 1000)
+          : policy::AddressMap{});
+  for (const auto& n : names) {
+    if (out->count(n)) continue;
+    if (old && old->count(n)) {
+      (*out)[n] = old->at(n);
+      spdlog::warn("policy name {} did not resolve now; keeping its earlier addresses", n);
+    } else {
+      spdlog::warn("policy name {} does not resolve: requests by address are not matched to it", n);
+    }
+  }
+  return out;
+}
+
+void Server::RefreshNamesLoop() {
+  std::unique_lock<std::mutex> lock(names_mu_);
+  while (!names_cv_.wait_for(lock, std::chrono::milliseconds(kNamesRefreshMs),
+                             [&] { return names_stop_; })) {
+    lock.unlock();
+    auto p = gw_->policy().Get();
+    if (!p->NamesToResolve().empty()) {
+      gw_->policy().RefreshNames(p.get(), ResolvePolicyNames(*p, gw_->policy().GetNames()));
+    }
+    lock.lock();
+  }
+}
+
+Server::~Server() {
+  if (names_thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(names_mu_);
+      names_stop_ = true;
+    }
+    names_cv_.notify_all();
+    names_thread_.join();
+  }
+  for (auto& l : listeners_) close(l.fd);
+  if (signal_fd_ >= 0) close(signal_fd_);
+  if (spare_fd_ >= 0) close(spare_fd_);
+}
+
+int Server::Run() {
+  WatchPolicyFiles();
+  names_thread_ = std::thread([this] { RefreshNamesLoop(); });
+  std::vector<pollfd> fds;
+  fds.push_back({signal_fd_, POLLIN, 0});
+  fds.push_back({watcher_.fd(), POLLIN, 0});
+  for (const auto& l : listeners_) fds.push_back({l.fd, POLLIN, 0});
+  int64_t reload_at = 0;  // debounce: editors write in several steps
+  while (true) {
+    int64_t now = WallMs();
+    int timeout = -1;
+    if (reload_at != 0) timeout = static_cast<int>(std::max<int64_t>(0, reload_at - now));
+    if (now >= next_audit_check_) {
+      next_audit_check_ = now + kAuditCheckMs;
+      CheckAuditLog();
+    }
+    timeout = timeout < 0 ? static_cast<int>(kAuditCheckMs)
+                          : std::min(timeout, static_cast<int>(kAuditCheckMs));
+    bool paused = now < accept_paused_until_;
+    for (size_t i = 2; i < fds.size(); ++i) fds[i].events = paused ? 0 : POLLIN;
+    if (paused) {
+      int left = static_cast<int>(accept_paused_until_ - now);
+      timeout = timeout < 0 ? left : std::min(timeout, left);
+    }
+    int n = poll(fds.data(), fds.size(), timeout);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("poll failed: {}", strerror(errno));
+      Shutdown("internal error");
+      return 1;
+    }
+    if (fds[0].revents & POLLIN) {
+      signalfd_siginfo si;
+      while (read(signal_fd_, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+          // Also reopen the audit log, for logrotate.
+          if (Status st = audit_sink_->Reopen(); !st) spdlog::error("{}", st.message());
+          ReloadPolicy("SIGHUP", /*force=*/true);
+          reload_at = 0;
+        } else {
+          Shutdown(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+          return 0;
+        }
+      }
+    }
+    if ((fds[1].revents & POLLIN) && watcher_.Drain()) reload_at = WallMs() + 300;
+    if (reload_at != 0 && WallMs() >= reload_at) {
+      reload_at = 0;
+      ReloadPolicy("file change", /*force=*/false);
+    }
+    for (size_t i = 2; i < fds.size(); ++i) {
+      if (fds[i].revents & POLLIN) Accept(listeners_[i - 2].fd, listeners_[i - 2].local);
+    }
+  }
+}
+
+void Server::CheckAuditLog() {
+  std::string why;
+  bool reopened = false;
+  bool ok = audit_sink_->Check(&why, &reopened);
+  if (reopened) {
+    spdlog::warn("audit log {} was renamed or deleted without a SIGHUP; reopened it",
+                 gw_->config().audit_log);
+  }
+  if (!ok && audit_ok_) spdlog::error("{}", why);
+  audit_ok_ = ok;
+  metrics_->AuditHealthy(ok);
+}
+
+void Server::WatchPolicyFiles() {
+  std::vector<std::string> paths = {gw_->config().policy};
+  if (!gw_->config().trusted_user_ca_keys.empty()) paths.push_back(gw_->config().trusted_user_ca_keys);
+  if (!gw_->config().revoked_keys.empty()) paths.push_back(gw_->config().revoked_keys);
+  auto p = gw_->policy().Get();
+  for (const auto& [name, user] : p->users) {
+    if (!user.authorized_keys_path.empty()) paths.push_back(user.authorized_keys_path);
+  }
+  watcher_.Watch(paths);
+}
+
+void Server::ShedAtDescriptorLimit(int listen_fd, const std::string& local, int err) {
+  // Out of descriptors: accept and close one pending connection with the
+  // spare descriptor kept for this, so the client sees a clean close rather
+  // than a hang, and stop accepting for a moment instead of spinning on a
+  // listener that stays readable.
+  int64_t now = WallMs();
+  if (spare_fd_ >= 0) {
+    close(spare_fd_);
+    spare_fd_ = -1;
+    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      close(fd);
+      ++shed_;
+      metrics_->Connection("rejected_no_descriptors");
+    }
+    spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  accept_paused_until_ = now + kAcceptBackoffMs;
+  if (now - shed_logged_ms_ >= 1000) {
+    spdlog::warn("accept on {} failed: {}; shed {} connections at the open-files limit, pausing "
+                 "accepts for {} ms",
+                 local, strerror(err), shed_, kAcceptBackoffMs);
+    shed_logged_ms_ = now;
+    shed_ = 0;
+  }
+}
+
+void Server::Accept(int listen_fd, const std::string& local) {
+  for (int burst = 0; burst < 64; ++burst) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len,
+                     SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      int err = errno;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        ShedAtDescriptorLimit(listen_fd, local, err);
+      } else if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR &&
+                 err != ECONNABORTED) {
+        spdlog::warn("accept on {} failed: {}", local, strerror(err));
+      }
+      return;
+    }
+    ClientEndpoint client;
+    client.local = local;
+    char buf[INET6_ADDRSTRLEN] = "?";
+    if (ss.ss_family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+      client.port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+      client.port = ntohs(a->sin6_port);
+    }
+    auto ip = IpAddress::Parse(buf);
+    client.address = ip ? ip->Unmapped().ToString() : buf;
+
+    const Config& cfg = gw_->config();
+    bool startups_full = gw_->unauthenticated().load() >= cfg.max_startups;
+    if (startups_full || static_cast<int64_t>(gw_->active()) >= cfg.max_connections) {
+      close(fd);
+      metrics_->Connection(startups_full ? "rejected_max_startups" : "rejected_max_connections");
+      if (rejected_startups_++ % 100 == 0) {
+        spdlog::warn("refused connection from {}: {} (max_startups {}, max_connections {})",
+                     JoinHostPort(client.address, client.port),
+                     gw_->unauthenticated().load() >= cfg.max_startups
+                         ? "too many unauthenticated connections"
+                         : "too many connections",
+                     cfg.max_startups, cfg.max_connections);
+      }
+      continue;
+    }
+    TuneSocket(fd);
+    SessionPtr session(ssh_new());
+    if (!session || ssh_bind_accept_fd(bind_.get(), session.get(), fd) != SSH_OK) {
+      spdlog::error("cannot set up a session for {}: {}", client.address,
+                    ssh_get_error(bind_.get()));
+      close(fd);
+      continue;
+    }
+    DisableCompression(session.get());
+    gw_->unauthenticated().fetch_add(1);
+    metrics_->Connection("accepted");
+    // The least loaded worker drives it from now on.
+    Worker* w = workers_.front().get();
+    for (auto& candidate : workers_) {
+      if (candidate->load() < w->load()) w = candidate.get();
+    }
+    auto conn = std::make_shared<std::unique_ptr<Connection>>(std::make_unique<Connection>(
+        gw_.get(), w, std::move(session), client, Gateway::NewConnectionId(), WallMs()));
+    int64_t now = SteadyMs();
+    w->Post([w, conn, now] { w->Adopt(std::move(*conn), now); });
+  }
+}
+
+void Server::ReloadPolicy(const std::string& trigger, bool force) {
+  auto current = gw_->policy().Get();
+  auto current_trust = gw_->policy().GetTrust();
+  Loaded loaded = LoadPolicyAndTrust(gw_->config());
+  std::string content_hash;
+  if (loaded.ok()) {
+    content_hash = loaded.policy->version + loaded.trust->version;
+  } else {
+    for (const auto& e : loaded.errors) content_hash += e + "\n";
+  }
+  if (!force && content_hash == loaded_content_hash_) return;  // touched, not changed
+  loaded_content_hash_ = content_hash;
+  audit::PolicyReload e;
+  e.trigger = trigger;
+  e.previous_version = current->version;
+  e.errors = static_cast<int>(loaded.errors.size());
+  e.warnings = static_cast<int>(loaded.warnings.size());
+  for (const auto& m : loaded.errors) {
+    if (e.messages.size() < 20) e.messages.push_back(m);
+    spdlog::error("{}", m);
+  }
+  for (const auto& m : loaded.warnings) {
+    if (e.messages.size() < 20) e.messages.push_back(m);
+    spdlog::warn("{}", m);
+  }
+  bool ok = loaded.ok();
+  if (ok) {
+    bool revocations_changed = loaded.trust->version != current_trust->version;
+    // The new policy's names are resolved before it takes effect, so no
+    // decision runs against it without them.
+    gw_->policy().Set(loaded.policy, loaded.trust,
+                      ResolvePolicyNames(*loaded.policy, gw_->policy().GetNames()));
+    e.success = true;
+    e.policy_version = loaded.policy->version;
+    spdlog::info("policy reloaded ({}): {} -> {}", trigger, current->version,
+                 loaded.policy->version);
+    metrics_->PolicyVersion(loaded.policy->version);
+    WatchPolicyFiles();
+    if (revocations_changed) gw_->RecheckRevocations();
+  } else {
+    e.success = false;
+    e.policy_version = current->version;
+    spdlog::error("reload ({}) failed with {} errors; keeping policy {}", trigger, e.errors,
+                  current->version);
+  }
+  metrics_->PolicyReload(ok);
+  (void)gw_->audit().Record("", e);
+}
+
+void Server::Shutdown(const std::string& reason) {
+  spdlog::info("{}: stopping; closing {} connections", reason, gw_->active());
+  for (auto& l : listeners_) close(l.fd);
+  listeners_.clear();
+  int64_t open = static_cast<int64_t>(gw_->active());
+  // Every connection learns the gateway stops at its next step; recorded
+  // sessions end first (each is woken), then the connections carrying them.
+  gw_->Stop();
+  gw_->WakeAll();
+  for (auto& w : workers_) w->Stop();
+  for (auto& w : workers_) w->Join();
+  if (!gw_->WaitForAll(10'000)) {
+    spdlog::warn("recorded sessions did not end within 10s; waiting for them");
+  }
+  gw_->JoinTasks();
+  gw_->tasks().Stop();
+  gw_->upstream().Shutdown();
+  audit::ServerStop e;
+  e.reason = reason;
+  e.connections_closed = open;
+  (void)gw_->audit().Record("", e);
+  metrics_->StopServing();
+  spdlog::info("stopped");
+}
+
+}  // namespace hopgate::proxy

@@ -1,0 +1,135 @@
+#include "proxy/gateway/gateway.h"
+
+#include <openssl/rand.h>
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "common/encoding.h"
+
+namespace hopgate::proxy {
+
+Gateway::Gateway(Config config, std::shared_ptr<audit::Log> audit,
+                 std::shared_ptr<Metrics> metrics, UpstreamPool::Options upstream)
+    : config_(std::move(config)),
+      audit_(std::move(audit)),
+      metrics_(std::move(metrics)),
+      resolver_(std::make_unique<Resolver>()) {
+  upstream.resolver = resolver_.get();
+  upstream_ = std::make_unique<UpstreamPool>(std::move(upstream), metrics_.get());
+  task_pool_ = std::make_unique<TaskPool>(16);
+}
+
+void Gateway::Register(LiveConnection* c) {
+  std::lock_guard<std::mutex> lock(mu_);
+  connections_.insert(c);
+}
+
+void Gateway::Unregister(LiveConnection* c) {
+  std::lock_guard<std::mutex> lock(mu_);
+  connections_.erase(c);
+  cv_.notify_all();
+}
+
+size_t Gateway::active() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return connections_.size();
+}
+
+bool Gateway::WaitForAll(int64_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] {
+    if (!connections_.empty()) return false;
+    for (const auto& t : tasks_) {
+      if (!t.done->load()) return false;
+    }
+    return true;
+  });
+}
+
+void Gateway::SpawnTask(std::function<void()> fn) {
+  std::vector<std::thread> finished;
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+      if (it->done->load()) {
+        finished.push_back(std::move(it->thread));
+        it = tasks_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    tasks_.push_back({std::thread([this, fn = std::move(fn), done] {
+                        fn();
+                        {
+                          std::lock_guard<std::mutex> l(mu_);
+                          done->store(true);
+                        }
+                        cv_.notify_all();
+                      }),
+                      done});
+  }
+  for (auto& t : finished) t.join();
+}
+
+void Gateway::JoinTasks() {
+  std::vector<Task> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    all.swap(tasks_);
+  }
+  for (auto& t : all) t.thread.join();
+}
+
+void Gateway::WakeAll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (LiveConnection* c : connections_) c->Wake();
+  uint64_t one = 1;
+  for (int fd : wake_fds_) {
+    ssize_t n = write(fd, &one, sizeof one);
+    (void)n;
+  }
+}
+
+void Gateway::AddWakeFd(int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  wake_fds_.insert(fd);
+}
+
+void Gateway::RemoveWakeFd(int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  wake_fds_.erase(fd);
+}
+
+void Gateway::RecheckRevocations() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (LiveConnection* c : connections_) c->RequestRevocationCheck();
+}
+
+bool Gateway::AcquireUserSlot(const std::string& user) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t& n = user_slots_[user];
+  if (config_.max_sessions_per_user > 0 && n >= config_.max_sessions_per_user) return false;
+  ++n;
+  return true;
+}
+
+void Gateway::ReleaseUserSlot(const std::string& user) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = user_slots_.find(user);
+  if (it != user_slots_.end() && --it->second <= 0) user_slots_.erase(it);
+}
+
+std::string Gateway::NewConnectionId() {
+  unsigned char b[8];
+  if (RAND_bytes(b, sizeof b) != 1) {
+    static std::atomic<uint64_t> counter{0};
+    uint64_t v = ++counter;
+    return "c" + HexEncode(std::string(reinterpret_cast<char*>(&v), sizeof v));
+  }
+  return "c" + HexEncode(std::string(reinterpret_cast<char*>(b), sizeof b));
+}
+
+}  // namespace hopgate::proxy

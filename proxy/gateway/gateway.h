@@ -1,0 +1,145 @@
+// State shared by every connection thread: the configuration, the policy in
+// force (swapped atomically on reload), the audit log, connection and
+// per-user accounting, and the stop flag. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "audit/sink.h"
+#include "policy/policy.h"
+#include "proxy/config/config.h"
+#include "proxy/metrics/metrics.h"
+#include "proxy/net/resolver.h"
+#include "proxy/runtime/task_pool.h"
+#include "proxy/config/trust.h"
+#include "proxy/upstream/upstream.h"
+
+namespace hopgate::proxy {
+
+// What the gateway asks of a live client connection, from any thread. The
+// connection layer implements it; the gateway knows nothing else of it.
+class LiveConnection {
+ public:
+  virtual ~LiveConnection() = default;
+  // Look at the stop flag soon.
+  virtual void Wake() = 0;
+  // Re-check the credential against the revocation list now in force.
+  virtual void RequestRevocationCheck() = 0;
+};
+
+// The policy and the trust snapshot in force, swapped together on reload,
+// and the addresses of the policy's names (Policy::NamesToResolve()),
+// resolved before the policy takes effect and refreshed while it is in force.
+class PolicyStore {
+ public:
+  using Names = std::shared_ptr<const policy::AddressMap>;
+  std::shared_ptr<const policy::Policy> Get() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return policy_;
+  }
+  std::shared_ptr<const Trust> GetTrust() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return trust_;
+  }
+  Names GetNames() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return names_;
+  }
+  void Set(std::shared_ptr<const policy::Policy> p, std::shared_ptr<const Trust> t, Names names) {
+    std::lock_guard<std::mutex> lock(mu_);
+    policy_ = std::move(p);
+    trust_ = std::move(t);
+    names_ = std::move(names);
+  }
+  // Replaces the names of `for_policy` if it is still the one in force.
+  void RefreshNames(const policy::Policy* for_policy, Names names) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (policy_.get() == for_policy) names_ = std::move(names);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const policy::Policy> policy_;
+  std::shared_ptr<const Trust> trust_;
+  Names names_ = std::make_shared<policy::AddressMap>();
+};
+
+class Gateway {
+ public:
+  Gateway(Config config, std::shared_ptr<audit::Log> audit, std::shared_ptr<Metrics> metrics,
+          UpstreamPool::Options upstream = {});
+
+  const Config& config() const { return config_; }
+  PolicyStore& policy() { return policy_; }
+  audit::Log& audit() { return *audit_; }
+  Metrics& metrics() { return *metrics_; }
+  // Shared SSH connections to jump hosts (routes).
+  UpstreamPool& upstream() { return *upstream_; }
+  // Name lookups for decisions (with a timeout; never on a dial).
+  Resolver& resolver() { return *resolver_; }
+  // Threads for work that blocks (routes through jump hosts).
+  TaskPool& tasks() { return *task_pool_; }
+  int64_t NowMs() const { return audit_->Now(); }
+
+  // Connection bookkeeping.
+  void Register(LiveConnection* c);
+  void Unregister(LiveConnection* c);
+  // Recorded sessions run on threads of their own, owned here: a thread that
+  // ended is joined when the next one starts, and JoinTasks() joins them all
+  // (at shutdown, after the stop flag is set and everyone woken).
+  void SpawnTask(std::function<void()> fn);
+  void JoinTasks();
+  size_t active() const;
+  // Waits until every connection has ended or `timeout_ms` passed.
+  bool WaitForAll(int64_t timeout_ms);
+  // Wakes every connection and every registered eventfd (recorded sessions).
+  void WakeAll();
+  void AddWakeFd(int fd);
+  void RemoveWakeFd(int fd);
+  // Asks every connection to re-check its key or certificate against the
+  // revocation list now in force (after a reload).
+  void RecheckRevocations();
+  std::atomic<int>& unauthenticated() { return unauthenticated_; }
+
+  // Per-user concurrent connection slots (limits.max_sessions_per_user).
+  bool AcquireUserSlot(const std::string& user);
+  void ReleaseUserSlot(const std::string& user);
+
+  bool stopping() const { return stopping_.load(); }
+  void Stop() { stopping_.store(true); }
+
+  static std::string NewConnectionId();
+
+ private:
+  Config config_;
+  PolicyStore policy_;
+  std::shared_ptr<audit::Log> audit_;
+  std::shared_ptr<Metrics> metrics_;
+  std::unique_ptr<Resolver> resolver_;
+  std::unique_ptr<UpstreamPool> upstream_;
+  std::unique_ptr<TaskPool> task_pool_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<LiveConnection*> connections_;
+  std::set<int> wake_fds_;
+  struct Task {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Task> tasks_;
+  std::map<std::string, int64_t> user_slots_;
+  std::atomic<int> unauthenticated_{0};
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace hopgate::proxy

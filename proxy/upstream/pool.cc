@@ -1,0 +1,223 @@
+#include "proxy/upstream/upstream.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <deque>
+#include <thread>
+
+#include "certs/key.h"
+#include "certs/mint.h"
+#include "common/encoding.h"
+#include "proxy/net/dialer.h"
+#include "proxy/ssh/relay.h"
+#include "proxy/ssh/ssh_util.h"
+#include "proxy/upstream/link.h"
+
+namespace hopgate::proxy {
+
+std::vector<Hop> HopsFor(const policy::Policy& policy, const std::vector<std::string>& route) {
+  std::vector<Hop> hops;
+  for (const auto& name : route) {
+    const policy::Host& h = policy.hosts.at(name);
+    hops.push_back(
+        Hop{h.name, h.address, h.login, h.identity_text, h.host_key_blob, h.known_hosts_path});
+  }
+  return hops;
+}
+
+UpstreamPool::UpstreamPool(Options options, Metrics* metrics)
+    : options_(std::move(options)), metrics_(metrics) {}
+
+UpstreamPool::~UpstreamPool() { Shutdown(); }
+
+size_t UpstreamPool::LinkCount() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [key, v] : links_) n += v.size();
+  return n;
+}
+
+bool UpstreamPool::RetireIfIdle(Link* link) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!link->Idle(SteadyMs())) return false;
+  link->Stop();
+  EraseLocked(link);
+  return true;
+}
+
+void UpstreamPool::Remove(Link* link) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EraseLocked(link);
+}
+
+void UpstreamPool::EraseLocked(Link* link) {
+  auto it = links_.find(link->key());
+  if (it == links_.end()) return;
+  auto& v = it->second;
+  v.erase(std::remove_if(v.begin(), v.end(), [&](const auto& l) { return l.get() == link; }),
+          v.end());
+  if (v.empty()) links_.erase(it);
+}
+
+void UpstreamPool::Shutdown() {
+  std::vector<std::shared_ptr<Link>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shut_down_ = true;
+    for (auto& [key, v] : links_) all.insert(all.end(), v.begin(), v.end());
+  }
+  for (auto& l : all) l->Stop();
+  // Threads hold their own reference; wait (bounded) until they left the pool.
+  for (int i = 0; i < 200 && LinkCount() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+Result<std::vector<IpAddress>> UpstreamPool::ResolveHop(const std::string& host,
+                                                        int64_t timeout_ms, DialError* error) {
+  if (auto ip = IpAddress::Parse(host)) return std::vector<IpAddress>{ip->Unmapped()};
+  if (!options_.resolver) {
+    error->kind = DialFailure::kResolve;
+    error->message = "cannot resolve " + host + ": no resolver";
+    return Error{error->message};
+  }
+  ResolveError rerr;
+  auto addrs = options_.resolver->Resolve(host, timeout_ms, &rerr);
+  if (!addrs) {
+    error->kind = DialFailure::kResolve;
+    error->message = "cannot resolve " + host + ": " + rerr.message;
+    return Error{error->message};
+  }
+  return addrs;
+}
+
+Result<RouteStream> UpstreamPool::Open(const RouteRequest& req, RouteFailure* failure) {
+  if (req.hops.empty()) {
+    failure->reason = "other";
+    failure->message = "empty route";
+    return Error{failure->message};
+  }
+  const int64_t timeout = options_.connect_timeout_ms;
+  std::shared_ptr<Link> prev;
+  std::string key;
+  RouteStream out;
+  auto release = [&](const std::shared_ptr<Link>& l) {
+    if (!l) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    --l->reserved;
+  };
+  auto failed = [&](const std::shared_ptr<Link>& l) -> Result<RouteStream> {
+    release(l);
+    if (metrics_) metrics_->UpstreamConnectFailure(failure->reason);
+    return Error{failure->message};
+  };
+
+  for (size_t i = 0; i < req.hops.size(); ++i) {
+    const Hop& hop = req.hops[i];
+    key += (i ? ">" : "") + hop.name + "@" + JoinHostPort(hop.address.host, hop.address.port) +
+           "[" + (hop.identity_text.empty() ? "cert:" + req.user : "identity") + "]";
+    std::shared_ptr<Link> link;
+    bool create = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (shut_down_) {
+        failure->hop = hop.name;
+        failure->reason = "other";
+        failure->message = "the gateway is shutting down";
+        if (prev) --prev->reserved;
+        return Error{failure->message};
+      }
+      for (auto& l : links_[key]) {
+        if (l->Usable(options_.max_channels)) {
+          link = l;
+          break;
+        }
+      }
+      if (!link) {
+        link = std::make_shared<Link>(this, key, hop.name, options_.idle_close_ms);
+        links_[key].push_back(link);
+        create = true;
+      }
+      ++link->reserved;
+    }
+    if (create) {
+      int64_t started = SteadyMs();
+      int fd = -1;
+      if (i == 0) {
+        // The first jump host is the administrator's, not a client's
+        // choice: its name is resolved here, once, and dialled as resolved.
+        DialError derr;
+        Result<Dialed> dialed = Error{""};
+        auto addrs = ResolveHop(hop.address.host, timeout, &derr);
+        if (addrs) dialed = Dial(*addrs, hop.address.port, timeout, &derr);
+        if (!addrs || !dialed) {
+          failure->hop = hop.name;
+          failure->reason = DialFailureName(derr.kind);
+          failure->message = "hop " + hop.name + ": " + derr.message;
+        } else {
+          fd = dialed->fd;
+          if (metrics_) metrics_->UpstreamConnect(static_cast<double>(dialed->elapsed_ms) / 1000.0);
+        }
+      } else {
+        auto stream = prev->OpenStream(hop.address.host, hop.address.port, "", 0, timeout);
+        if (!stream) {
+          failure->hop = hop.name;
+          failure->reason = "open_refused";
+          failure->message = "hop " + hop.name + ": cannot reach it from " + prev->name() + ": " +
+                             stream.message();
+        } else {
+          fd = *stream;
+        }
+      }
+      release(prev);
+      prev.reset();
+      bool ok = false;
+      if (fd >= 0) {
+        ok = link->Establish(fd, hop, req, options_.user_ca, timeout, failure);
+      } else {
+        link->MarkFailed(*failure);  // waiters see the failure too
+      }
+      if (!ok) {
+        Remove(link.get());
+        return failed(link);
+      }
+      if (metrics_) {
+        metrics_->UpstreamHopConnect(static_cast<int>(i) + 1,
+                                     static_cast<double>(SteadyMs() - started) / 1000.0);
+      }
+      spdlog::info("upstream {}: connected as {} (hop {} of {})", hop.name, hop.login, i + 1,
+                   req.hops.size());
+    } else {
+      release(prev);
+      prev.reset();
+      if (!link->WaitReady(timeout * static_cast<int64_t>(req.hops.size()), failure)) {
+        return failed(link);
+      }
+      if (i == 0) out.first_hop_reused = true;
+    }
+    prev = link;
+  }
+
+  auto stream = prev->OpenStream(req.host, req.port, req.originator, req.originator_port, timeout);
+  if (!stream) {
+    failure->hop = prev->name();
+    failure->reason = "open_refused";
+    failure->message = "hop " + prev->name() + ": cannot reach " +
+                       JoinHostPort(req.host, req.port) + ": " + stream.message();
+    return failed(prev);
+  }
+  release(prev);
+  out.fd = *stream;
+  return out;
+}
+
+}  // namespace hopgate::proxy
