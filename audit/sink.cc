@@ -11,7 +11,10 @@ namespace hopgate::audit {
 
 Result<std::unique_ptr<FileSink>> FileSink::Open(const std::string& path) {
   int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return Error{"cannot open audit log " + path + ": " + strerror(errno)};
+  if (fd < 0) {
+    return MakeError(errno == ENOENT ? Code::kNotFound : Code::kPermissionDenied,
+                     "cannot open audit log " + path + ": " + strerror(errno));
+  }
   return std::unique_ptr<FileSink>(new FileSink(path, fd));
 }
 
@@ -31,7 +34,7 @@ Status FileSink::Write(const Event& event) {
       int err = n < 0 ? errno : EIO;
       healthy_.store(false, std::memory_order_relaxed);
       last_error_ = "audit log " + path_ + ": " + strerror(err);
-      return Error{last_error_};
+      return MakeError(Code::kDataLoss, last_error_);
     }
     off += static_cast<size_t>(n);
   }
@@ -45,7 +48,7 @@ Status FileSink::Reopen() {
   if (fd < 0) {
     healthy_.store(false, std::memory_order_relaxed);
     last_error_ = "cannot reopen audit log " + path_ + ": " + strerror(errno);
-    return Error{last_error_};
+    return MakeError(Code::kDataLoss, last_error_);
   }
   close(fd_);
   fd_ = fd;

@@ -280,7 +280,9 @@ Result<std::vector<PublicKey>> ParsePublicKeyLines(std::string_view text) {
     ++line_no;
     if (line.empty() || line[0] == '#') continue;
     auto key = ParsePublicKeyLine(line);
-    if (!key.ok()) return Error{"line " + std::to_string(line_no) + ": " + key.message()};
+    if (!key.ok()) {
+      return Error{key.message(), Code::kInvalidArgument, 0, static_cast<int>(line_no)};
+    }
     keys.push_back(std::move(key).value());
   }
   return keys;

@@ -73,7 +73,7 @@ Result<PublicKey> ParsePublicKeyLine(std::string_view line,
 
 // Parses a list of public keys, one per line (a TrustedUserCAKeys file):
 // blank lines and '#' comments are skipped; any other line must be a valid
-// plain key, else "line N: reason".
+// plain key, else an error with the reason and Error::line set.
 Result<std::vector<PublicKey>> ParsePublicKeyLines(std::string_view text);
 
 // Lower level, shared with certificate parsing: reads the key fields that

@@ -174,7 +174,7 @@ TEST_CASE("key lists (TrustedUserCAKeys files) with comments and line numbers") 
   CHECK((*keys)[1].TypeName() == "ecdsa-sha2-nistp384");
   auto bad = ParsePublicKeyLines(a + "# x\nssh-ed25519 AAAA\n");
   REQUIRE_FALSE(bad.ok());
-  CHECK(bad.message().rfind("line 3: ", 0) == 0);
+  CHECK(bad.error().line == 3);
   CHECK(ParsePublicKeyLines("").value().empty());
 }
 

@@ -269,7 +269,7 @@ Result<RevocationList> RevocationList::ParseText(std::string_view text) {
     line = Trim(line);
     if (line.empty() || line[0] == '#') continue;
     auto fail = [&](const std::string& why) {
-      return Error{"line " + std::to_string(line_no) + ": " + why};
+      return Error{why, Code::kInvalidArgument, 0, static_cast<int>(line_no)};
     };
     if (line.find('\0') != std::string_view::npos) return fail("NUL byte");
     size_t sp = line.find_first_of(" \t");

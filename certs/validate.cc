@@ -10,6 +10,10 @@
 namespace hopgate::certs {
 namespace {
 
+Error Refuse(CertRefusal why, std::string message) {
+  return MakeError(Code::kUnauthenticated, std::move(message), static_cast<int>(why));
+}
+
 // Past year 9999 FormatRfc3339 is not meaningful; print the raw number.
 std::string FormatCertTime(uint64_t t) {
   constexpr uint64_t kMaxPrintable = 253402300799;  // 9999-12-31T23:59:59Z
@@ -22,10 +26,11 @@ Result<std::string> OptionString(const CertOption& opt) {
   WireReader r(opt.data);
   std::string value;
   if (!r.ReadString(&value) || !r.ExpectEnd()) {
-    return Error{"malformed critical option " + Quote(opt.name)};
+    return Refuse(CertRefusal::kInvalid, "malformed critical option " + Quote(opt.name));
   }
   if (value.find('\0') != std::string::npos) {
-    return Error{"critical option " + Quote(opt.name) + " contains a NUL byte"};
+    return Refuse(CertRefusal::kInvalid,
+                  "critical option " + Quote(opt.name) + " contains a NUL byte");
   }
   return value;
 }
@@ -44,24 +49,28 @@ Status ApplyCriticalOptions(const Certificate& cert, const std::optional<IpAddre
       auto v = OptionString(opt);
       if (!v.ok()) return v.error();
       auto list = ParseSourceAddressList(*v);
-      if (!list.ok()) return Error{"invalid source-address: " + list.message()};
+      if (!list.ok()) {
+        return Refuse(CertRefusal::kInvalid, "invalid source-address: " + list.message());
+      }
       if (client == nullptr) {
         g->source_addresses = std::move(list).value();
         continue;
       }
       if (!*client) {
-        return Error{"certificate restricted to source address " + *v +
-                     " but the client address is unknown"};
+        return Refuse(CertRefusal::kSourceAddress,
+                      "certificate restricted to source address " + *v +
+                          " but the client address is unknown");
       }
       bool found = std::any_of(list->begin(), list->end(), [&](const Cidr& c) {
         return c.Contains(**client);
       });
       if (!found) {
-        return Error{"source address " + (*client)->Unmapped().ToString() + " not in " + *v};
+        return Refuse(CertRefusal::kSourceAddress,
+                      "source address " + (*client)->Unmapped().ToString() + " not in " + *v);
       }
       g->source_addresses = std::move(list).value();
     } else {
-      return Error{"unsupported critical option " + Quote(opt.name)};
+      return Refuse(CertRefusal::kCriticalOption, "unsupported critical option " + Quote(opt.name));
     }
   }
   return Status::Ok();
@@ -85,7 +94,7 @@ Status ApplyExtensions(const Certificate& cert, CertificateGrants* g) {
       if (ext.name != k.name) continue;
       // As sshd: a flag extension carrying data is corrupt.
       if (!ext.data.empty()) {
-        return Error{"extension " + Quote(ext.name) + " has unexpected data"};
+        return Refuse(CertRefusal::kInvalid, "extension " + Quote(ext.name) + " has unexpected data");
       }
       g->*k.flag = true;
     }
@@ -117,30 +126,34 @@ Result<CertificateGrants> ValidateCertificate(const Certificate& cert,
                                               const ValidationContext& ctx) {
   bool trusted = std::any_of(ctx.trusted_cas.begin(), ctx.trusted_cas.end(),
                              [&](const PublicKey& ca) { return ca == cert.signature_key; });
-  if (!trusted) return Error{"CA " + cert.CaFingerprint() + " not trusted"};
+  if (!trusted) {
+    return Refuse(CertRefusal::kUntrustedCa, "CA " + cert.CaFingerprint() + " not trusted");
+  }
   if (auto st = VerifyCertificateSignature(cert, ctx.allow_sha1_signatures); !st.ok()) {
-    return st.error();
+    return Refuse(CertRefusal::kBadSignature, st.message());
   }
   if (ctx.revocations != nullptr) {
-    if (auto reason = ctx.revocations->RevokedCertificate(cert)) return Error{*reason};
+    if (auto reason = ctx.revocations->RevokedCertificate(cert)) {
+      return Refuse(CertRefusal::kRevoked, *reason);
+    }
   }
   if (cert.type != ctx.expected_type) {
-    return Error{cert.type == CertType::kHost
-                     ? "host certificate presented as a user certificate"
-                     : "user certificate presented as a host certificate"};
+    return Refuse(CertRefusal::kWrongType, cert.type == CertType::kHost
+                                               ? "host certificate presented as a user certificate"
+                                               : "user certificate presented as a host certificate");
   }
   uint64_t now = ctx.now < 0 ? 0 : static_cast<uint64_t>(ctx.now);
   if (now < cert.valid_after) {
-    return Error{"not valid before " + FormatCertTime(cert.valid_after)};
+    return Refuse(CertRefusal::kNotYetValid, "not valid before " + FormatCertTime(cert.valid_after));
   }
   if (now >= cert.valid_before) {
-    return Error{"expired at " + FormatCertTime(cert.valid_before)};
+    return Refuse(CertRefusal::kExpired, "expired at " + FormatCertTime(cert.valid_before));
   }
-  if (cert.principals.empty()) return Error{"certificate has no principals"};
-  if (ctx.principal.empty()) return Error{"no principal requested"};
+  if (cert.principals.empty()) return Refuse(CertRefusal::kPrincipal, "certificate has no principals");
+  if (ctx.principal.empty()) return Refuse(CertRefusal::kPrincipal, "no principal requested");
   if (std::find(cert.principals.begin(), cert.principals.end(), ctx.principal) ==
       cert.principals.end()) {
-    return Error{"principal " + Quote(ctx.principal) + " not listed"};
+    return Refuse(CertRefusal::kPrincipal, "principal " + Quote(ctx.principal) + " not listed");
   }
   CertificateGrants g;
   if (auto st = ApplyCriticalOptions(cert, &ctx.client_address, &g); !st.ok()) return st.error();

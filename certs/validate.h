@@ -52,6 +52,21 @@ struct CertificateGrants {
 //  listed"); critical options ("unsupported critical option \"foo\"",
 //  "source address 10.1.2.3 not in 192.168.0.0/16"); known extensions with
 //  data are refused; unknown extensions are ignored.
+// Why ValidateCertificate refused a certificate: Error::reason (its code is
+// kUnauthenticated). Callers count and react by this, never by the message.
+enum class CertRefusal {
+  kInvalid = 1,     // malformed option or extension data
+  kUntrustedCa,
+  kBadSignature,
+  kRevoked,
+  kWrongType,       // host certificate for a user, or the reverse
+  kNotYetValid,
+  kExpired,
+  kPrincipal,       // none listed, none requested, or not the one asked for
+  kSourceAddress,
+  kCriticalOption,  // an unsupported critical option
+};
+
 Result<CertificateGrants> ValidateCertificate(const Certificate& cert,
                                               const ValidationContext& context);
 

@@ -274,3 +274,17 @@ TEST_CASE("EscapeControl keeps log lines whole") {
   CHECK(EscapeControl("\xc0\xaf") == "\\xc0\\xaf");            // overlong '/'
   CHECK(EscapeControl(std::string("nul\0byte", 8)) == "nul\\x00byte");
 }
+
+TEST_CASE("errors carry a code, a domain reason and a line, apart from the message") {
+  Result<int> r = MakeError(Code::kNotFound, "no such file", 7);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.code() == Code::kNotFound);
+  CHECK(r.error().reason == 7);
+  CHECK(r.message() == "no such file");
+  Status st = Error{"plain", Code::kInvalidArgument, 0, 3};
+  CHECK(st.code() == Code::kInvalidArgument);
+  CHECK(st.error().line == 3);
+  CHECK(std::string(CodeName(Code::kDeadlineExceeded)) == "deadline_exceeded");
+  Result<int> legacy = Error{"text only"};
+  CHECK(legacy.code() == Code::kUnknown);
+}

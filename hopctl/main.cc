@@ -32,9 +32,7 @@ int PolicyCheck(const std::string& file) {
            r.diagnostics.warning_count(), r.policy->version.c_str());
     return 0;
   }
-  bool unreadable = r.diagnostics.items().size() == 1 &&
-                    r.diagnostics.items()[0].message.rfind("cannot read policy", 0) == 0;
-  return unreadable ? 2 : 1;
+  return r.unreadable ? 2 : 1;
 }
 
 struct ExplainArgs {

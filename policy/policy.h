@@ -144,6 +144,7 @@ using FileReader = std::function<Result<std::string>(const std::string& path)>;
 struct LoadResult {
   std::shared_ptr<const Policy> policy;  // null when there are errors
   Diagnostics diagnostics;               // errors and warnings, file:line:col
+  bool unreadable = false;               // the file itself could not be read
 };
 
 struct PolicyOptions {

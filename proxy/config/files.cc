@@ -14,11 +14,13 @@ namespace hopgate::proxy {
 
 Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error{strerror(errno)};
+  if (fd < 0) {
+    return MakeError(errno == ENOENT ? Code::kNotFound : Code::kPermissionDenied, strerror(errno));
+  }
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    return Error{"not a regular file"};
+    return MakeError(Code::kInvalidArgument, "not a regular file");
   }
   std::string out;
   char buf[65536];
@@ -34,7 +36,8 @@ Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
     out.append(buf, static_cast<size_t>(n));
     if (out.size() > max_bytes) {
       close(fd);
-      return Error{"file is larger than " + std::to_string(max_bytes) + " bytes"};
+      return MakeError(Code::kResourceExhausted,
+                       "file is larger than " + std::to_string(max_bytes) + " bytes");
     }
   }
   close(fd);
@@ -44,7 +47,7 @@ Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
 policy::LoadResult LoadPolicyFile(const std::string& path, const policy::PolicyOptions& options) {
   auto text = ReadFile(path);
   if (!text) {
-    policy::LoadResult r{nullptr, Diagnostics(path)};
+    policy::LoadResult r{nullptr, Diagnostics(path), true};
     r.diagnostics.ErrorAtFile("cannot read policy: " + text.message());
     return r;
   }

@@ -6,15 +6,10 @@
 namespace hopgate::proxy {
 namespace {
 
-// "line 3: reason" from certs/ becomes "FILE:3:1: reason".
-std::string WithFile(const std::string& file, const std::string& message) {
-  if (message.rfind("line ", 0) == 0) {
-    size_t colon = message.find(':');
-    if (colon != std::string::npos) {
-      return file + ":" + message.substr(5, colon - 5) + ":1:" + message.substr(colon + 1);
-    }
-  }
-  return file + ": " + message;
+// A certs/ parse error in `file`: "FILE:3:1: reason" when it names a line.
+std::string WithFile(const std::string& file, const Error& error) {
+  if (error.line > 0) return file + ":" + std::to_string(error.line) + ":1: " + error.message;
+  return file + ": " + error.message;
 }
 
 }  // namespace
@@ -30,7 +25,7 @@ Result<std::shared_ptr<const Trust>> LoadTrust(const Config& config) {
                    ": " + text.message()};
     }
     auto keys = certs::ParsePublicKeyLines(*text);
-    if (!keys) return Error{WithFile(f, keys.message())};
+    if (!keys) return Error{WithFile(f, keys.error())};
     if (keys->empty()) return Error{f + ": no CA keys in the file"};
     for (size_t i = 0; i < keys->size(); ++i) {
       const auto& k = (*keys)[i];
@@ -51,7 +46,7 @@ Result<std::shared_ptr<const Trust>> LoadTrust(const Config& config) {
                    bytes.message()};
     }
     auto krl = certs::RevocationList::Parse(*bytes);
-    if (!krl) return Error{WithFile(f, krl.message())};
+    if (!krl) return Error{WithFile(f, krl.error())};
     trust->revoked = std::move(*krl);
     hash_input += f + '\0' + *bytes;
   }

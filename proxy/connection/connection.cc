@@ -128,6 +128,7 @@ void Connection::Begin(int64_t now) {
   if (rc == SSH_ERROR || !event_ || ssh_event_add_session(event_.get(), s) != SSH_OK) {
     end_reason_ = rc == SSH_ERROR ? "key exchange failed: " + SessionError(s)
                                   : "internal error: cannot create the event loop";
+    drop_ = Drop::kHandshake;
     return;
   }
   fds_ = std::make_unique<EventFds>(event_.get(), worker_, this);
@@ -144,6 +145,7 @@ void Connection::StepKex(int64_t now) {
   if (rc == SSH_AGAIN && now < accepted_ms_ + ToMs(gw_->config().login_grace_time)) return;
   end_reason_ = rc == SSH_AGAIN ? "login grace time exceeded during key exchange"
                                 : "key exchange failed: " + SessionError(s);
+  drop_ = rc == SSH_AGAIN ? Drop::kLoginGrace : Drop::kHandshake;
 }
 
 bool Connection::HasIncoming() const {
@@ -217,8 +219,10 @@ void Connection::CheckLimits(int64_t now) {
   if (!authenticated_) {
     if (now >= accepted_ms_ + ToMs(gw_->config().login_grace_time)) {
       end_reason_ = "login grace time exceeded";
+      drop_ = Drop::kLoginGrace;
     } else if (auth_failures_ >= gw_->config().max_auth_tries) {
       end_reason_ = "too many authentication failures";
+      drop_ = Drop::kAuthTries;
     }
     return;
   }
@@ -267,19 +271,17 @@ int Connection::OnAuthNone(ssh_session, const char*, void*) { return SSH_AUTH_DE
 namespace {
 
 // Metrics reason for a certificate refusal from certs::ValidateCertificate.
-const char* CertificateReasonCode(const std::string& reason) {
-  if (reason.rfind("revoked", 0) == 0) return "revoked";
-  if (reason.rfind("expired at", 0) == 0) return "expired";
-  if (reason.rfind("not valid before", 0) == 0) return "not_yet_valid";
-  if (reason.find("principal") != std::string::npos) return "principal";
-  if (reason.rfind("source address", 0) == 0 || reason.find("client address") != std::string::npos) {
-    return "source_address";
+const char* CertificateReasonCode(const Error& error) {
+  switch (static_cast<certs::CertRefusal>(error.reason)) {
+    case certs::CertRefusal::kRevoked: return "revoked";
+    case certs::CertRefusal::kExpired: return "expired";
+    case certs::CertRefusal::kNotYetValid: return "not_yet_valid";
+    case certs::CertRefusal::kPrincipal: return "principal";
+    case certs::CertRefusal::kSourceAddress: return "source_address";
+    case certs::CertRefusal::kUntrustedCa: return "untrusted_ca";
+    case certs::CertRefusal::kBadSignature: return "bad_signature";
+    default: return "certificate_invalid";
   }
-  if (reason.rfind("CA ", 0) == 0 && reason.find("not trusted") != std::string::npos) {
-    return "untrusted_ca";
-  }
-  if (reason == "bad signature") return "bad_signature";
-  return "certificate_invalid";
 }
 
 }  // namespace
@@ -313,7 +315,10 @@ bool Connection::AuthTriesExhausted() {
   // Checked on every request, not once per poll: a client that pipelines a
   // burst of signed requests gets no more keys evaluated than the limit.
   if (auth_failures_ < gw_->config().max_auth_tries) return false;
-  if (end_reason_.empty()) end_reason_ = "too many authentication failures";
+  if (end_reason_.empty()) {
+    end_reason_ = "too many authentication failures";
+    drop_ = Drop::kAuthTries;
+  }
   return true;
 }
 
@@ -350,7 +355,7 @@ int Connection::AuthCertificate(AuthAttempt& a, const std::string& blob, char st
   ctx.client_address = IpAddress::Parse(client_.address);
   ctx.revocations = &trust->revoked;
   auto grants = certs::ValidateCertificate(*cert, ctx);
-  if (!grants) return RefuseAuth(a, grants.message(), CertificateReasonCode(grants.message()));
+  if (!grants) return RefuseAuth(a, grants.message(), CertificateReasonCode(grants.error()));
   if (state == SSH_PUBLICKEY_STATE_NONE) return SSH_AUTH_SUCCESS;  // "key acceptable"
   principals_ = cert->principals;
   restrictions_ = {policy::RestrictionsFromCertificate(*grants)};
@@ -517,12 +522,11 @@ void Connection::Teardown(const std::string& reason) {
   }
   if (ssh_is_connected(session_.get())) ssh_disconnect(session_.get());
   if (!authenticated_) {
-    if (reason.rfind("login grace time exceeded", 0) == 0) {
-      gw_->metrics().Connection("dropped_login_grace");
-    } else if (reason == "too many authentication failures") {
-      gw_->metrics().Connection("dropped_auth_tries");
-    } else if (reason.rfind("key exchange failed", 0) == 0) {
-      gw_->metrics().Connection("handshake_failed");
+    switch (drop_) {
+      case Drop::kLoginGrace: gw_->metrics().Connection("dropped_login_grace"); break;
+      case Drop::kAuthTries: gw_->metrics().Connection("dropped_auth_tries"); break;
+      case Drop::kHandshake: gw_->metrics().Connection("handshake_failed"); break;
+      case Drop::kNone: break;
     }
   }
   if (counted_unauthenticated_) {

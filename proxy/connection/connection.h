@@ -214,6 +214,8 @@ class Connection : public Driven, public LiveConnection {
   std::string idle_timeout_rule_;
 
   std::string end_reason_;  // set when the loop must end
+  // Why an unauthenticated connection was dropped, for the metrics.
+  enum class Drop { kNone, kLoginGrace, kAuthTries, kHandshake } drop_ = Drop::kNone;
   int64_t stop_deadline_ms_ = 0;  // gateway stopping: recorded sessions end by then
   int64_t recorded_ended_ms_ = 0;  // when a recorded session's channel last ended
 };

@@ -121,7 +121,8 @@ Result<Dialed> Dial(const std::vector<IpAddress>& addresses, uint16_t port,
   }
   error->kind = last_kind;
   error->message = last_error;
-  return Error{last_error};
+  return MakeError(last_kind == DialFailure::kTimeout ? Code::kDeadlineExceeded : Code::kUnavailable,
+                   last_error, static_cast<int>(last_kind));
 }
 
 }  // namespace hopgate::proxy

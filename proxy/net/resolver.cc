@@ -58,6 +58,16 @@ void LookupNow(const std::string& name, std::vector<IpAddress>* out, ResolveErro
   }
 }
 
+Code CodeOf(ResolveFailure f) {
+  switch (f) {
+    case ResolveFailure::kNotFound: return Code::kNotFound;
+    case ResolveFailure::kTimeout: return Code::kDeadlineExceeded;
+    case ResolveFailure::kTemporary: return Code::kUnavailable;
+    case ResolveFailure::kOther: return Code::kUnknown;
+  }
+  return Code::kUnknown;
+}
+
 }  // namespace
 
 struct Resolver::Lookup {
@@ -143,7 +153,7 @@ Result<std::vector<IpAddress>> Resolver::Wait(Lookup& l, int64_t deadline_ms,
     return l.addresses;
   }
   if (error) *error = err;
-  return Error{err.message};
+  return MakeError(CodeOf(err.kind), err.message, static_cast<int>(err.kind));
 }
 
 Result<std::vector<IpAddress>> Resolver::Resolve(const std::string& name, int64_t timeout_ms,
@@ -155,7 +165,7 @@ Result<std::vector<IpAddress>> Resolver::Resolve(const std::string& name, int64_
   if (!r && err.kind == ResolveFailure::kTimeout) err.message = "timed out after " + Seconds(timeout_ms);
   if (!r) {
     if (error) *error = err;
-    return Error{err.message};
+    return MakeError(CodeOf(err.kind), err.message, static_cast<int>(err.kind));
   }
   return r;
 }

@@ -648,6 +648,7 @@ void RecordedSession::RecordFailed(Bridge& b, const std::string& error) {
   spdlog::error("conn={} recording of session {} failed ({}): closing it", spec_.connection_id,
                 spec_.session_id, error);
   end_reason_ = "recording failed: " + error;
+  recording_failed_ = true;
 }
 
 void RecordedSession::RefuseSftp(Bridge& b, const std::string& why) {

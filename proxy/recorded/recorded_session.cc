@@ -637,7 +637,7 @@ void RecordedSession::Loop() {
                       spec_.decision.rule + ")");
     }
     if (!end_reason_.empty()) {
-      std::string msg = end_reason_.rfind("recording failed", 0) == 0
+      std::string msg = recording_failed_
                             ? std::string(kRecordingFailed)
                             : "\r\nhopgate: session closed (" + end_reason_ + ")\r\n";
       EndAll(msg, end_reason_);

@@ -222,6 +222,7 @@ class RecordedSession {
   bool busy_ = false;  // a blocking upstream call runs: callbacks leave data in libssh
   std::vector<std::unique_ptr<Bridge>> bridges_, incoming_;
   std::string end_reason_;
+  bool recording_failed_ = false;  // end_reason_ is a recording failure
   std::shared_ptr<const policy::Policy> live_policy_;
   policy::Decision live_;
 };
