@@ -119,7 +119,7 @@ std::optional<uint16_t> ParsePort(std::string_view text, bool allow_zero) {
   return static_cast<uint16_t>(v);
 }
 
-Result<HostPort> HostPort::Parse(std::string_view text) {
+Result<HostPort> HostPort::Parse(std::string_view text, bool allow_zero_port) {
   HostPort hp;
   std::string_view port_text;
   if (!text.empty() && text[0] == '[') {
@@ -149,7 +149,7 @@ Result<HostPort> HostPort::Parse(std::string_view text) {
   if (hp.host.empty()) {
     return Error{"missing host in \"" + std::string(text) + "\""};
   }
-  auto port = ParsePort(port_text);
+  auto port = ParsePort(port_text, allow_zero_port);
   if (!port) {
     return Error{"invalid port \"" + std::string(port_text) + "\" in \"" +
                  std::string(text) + "\""};

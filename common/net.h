@@ -43,7 +43,8 @@ struct HostPort {
   uint16_t port = 0;
 
   // "host:port", "1.2.3.4:22", "[::1]:22".
-  static Result<HostPort> Parse(std::string_view text);
+  // `allow_zero_port`: port 0 ("any free port"), for addresses to listen on.
+  static Result<HostPort> Parse(std::string_view text, bool allow_zero_port = false);
   // Brackets IPv6 addresses: "[::1]:22".
   std::string ToString() const;
 };

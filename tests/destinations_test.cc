@@ -26,21 +26,23 @@ std::string HostileClient() {
   return rel;
 }
 
-// A TCP service that greets every connection with "hello-<port>".
+// A TCP service on a port of its own that greets every connection with
+// "hello-<tag>", each Banner with a different tag.
 struct Banner {
-  int port = FreePort();
+  int port = 0;
+  std::string tag;
   std::unique_ptr<Process> proc;
   explicit Banner(const std::string& dir, const std::string& bind = "127.0.0.1") {
+    static int count = 0;
+    tag = std::to_string(++count);
+    std::string log = dir + "/banner-" + tag + ".log";
     proc = std::make_unique<Process>(
-        std::vector<std::string>{kPython, HostileClient(), "serve", "--port",
-                                 std::to_string(port), "--banner",
-                                 "hello-" + std::to_string(port), "--bind", bind},
-        dir + "/banner-" + std::to_string(port) + ".log");
-    REQUIRE(WaitUntil([&] { return ReadFile(dir + "/banner-" + std::to_string(port) + ".log")
-                                       .find("listening") != std::string::npos; },
-                      10'000));
+        std::vector<std::string>{kPython, HostileClient(), "serve", "--port", "0", "--banner",
+                                 "hello-" + tag, "--bind", bind},
+        log);
+    port = ListeningPort(log, *proc);
   }
-  std::string greeting() const { return "hello-" + std::to_string(port) + "\n"; }
+  std::string greeting() const { return "hello-" + tag + "\n"; }
 };
 
 struct World {

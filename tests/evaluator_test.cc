@@ -54,14 +54,14 @@ TEST_CASE("SIGTERM tells a recorded session why it ends") {
 TEST_CASE("/healthz and hopgate_audit_log_healthy agree about the audit log") {
   std::string dir = MakeTempDir("health");
   Run({"mkdir", "-p", dir + "/logs"});
-  int metrics_port = FreePort();
-  Gate gate(dir, "version: 1\nrules: []\n",
-            "metrics:\n  listen: \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n", false);
+  Gate gate(dir, "version: 1\nrules: []\n", "metrics:\n  listen: \"127.0.0.1:0\"\n", false);
   std::string cfg = ReadFile(gate.config_path());
   size_t at = cfg.find(gate.audit_path());
   cfg.replace(at, gate.audit_path().size(), dir + "/logs/audit.jsonl");
   WriteFile(gate.config_path(), cfg, 0600);
   gate.Start();
+  int metrics_port = gate.MetricsPort();
+  REQUIRE(metrics_port != 0);
   std::string base = "http://127.0.0.1:" + std::to_string(metrics_port);
   auto healthz = [&] {
     return Run({"curl", "-s", "-o", "/dev/stdout", "-w", " %{http_code}", base + "/healthz"}).out;

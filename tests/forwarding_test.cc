@@ -15,20 +15,20 @@ using namespace hopgate::testing;
 namespace {
 
 // A tiny HTTP server (python3 -m http.server) serving one known file.
+// Each serves a body naming its own directory, so a test can tell them apart.
 struct HttpServer {
-  int port = FreePort();
   std::string dir;
-  std::unique_ptr<Process> proc;
-  explicit HttpServer(const std::string& base) : dir(base + "/www-" + std::to_string(port)) {
+  OnPort server;
+  int port = 0;
+  explicit HttpServer(const std::string& base) {
+    static int count = 0;
+    dir = base + "/www-" + std::to_string(++count);
     Run({"mkdir", "-p", dir});
-    WriteFile(dir + "/hello.txt", "hello from port " + std::to_string(port) + "\n");
-    proc = std::make_unique<Process>(
-        std::vector<std::string>{"python3", "-m", "http.server", std::to_string(port), "--bind",
-                                 "127.0.0.1", "--directory", dir},
-        dir + ".log");
-    if (!WaitForPort(port, 10'000)) throw std::runtime_error("http server did not start");
+    WriteFile(dir + "/hello.txt", Body());
+    server = StartHttpServer(dir, dir + ".log");
+    port = server.port;
   }
-  std::string Body() const { return "hello from port " + std::to_string(port) + "\n"; }
+  std::string Body() const { return "hello from " + dir + "\n"; }
 };
 
 struct World {
@@ -86,23 +86,28 @@ std::unique_ptr<Process> StartForwarder(World& w, const std::vector<std::string>
   return p;
 }
 
+// Starts `ssh -N -L 127.0.0.1:PORT:dest` on a free local port (retried if the
+// port is taken meanwhile); returns the forwarder and its port.
+OnPort StartLocalForward(World& w, const std::string& dest, const std::string& log) {
+  return StartOnFreePort(
+      [&](int port) { return w.Ssh({"-L", "127.0.0.1:" + std::to_string(port) + ":" + dest}); },
+      log);
+}
+
 }  // namespace
 
 TEST_CASE("-L to a permitted destination carries data; to a forbidden one it is refused") {
   World w;
-  int local = FreePort();
-  auto fwd = StartForwarder(w, {"-L", "127.0.0.1:" + std::to_string(local) + ":127.0.0.1:" +
-                                          std::to_string(w.allowed.port)},
-                            local, w.dir + "/L.log");
-  REQUIRE(WaitForPort(local, 5000));
+  OnPort fwd = StartLocalForward(w, "127.0.0.1:" + std::to_string(w.allowed.port),
+                                 w.dir + "/L.log");
+  int local = fwd.port;
   RunResult ok = Curl({}, "http://127.0.0.1:" + std::to_string(local) + "/hello.txt");
   CHECK(ok.out == w.allowed.Body());
 
-  int local2 = FreePort();
-  auto bad = StartForwarder(w, {"-L", "127.0.0.1:" + std::to_string(local2) + ":127.0.0.1:" +
-                                          std::to_string(w.forbidden.port)},
-                            local2, w.dir + "/L2.log");
-  REQUIRE(WaitForPort(local2, 5000));  // ssh listens; the gateway refuses each channel
+  // ssh listens; the gateway refuses each channel.
+  OnPort bad = StartLocalForward(w, "127.0.0.1:" + std::to_string(w.forbidden.port),
+                                 w.dir + "/L2.log");
+  int local2 = bad.port;
   RunResult no = Curl({}, "http://127.0.0.1:" + std::to_string(local2) + "/hello.txt");
   CHECK(no.out.empty());
   CHECK(no.exit_code != 0);
@@ -121,7 +126,8 @@ TEST_CASE("-R on a permitted port listens on the gateway and carries data; a for
   auto fwd = StartForwarder(w, {"-R", std::to_string(w.listen_ok) + ":127.0.0.1:" +
                                           std::to_string(w.allowed.port)},
                             w.listen_ok, w.dir + "/R.log");
-  REQUIRE(WaitForPort(w.listen_ok, 10'000));
+  // The gateway itself listens (not some other process on that port).
+  REQUIRE(WaitUntil([&] { return ListensOn(w.gate->process().pid(), w.listen_ok); }, 10'000));
   // A client on the gateway's side reaches the service behind the ssh client.
   RunResult ok = Curl({}, "http://127.0.0.1:" + std::to_string(w.listen_ok) + "/hello.txt");
   CHECK(ok.out == w.allowed.Body());
@@ -144,7 +150,7 @@ TEST_CASE("-R on a permitted port listens on the gateway and carries data; a for
                       "", 30'000);
   CHECK(bad.exit_code == 255);
   CHECK(bad.err.find("remote port forwarding failed") != std::string::npos);
-  CHECK_FALSE(WaitForPort(w.listen_forbidden, 200));
+  CHECK_FALSE(ListensOn(w.gate->process().pid(), w.listen_forbidden));
 
   // Ending the connection tears the listener down.
   fwd->Signal(SIGTERM);
@@ -155,10 +161,10 @@ TEST_CASE("-R on a permitted port listens on the gateway and carries data; a for
 
 TEST_CASE("-D with curl as the SOCKS client: permitted destination works, forbidden fails") {
   World w;
-  int socks = FreePort();
-  auto fwd = StartForwarder(w, {"-D", "127.0.0.1:" + std::to_string(socks)}, socks,
-                            w.dir + "/D.log");
-  REQUIRE(WaitForPort(socks, 5000));
+  OnPort fwd = StartOnFreePort(
+      [&](int port) { return w.Ssh({"-D", "127.0.0.1:" + std::to_string(port)}); },
+      w.dir + "/D.log");
+  int socks = fwd.port;
   std::string proxy = "127.0.0.1:" + std::to_string(socks);
   RunResult ok = Curl({"--socks5-hostname", proxy},
                       "http://127.0.0.1:" + std::to_string(w.allowed.port) + "/hello.txt");

@@ -39,19 +39,17 @@ struct World {
   KeyPair alice = GenerateKey(dir, "alice");
   KeyPair bob = GenerateKey(dir, "bob");
   Sshd target{dir, {bob.public_line}};
-  int banner_port = FreePort();
+  int banner_port = 0;
   std::unique_ptr<Process> banner;
   std::unique_ptr<Gate> gate;
   Client bob_client{dir, bob.private_path};
 
   explicit World(const std::string& extra_config = "", std::vector<std::string> launcher = {}) {
     banner = std::make_unique<Process>(
-        std::vector<std::string>{kPython, HostileClient(), "serve", "--port", Port(banner_port),
-                                 "--banner", "hello"},
+        std::vector<std::string>{kPython, HostileClient(), "serve", "--port", "0", "--banner",
+                                 "hello"},
         dir + "/banner.log");
-    REQUIRE(WaitUntil(
-        [&] { return ReadFile(dir + "/banner.log").find("listening") != std::string::npos; },
-        10'000));
+    banner_port = ListeningPort(dir + "/banner.log", *banner);
     std::string policy = "version: 1\nusers:\n  alice:\n    keys: [\"" + alice.public_line +
                          "\"]\n  bob:\n    keys: [\"" + bob.public_line +
                          "\"]\nrules:\n  - name: anything\n    users: [alice, bob]\n"
@@ -256,13 +254,9 @@ struct Blackhole {
 TEST_CASE("a destination that never answers stalls no other channel and no other user") {
   World w("limits:\n  connect_timeout: 5s\n");
   Blackhole hole;
-  int echo_port = FreePort();
-  Process echo({kPython, HostileClient(), "serve", "--port", Port(echo_port), "--banner", "hi",
-                "--echo"},
+  Process echo({kPython, HostileClient(), "serve", "--port", "0", "--banner", "hi", "--echo"},
                w.dir + "/echo.log");
-  REQUIRE(WaitUntil([&] { return ReadFile(w.dir + "/echo.log").find("listening") !=
-                                 std::string::npos; },
-                    10'000));
+  int echo_port = ListeningPort(w.dir + "/echo.log", echo);
   Process stall({kPython, HostileClient(), "stall", "--port", Port(w.gate->port()), "--user",
                  "alice", "--key", w.alice.private_path, "--blackhole",
                  "127.0.0.1:" + Port(hole.port), "--echo", "127.0.0.1:" + Port(echo_port)},

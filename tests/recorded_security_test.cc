@@ -31,13 +31,10 @@ bool AuditedRemove(const RecordedWorld& w, const std::string& path) {
 }  // namespace
 
 TEST_CASE("a reload that withdraws a user's rules cuts new channels of their recorded session") {
-  int http_port = FreePort();
   std::string www = MakeTempDir("recorded-sec-www");
   WriteFile(www + "/hello.txt", "hello\n");
-  Process http({"python3", "-m", "http.server", std::to_string(http_port), "--bind", "127.0.0.1",
-                "--directory", www},
-               www + "/http.log");
-  REQUIRE(WaitForPort(http_port, 10'000));
+  OnPort http = StartHttpServer(www, www + "/http.log");
+  int http_port = http.port;
   RecordedWorld w("    allow_tcp_forwarding: local\n");
   std::string policy = ReadFile(w.gate->policy_path());
   std::string granted = "permit_open: [\"db1:22\", \"127.0.0.1:" + std::to_string(http_port) + "\"]";
@@ -46,10 +43,12 @@ TEST_CASE("a reload that withdraws a user's rules cuts new channels of their rec
   w.gate->process().Signal(SIGHUP);
   REQUIRE(w.gate->WaitForAudit("policy_reload", "result", "success", 10'000));
 
-  int local = FreePort();
-  Process fwd(w.Ssh({"-N", "-L", std::to_string(local) + ":127.0.0.1:" + std::to_string(http_port)}),
-              w.dir + "/fwd.log");
-  REQUIRE(WaitForPort(local, 15'000));
+  OnPort fwd = StartOnFreePort(
+      [&](int port) {
+        return w.Ssh({"-N", "-L", std::to_string(port) + ":127.0.0.1:" + std::to_string(http_port)});
+      },
+      w.dir + "/fwd.log");
+  int local = fwd.port;
   std::string url = "http://127.0.0.1:" + std::to_string(local) + "/hello.txt";
   CHECK(Run({"curl", "-s", "--max-time", "10", url}).out == "hello\n");
 

@@ -73,7 +73,9 @@ TEST_CASE("recorded interactive pty session: typed commands' output is in the re
     if (l.is_array()) CHECK(l[1] != "i");
   }
   // asciinema plays it back.
-  if (Run({"sh", "-c", "command -v asciinema"}).exit_code == 0) {
+  {
+    INFO("asciinema is not installed (apt-get install asciinema)");
+    REQUIRE(Run({"sh", "-c", "command -v asciinema"}).exit_code == 0);
     // asciinema 2.2 opens /dev/tty: give it one with script(1).
     RunResult cat = Run({"env", "ASCIINEMA_CONFIG_HOME=" + w.dir + "/asciinema",
                          "PYTHONIOENCODING=utf-8", "script", "-qec", "asciinema cat " + cast,
@@ -81,8 +83,6 @@ TEST_CASE("recorded interactive pty session: typed commands' output is in the re
     INFO(cat.err);
     CHECK(cat.exit_code == 0);
     CHECK(cat.out.find("hello-from-pty") != std::string::npos);
-  } else {
-    WARN("asciinema is not installed; skipped asciinema cat");
   }
 }
 
@@ -278,20 +278,15 @@ TEST_CASE("a terminal resize reaches the target and the recording as an \"r\" ev
 
 TEST_CASE("-L inside a recorded session: the policy decides what the target is asked to open") {
   std::string www = MakeTempDir("recorded-www");
-  int ok_port = FreePort(), no_port = FreePort();
-  auto serve = [&](int port) {
-    std::string d = www + "/" + std::to_string(port);
+  auto serve = [&](const std::string& name) {
+    std::string d = www + "/" + name;
     Run({"mkdir", "-p", d});
-    WriteFile(d + "/hello.txt", "hello from " + std::to_string(port) + "\n");
-    return std::make_unique<Process>(
-        std::vector<std::string>{"python3", "-m", "http.server", std::to_string(port), "--bind",
-                                 "127.0.0.1", "--directory", d},
-        d + ".log");
+    WriteFile(d + "/hello.txt", "hello from " + name + "\n");
+    return StartHttpServer(d, d + ".log");
   };
-  auto ok_server = serve(ok_port);
-  auto no_server = serve(no_port);
-  REQUIRE(WaitForPort(ok_port, 10'000));
-  REQUIRE(WaitForPort(no_port, 10'000));
+  OnPort ok_server = serve("ok");
+  OnPort no_server = serve("no");
+  int ok_port = ok_server.port, no_port = no_server.port;
   World w("    allow_tcp_forwarding: local\n", "");
   // The rule must also permit the forwarded destination.
   std::string policy = ReadFile(w.gate->policy_path());
@@ -302,14 +297,20 @@ TEST_CASE("-L inside a recorded session: the policy decides what the target is a
   w.gate->process().Signal(SIGHUP);
   REQUIRE(w.gate->WaitForAudit("policy_reload", "result", "success", 10'000));
 
-  int l1 = FreePort(), l2 = FreePort();
-  Process fwd(w.Ssh({"-N", "-L", std::to_string(l1) + ":127.0.0.1:" + std::to_string(ok_port),
-                     "-L", std::to_string(l2) + ":127.0.0.1:" + std::to_string(no_port)}),
-              w.dir + "/fwd.log");
-  REQUIRE(WaitForPort(l1, 15'000));
+  OnPort fwd = StartOnFreePort(
+      [&](int port) {
+        return w.Ssh({"-N", "-L", std::to_string(port) + ":127.0.0.1:" + std::to_string(ok_port)});
+      },
+      w.dir + "/fwd.log");
+  OnPort fwd2 = StartOnFreePort(
+      [&](int port) {
+        return w.Ssh({"-N", "-L", std::to_string(port) + ":127.0.0.1:" + std::to_string(no_port)});
+      },
+      w.dir + "/fwd2.log");
+  int l1 = fwd.port, l2 = fwd2.port;
   RunResult ok = Run({"curl", "-s", "--max-time", "10",
                       "http://127.0.0.1:" + std::to_string(l1) + "/hello.txt"});
-  CHECK(ok.out == "hello from " + std::to_string(ok_port) + "\n");
+  CHECK(ok.out == "hello from ok\n");
   RunResult no = Run({"curl", "-s", "--max-time", "10",
                       "http://127.0.0.1:" + std::to_string(l2) + "/hello.txt"});
   CHECK(no.out.empty());
@@ -434,12 +435,10 @@ TEST_CASE("the agent tests left no ssh-agent socket behind") {
 
 TEST_CASE("-R inside a recorded session: the target listens on a permitted port") {
   std::string www = MakeTempDir("recorded-R");
-  int http_port = FreePort(), listen_port = FreePort(), forbidden_port = FreePort();
+  int listen_port = FreePort(), forbidden_port = FreePort();
   WriteFile(www + "/hello.txt", "hello via -R\n");
-  Process http({"python3", "-m", "http.server", std::to_string(http_port), "--bind", "127.0.0.1",
-                "--directory", www},
-               www + "/http.log");
-  REQUIRE(WaitForPort(http_port, 10'000));
+  OnPort http = StartHttpServer(www, www + "/http.log");
+  int http_port = http.port;
   World w("    allow_tcp_forwarding: yes\n    permit_listen: [\"" + std::to_string(listen_port) +
           "\"]\n");
   RunResult r = Run(w.Ssh({"-o", "ExitOnForwardFailure=yes", "-R",

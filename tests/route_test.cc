@@ -257,15 +257,11 @@ TEST_CASE("a server that speaks first is heard through a route, every time") {
   // libssh: 200 opens in a row through gate -> jump1 -> jump2, each must see
   // the banner before sending anything.
   World w;
-  int port = FreePort();
   std::string src = getenv("TEST_SRCDIR") ? std::string(getenv("TEST_SRCDIR")) + "/hopgate/" : "";
   std::string client = src + "tests/support/hostile_client.py";
-  Process banner({"/usr/bin/python3", client, "serve", "--port", std::to_string(port),
-                  "--banner", "220 banner"},
+  Process banner({"/usr/bin/python3", client, "serve", "--port", "0", "--banner", "220 banner"},
                  w.dir + "/banner.log");
-  REQUIRE(WaitUntil([&] { return ReadFile(w.dir + "/banner.log").find("listening") !=
-                                 std::string::npos; },
-                    10'000));
+  int port = ListeningPort(w.dir + "/banner.log", banner);
   std::string policy = ReadFile(w.gate->policy_path());
   policy.replace(policy.find("rules:\n"), 7,
                  "  smtp:\n    address: \"127.0.0.1:" + std::to_string(port) +

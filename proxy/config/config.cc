@@ -71,7 +71,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
     if (auto list = ReadStringList(n, "listen", d)) {
       if (list->empty()) d->Error(n, "listen must name at least one host:port");
       for (size_t i = 0; i < list->size(); ++i) {
-        auto hp = HostPort::Parse((*list)[i]);
+        auto hp = HostPort::Parse((*list)[i], /*allow_zero_port=*/true);
         if (!hp) {
           d->Error(n[i], "listen: " + hp.message());
         } else if (!IpAddress::Parse(hp->host) && hp->host != "localhost") {
@@ -190,7 +190,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
       if (auto v = n["listen"]) {
         c.where["metrics.listen"] = d->Locate(v);
         if (auto text = ReadString(v, "metrics.listen", d)) {
-          auto hp = HostPort::Parse(*text);
+          auto hp = HostPort::Parse(*text, /*allow_zero_port=*/true);
           if (!hp) {
             d->Error(v, "metrics.listen: " + hp.message());
           } else if (!IpAddress::Parse(hp->host)) {

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -26,11 +27,6 @@
 namespace hopgate::proxy {
 namespace {
 
-// How often the policy's names are looked up again while it is in force.
-constexpr int64_t kNamesRefreshMs = 60'000;
-// How often the main loop checks that the audit log's path is still the
-// file being written.
-constexpr int64_t kAuditCheckMs = 5'000;
 // How long the accept loop rests after running out of descriptors.
 constexpr int64_t kAcceptBackoffMs = 100;
 
@@ -79,10 +75,43 @@ Result<int> Listen(const HostPort& hp) {
   return fd;
 }
 
+// The port a listening socket got (the configured one, or the free port
+// the kernel picked for port 0).
+uint16_t BoundPort(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+}
+
+// Every relayed connection holds two descriptors, so the open-files limit
+// bounds how many connections the gateway can carry: take all the hard
+// limit allows.
+void RaiseOpenFilesLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    spdlog::warn("cannot read the open-files limit: {}", strerror(errno));
+    return;
+  }
+  rlim_t before = rl.rlim_cur;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+      spdlog::warn("cannot raise the open-files limit from {} to {}: {}", before, rl.rlim_max,
+                   strerror(errno));
+      return;
+    }
+  }
+  spdlog::info("open-files limit {} (was {}; hard limit {}): about {} relayed connections",
+               rl.rlim_cur, before, rl.rlim_max, rl.rlim_cur / 2);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::Start(Config config) {
   std::unique_ptr<Server> s(new Server());
+  RaiseOpenFilesLimit();
 
   // Everything --check checks, by the same code: nothing starts unless all
   // of it holds.
@@ -138,7 +167,9 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
       s->listeners_.clear();
       return Error{fd.message()};
     }
-    s->listeners_.push_back({*fd, hp.ToString()});
+    HostPort bound = hp;
+    bound.port = BoundPort(*fd);
+    s->listeners_.push_back({*fd, bound.ToString()});
   }
 
   // One descriptor kept in reserve, to shed a connection cleanly at the
@@ -200,7 +231,9 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
       return true;
     });
     if (!served) return Error{served.message()};
-    spdlog::info("metrics on http://{}/metrics, health on /healthz", ml->ToString());
+    HostPort bound = *ml;
+    bound.port = static_cast<uint16_t>(s->metrics_->ServingPort());
+    spdlog::info("metrics on http://{}/metrics, health on /healthz", bound.ToString());
   }
   for (const auto& l : s->listeners_) spdlog::info("listening on {}", l.local);
   spdlog::info("policy {} loaded from {} ({} rules)", policy_ptr->version,
@@ -212,79 +245,33 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   return s;
 }
 
-PolicyStore::Names Server::ResolvePolicyNames(const policy::Policy& p,
-                                              const PolicyStore::Names& old) {
-  std::vector<std::string> names = p.NamesToResolve();
-  auto out = std::make_shared<policy::AddressMap>(
-      gw_ ? gw_->resolver().ResolveAll(names, gw_->config().connect_timeout * 1000)
-          : policy::AddressMap{});
-  for (const auto& n : names) {
-    if (out->count(n)) continue;
-    if (old && old->count(n)) {
-      (*out)[n] = old->at(n);
-      spdlog::warn("policy name {} did not resolve now; keeping its earlier addresses", n);
-    } else {
-      spdlog::warn("policy name {} does not resolve: requests by address are not matched to it", n);
-    }
-  }
-  return out;
-}
 
-void Server::RefreshNamesLoop() {
-  std::unique_lock<std::mutex> lock(names_mu_);
-  while (!names_cv_.wait_for(lock, std::chrono::milliseconds(kNamesRefreshMs),
-                             [&] { return names_stop_; })) {
-    lock.unlock();
-    auto p = gw_->policy().Get();
-    if (!p->NamesToResolve().empty()) {
-      gw_->policy().RefreshNames(p.get(), ResolvePolicyNames(*p, gw_->policy().GetNames()));
-    }
-    lock.lock();
-  }
-}
 
 Server::~Server() {
-  if (names_thread_.joinable()) {
-    {
-      std::lock_guard<std::mutex> lock(names_mu_);
-      names_stop_ = true;
-    }
-    names_cv_.notify_all();
-    names_thread_.join();
-  }
+  StopControl();
   for (auto& l : listeners_) close(l.fd);
   if (signal_fd_ >= 0) close(signal_fd_);
   if (spare_fd_ >= 0) close(spare_fd_);
 }
 
 int Server::Run() {
-  WatchPolicyFiles();
-  names_thread_ = std::thread([this] { RefreshNamesLoop(); });
+  // Reloads, name lookups and audit-log checks run on the control thread:
+  // a reload that lints thousands of rules never delays an accept.
+  StartControl();
   std::vector<pollfd> fds;
   fds.push_back({signal_fd_, POLLIN, 0});
-  fds.push_back({watcher_.fd(), POLLIN, 0});
   for (const auto& l : listeners_) fds.push_back({l.fd, POLLIN, 0});
-  int64_t reload_at = 0;  // debounce: editors write in several steps
   while (true) {
     int64_t now = WallMs();
     int timeout = -1;
-    if (reload_at != 0) timeout = static_cast<int>(std::max<int64_t>(0, reload_at - now));
-    if (now >= next_audit_check_) {
-      next_audit_check_ = now + kAuditCheckMs;
-      CheckAuditLog();
-    }
-    timeout = timeout < 0 ? static_cast<int>(kAuditCheckMs)
-                          : std::min(timeout, static_cast<int>(kAuditCheckMs));
     bool paused = now < accept_paused_until_;
-    for (size_t i = 2; i < fds.size(); ++i) fds[i].events = paused ? 0 : POLLIN;
-    if (paused) {
-      int left = static_cast<int>(accept_paused_until_ - now);
-      timeout = timeout < 0 ? left : std::min(timeout, left);
-    }
+    for (size_t i = 1; i < fds.size(); ++i) fds[i].events = paused ? 0 : POLLIN;
+    if (paused) timeout = static_cast<int>(accept_paused_until_ - now);
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
       spdlog::error("poll failed: {}", strerror(errno));
+      StopControl();
       Shutdown("internal error");
       return 1;
     }
@@ -292,49 +279,18 @@ int Server::Run() {
       signalfd_siginfo si;
       while (read(signal_fd_, &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGHUP) {
-          // Also reopen the audit log, for logrotate.
-          if (Status st = audit_sink_->Reopen(); !st) spdlog::error("{}", st.message());
-          ReloadPolicy("SIGHUP", /*force=*/true);
-          reload_at = 0;
+          RequestReload();
         } else {
+          StopControl();
           Shutdown(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
           return 0;
         }
       }
     }
-    if ((fds[1].revents & POLLIN) && watcher_.Drain()) reload_at = WallMs() + 300;
-    if (reload_at != 0 && WallMs() >= reload_at) {
-      reload_at = 0;
-      ReloadPolicy("file change", /*force=*/false);
-    }
-    for (size_t i = 2; i < fds.size(); ++i) {
-      if (fds[i].revents & POLLIN) Accept(listeners_[i - 2].fd, listeners_[i - 2].local);
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (fds[i].revents & POLLIN) Accept(listeners_[i - 1].fd, listeners_[i - 1].local);
     }
   }
-}
-
-void Server::CheckAuditLog() {
-  std::string why;
-  bool reopened = false;
-  bool ok = audit_sink_->Check(&why, &reopened);
-  if (reopened) {
-    spdlog::warn("audit log {} was renamed or deleted without a SIGHUP; reopened it",
-                 gw_->config().audit_log);
-  }
-  if (!ok && audit_ok_) spdlog::error("{}", why);
-  audit_ok_ = ok;
-  metrics_->AuditHealthy(ok);
-}
-
-void Server::WatchPolicyFiles() {
-  std::vector<std::string> paths = {gw_->config().policy};
-  if (!gw_->config().trusted_user_ca_keys.empty()) paths.push_back(gw_->config().trusted_user_ca_keys);
-  if (!gw_->config().revoked_keys.empty()) paths.push_back(gw_->config().revoked_keys);
-  auto p = gw_->policy().Get();
-  for (const auto& [name, user] : p->users) {
-    if (!user.authorized_keys_path.empty()) paths.push_back(user.authorized_keys_path);
-  }
-  watcher_.Watch(paths);
 }
 
 void Server::ShedAtDescriptorLimit(int listen_fd, const std::string& local, int err) {
@@ -433,54 +389,6 @@ void Server::Accept(int listen_fd, const std::string& local) {
   }
 }
 
-void Server::ReloadPolicy(const std::string& trigger, bool force) {
-  auto current = gw_->policy().Get();
-  auto current_trust = gw_->policy().GetTrust();
-  Loaded loaded = LoadPolicyAndTrust(gw_->config());
-  std::string content_hash;
-  if (loaded.ok()) {
-    content_hash = loaded.policy->version + loaded.trust->version;
-  } else {
-    for (const auto& e : loaded.errors) content_hash += e + "\n";
-  }
-  if (!force && content_hash == loaded_content_hash_) return;  // touched, not changed
-  loaded_content_hash_ = content_hash;
-  audit::PolicyReload e;
-  e.trigger = trigger;
-  e.previous_version = current->version;
-  e.errors = static_cast<int>(loaded.errors.size());
-  e.warnings = static_cast<int>(loaded.warnings.size());
-  for (const auto& m : loaded.errors) {
-    if (e.messages.size() < 20) e.messages.push_back(m);
-    spdlog::error("{}", m);
-  }
-  for (const auto& m : loaded.warnings) {
-    if (e.messages.size() < 20) e.messages.push_back(m);
-    spdlog::warn("{}", m);
-  }
-  bool ok = loaded.ok();
-  if (ok) {
-    bool revocations_changed = loaded.trust->version != current_trust->version;
-    // The new policy's names are resolved before it takes effect, so no
-    // decision runs against it without them.
-    gw_->policy().Set(loaded.policy, loaded.trust,
-                      ResolvePolicyNames(*loaded.policy, gw_->policy().GetNames()));
-    e.success = true;
-    e.policy_version = loaded.policy->version;
-    spdlog::info("policy reloaded ({}): {} -> {}", trigger, current->version,
-                 loaded.policy->version);
-    metrics_->PolicyVersion(loaded.policy->version);
-    WatchPolicyFiles();
-    if (revocations_changed) gw_->RecheckRevocations();
-  } else {
-    e.success = false;
-    e.policy_version = current->version;
-    spdlog::error("reload ({}) failed with {} errors; keeping policy {}", trigger, e.errors,
-                  current->version);
-  }
-  metrics_->PolicyReload(ok);
-  (void)gw_->audit().Record("", e);
-}
 
 void Server::Shutdown(const std::string& reason) {
   spdlog::info("{}: stopping; closing {} connections", reason, gw_->active());

@@ -1,11 +1,12 @@
-// The daemon: listening sockets, the accept loop, a thread per connection,
-// signals (SIGTERM/SIGINT stop, SIGHUP reloads the policy) and orderly
-// shutdown. Runs on the main thread; everything shared lives in Gateway.
+// The daemon: listening sockets and the accept loop (main thread), which
+// hands each connection to the least loaded Worker; signals (SIGTERM/SIGINT
+// stop, SIGHUP reloads the policy) and orderly shutdown. Reloads, policy name
+// lookups and audit-log checks run on a control thread (control.cc) so they
+// never delay an accept. Everything shared lives in Gateway.
 #pragma once
 
-#include <condition_variable>
+#include <atomic>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <string>
 #include <vector>
@@ -34,6 +35,12 @@ class Server {
   Server() = default;
   void Accept(int listen_fd, const std::string& local);
   void ShedAtDescriptorLimit(int listen_fd, const std::string& local, int err);
+  // The control thread (control.cc): reloads on SIGHUP and on file
+  // changes, refreshes the policy's names, checks the audit log.
+  void StartControl();
+  void StopControl();  // idempotent; joins the thread
+  void RequestReload();  // SIGHUP: reopen the audit log, reload (forced)
+  void ControlLoop();
   // Reopens a renamed audit log and publishes its health to the metrics.
   void CheckAuditLog();
   // Reloads the policy (and everything it names), the trusted CA keys and
@@ -46,8 +53,6 @@ class Server {
   // Resolves the names `p` compares addresses against (Policy::
   // NamesToResolve()), keeping earlier answers for names that fail now.
   PolicyStore::Names ResolvePolicyNames(const policy::Policy& p, const PolicyStore::Names& old);
-  // Re-resolves them every kNamesRefreshMs on a thread of its own.
-  void RefreshNamesLoop();
 
   std::unique_ptr<Gateway> gw_;
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -61,19 +66,18 @@ class Server {
   };
   std::vector<Listener> listeners_;
   int signal_fd_ = -1;
-  FileWatcher watcher_;
-  std::string loaded_content_hash_;  // of every file the policy reads
+  FileWatcher watcher_;               // control thread only
+  std::string loaded_content_hash_;  // of every file the policy reads; control thread only
   int64_t rejected_startups_ = 0;
   int spare_fd_ = -1;                 // reserve descriptor for shedding at EMFILE
-  int64_t next_audit_check_ = 0;      // wall ms
-  bool audit_ok_ = true;
+  bool audit_ok_ = true;              // control thread only
   int64_t accept_paused_until_ = 0;   // wall ms; listeners not polled before
   int64_t shed_logged_ms_ = -1'000'000;
   int64_t shed_ = 0;                  // shed since the last log line
-  std::thread names_thread_;
-  std::mutex names_mu_;
-  std::condition_variable names_cv_;
-  bool names_stop_ = false;
+  std::thread control_thread_;
+  int control_wake_ = -1;             // eventfd: a request is waiting
+  std::atomic<bool> control_stop_{false};
+  std::atomic<bool> reload_requested_{false};
 };
 
 }  // namespace hopgate::proxy

@@ -1,6 +1,7 @@
 #include "tests/support/harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -19,6 +20,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -98,6 +100,87 @@ bool WaitForPort(int port, int timeout_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
+}
+
+int ListeningPort(const std::string& log, Process& proc) {
+  static const std::regex kListening(R"(\{"listening": (\d+)\})");
+  int64_t deadline = NowMs() + 10'000;
+  std::smatch m;
+  std::string text;
+  while (!std::regex_search(text = ReadFile(log), m, kListening)) {
+    if (NowMs() > deadline || !proc.Running()) Fatal("server did not start: " + text);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return std::stoi(m[1].str());
+}
+
+bool ListensOn(pid_t pid, int port) {
+  // /proc/net/tcp: "sl local_address rem_address st ... inode"; 0A = LISTEN.
+  char local[32];
+  snprintf(local, sizeof local, "0100007F:%04X", port);
+  std::istringstream tcp(ReadFile("/proc/net/tcp"));
+  std::string line, inode;
+  while (std::getline(tcp, line)) {
+    std::istringstream f(line);
+    std::string sl, loc, rem, st, skip;
+    if (!(f >> sl >> loc >> rem >> st)) continue;
+    if (loc != local || st != "0A") continue;
+    for (int i = 0; i < 5; ++i) f >> skip;  // tx:rx tr:when retrnsmt uid timeout
+    f >> inode;
+    break;
+  }
+  if (inode.empty()) return false;
+  std::string want = "socket:[" + inode + "]";
+  std::string fds = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = opendir(fds.c_str());
+  if (d == nullptr) return false;
+  bool found = false;
+  while (dirent* e = readdir(d)) {
+    char target[128];
+    ssize_t n = readlink((fds + "/" + e->d_name).c_str(), target, sizeof target - 1);
+    if (n > 0 && std::string(target, n) == want) {
+      found = true;
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+OnPort StartOnFreePort(const std::function<std::vector<std::string>(int port)>& argv_for,
+                       const std::string& log, int timeout_ms) {
+  for (int attempt = 0;; ++attempt) {
+    OnPort out;
+    out.port = FreePort();
+    WriteFile(log, "");
+    out.proc = std::make_unique<Process>(argv_for(out.port), log);
+    Process& p = *out.proc;
+    int port = out.port;
+    WaitUntil([&] { return !p.Running() || ListensOn(p.pid(), port); }, timeout_ms);
+    if (p.Running() && ListensOn(p.pid(), port)) return out;
+    std::string why = ReadFile(log);
+    if (why.find("Address already in use") == std::string::npos || attempt >= 5) {
+      Fatal("could not start on port " + std::to_string(port) + ": " + why);
+    }
+  }
+}
+
+OnPort StartHttpServer(const std::string& dir, const std::string& log) {
+  OnPort out;
+  out.proc = std::make_unique<Process>(
+      std::vector<std::string>{"python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1",
+                               "--directory", dir},
+      log);
+  static const std::regex kServing(R"(Serving HTTP on 127\.0\.0\.1 port (\d+))");
+  int64_t deadline = NowMs() + 10'000;
+  std::smatch m;
+  std::string text;
+  while (!std::regex_search(text = ReadFile(log), m, kServing)) {
+    if (NowMs() > deadline || !out.proc->Running()) Fatal("http.server did not start: " + text);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  out.port = std::stoi(m[1].str());
+  return out;
 }
 
 bool WaitUntil(const std::function<bool()>& condition, int timeout_ms) {
@@ -313,27 +396,30 @@ Sshd::Sshd(const std::string& dir, const std::vector<std::string>& authorized_ke
   if (stat("/run/sshd", &st) != 0) {
     Fatal("/run/sshd is missing: sshd needs it (create it with: mkdir -p /run/sshd)");
   }
-  port_ = FreePort();
   log_ = dir + "/sshd.log";
   KeyPair host = GenerateKey(dir, "sshd_host_key");
   host_key_line_ = host.public_line;
   std::string ak;
   for (const auto& k : authorized_keys) ak += k + "\n";
   WriteFile(dir + "/authorized_keys", ak, 0600);
-  std::string cfg = "Port " + std::to_string(port_) +
-                    "\nListenAddress 127.0.0.1\n"
-                    "HostKey " + host.private_path +
-                    "\nAuthorizedKeysFile " + dir + "/authorized_keys\n"
-                    "PidFile none\nStrictModes no\nUsePAM no\n"
-                    "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                    "PermitRootLogin prohibit-password\nLogLevel VERBOSE\n"
-                    "MaxStartups 100:30:200\nMaxSessions 100\n"
-                    "Subsystem sftp internal-sftp\n" + extra_config;
-  WriteFile(dir + "/sshd_config", cfg);
-  proc_ = std::make_unique<Process>(
-      std::vector<std::string>{"/usr/sbin/sshd", "-D", "-f", dir + "/sshd_config", "-E", log_},
-      dir + "/sshd.stdout");
-  if (!WaitForPort(port_, 10'000)) Fatal("sshd did not start: " + ReadFile(log_));
+  // sshd needs a fixed Port: StartOnFreePort retries on a lost race.
+  OnPort started = StartOnFreePort(
+      [&](int port) {
+        WriteFile(dir + "/sshd_config",
+                  "Port " + std::to_string(port) +
+                      "\nListenAddress 127.0.0.1\n"
+                      "HostKey " + host.private_path +
+                      "\nAuthorizedKeysFile " + dir + "/authorized_keys\n"
+                      "PidFile none\nStrictModes no\nUsePAM no\n"
+                      "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                      "PermitRootLogin prohibit-password\nLogLevel VERBOSE\n"
+                      "MaxStartups 100:30:200\nMaxSessions 100\n"
+                      "Subsystem sftp internal-sftp\n" + extra_config);
+        return std::vector<std::string>{"/usr/sbin/sshd", "-D", "-e", "-f", dir + "/sshd_config"};
+      },
+      log_, 10'000);
+  proc_ = std::move(started.proc);
+  port_ = started.port;
 }
 
 Sshd::~Sshd() {
@@ -347,14 +433,13 @@ std::string Gate::HopctlBinary() { return RunfilePath("HOPCTL_BIN", "hopctl/hopc
 Gate::Gate(const std::string& dir, const std::string& policy_yaml,
            const std::string& extra_config, bool start)
     : dir_(dir) {
-  port_ = FreePort();
+  port_ = 0;  // hopgate picks a free port and logs it (see Start)
   config_ = dir + "/hopgate.yaml";
   policy_ = dir + "/policy.yaml";
   audit_ = dir + "/audit.jsonl";
   log_ = dir + "/hopgate.log";
   WriteFile(policy_, policy_yaml, 0600);
-  std::string cfg = "version: 1\nlisten: [\"127.0.0.1:" + std::to_string(port_) +
-                    "\"]\nhost_keys: [" + dir + "/host_ed25519]\npolicy: " + policy_ +
+  std::string cfg = "version: 1\nlisten: [\"127.0.0.1:0\"]\nhost_keys: [" + dir + "/host_ed25519]\npolicy: " + policy_ +
                     "\naudit:\n  log: " + audit_ + "\n" + extra_config;
   WriteFile(config_, cfg, 0600);
   if (start) Start();
@@ -363,14 +448,35 @@ Gate::Gate(const std::string& dir, const std::string& policy_yaml,
 void Gate::Start() {
   std::vector<std::string> argv = launcher_;
   for (const auto& a : {Binary(), std::string("--config"), config_}) argv.push_back(a);
+  const size_t before = ReadFile(log_).size();
   proc_ = std::make_unique<Process>(argv, log_);
-  // Wait for the log line rather than probing the port, so tests see only
-  // their own connections in the audit log.
+  // The port comes from the log line: the config asks for port 0, so no
+  // other test can take it between choosing and binding. Waiting for the
+  // line rather than probing the port also keeps probes out of the audit log.
   int64_t deadline = NowMs() + 10'000;
-  while (ReadFile(log_).find("listening on") == std::string::npos) {
+  static const std::regex kListening(R"(listening on 127\.0\.0\.1:(\d+))");
+  std::smatch m;
+  std::string log;
+  // A restarted gateway appends to the same log: read only this run's part.
+  auto this_run = [&] {
+    std::string all = ReadFile(log_);
+    return all.size() >= before ? all.substr(before) : all;
+  };
+  while (!std::regex_search(log = this_run(), m, kListening)) {
     if (NowMs() > deadline || !proc_->Running()) Fatal("hopgate did not start: " + ReadFile(log_));
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  port_ = std::stoi(m[1].str());
+}
+
+int Gate::MetricsPort() const {
+  static const std::regex kMetrics(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
+  std::string log = ReadFile(log_);
+  int port = 0;  // the last run's, if the gateway was restarted
+  for (std::sregex_iterator i(log.begin(), log.end(), kMetrics), end; i != end; ++i) {
+    port = std::stoi((*i)[1].str());
+  }
+  return port;
 }
 
 Gate::~Gate() {

@@ -23,6 +23,30 @@ std::string MakeTempDir(const std::string& prefix);
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
 bool WaitForPort(int port, int timeout_ms);
+// For helpers started on port 0 that print {"listening": PORT} once bound
+// (tests/support/hostile_client.py serve): waits for that line in `log` and
+// returns the port; fails the test if `proc` exits first or 10 s pass.
+class Process;
+int ListeningPort(const std::string& log, Process& proc);
+// True if process `pid` itself holds a socket listening on 127.0.0.1:`port`
+// (read from /proc), so a port another process took is never mistaken for
+// the one a test started.
+bool ListensOn(pid_t pid, int port);
+
+// A program that must be given a fixed port (ssh -L, sshd): starts
+// `argv_for(port)` on a free port and waits until that process listens on
+// it; if it exits first because the port was taken in the meantime (a lost
+// race with a test running alongside), tries again with another port.
+// Fails the test if it cannot start for any other reason.
+struct OnPort {
+  std::unique_ptr<Process> proc;
+  int port = 0;
+};
+OnPort StartOnFreePort(const std::function<std::vector<std::string>(int port)>& argv_for,
+                       const std::string& log, int timeout_ms = 15'000);
+
+// python3 -m http.server on a port of its own (port 0), serving `dir`.
+OnPort StartHttpServer(const std::string& dir, const std::string& log);
 // Polls `condition` every 25 ms until it holds or `timeout_ms` passes.
 bool WaitUntil(const std::function<bool()>& condition, int timeout_ms);
 
@@ -95,6 +119,9 @@ class Gate {
   // call before Start() (construct with start=false).
   void set_launcher(std::vector<std::string> launcher) { launcher_ = std::move(launcher); }
   int port() const { return port_; }
+  // The port metrics are served on, from the log (configure metrics.listen
+  // with port 0); 0 if the gateway has not said.
+  int MetricsPort() const;
   const std::string& dir() const { return dir_; }
   const std::string& config_path() const { return config_; }
   const std::string& policy_path() const { return policy_; }

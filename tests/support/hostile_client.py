@@ -192,7 +192,7 @@ def cmd_serve(args):
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((args.bind, args.port))
     srv.listen(256)
-    print(json.dumps({"listening": args.port}), flush=True)
+    print(json.dumps({"listening": srv.getsockname()[1]}), flush=True)
 
     def handle(c):
         try:
