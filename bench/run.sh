@@ -31,10 +31,34 @@
 # against the goal (at most 1.5x), and the size of the recording relative
 # to the bytes transferred.
 #
-# Usage: bench/run.sh [--size-mib 1024] [--connects 20] [--idle 200]
+# Then idle connections at scale, hopgate alone: one asyncssh client
+# process (bench/idle_clients.py) opens as many idle authenticated
+# connections as the open-files hard limit allows at 2 descriptors each,
+# min(10000, (hard limit - 2000) / 2) (9,000 where the hard limit is
+# 20,000; --idle-conns N for fewer), each with a direct-tcpip channel open
+# to a TCP sink (one asyncio process, the same script), and holds them.
+# Prints how many opened and failed, the gateway's RSS growth per
+# connection (goal <= 64 kB), its descriptors per connection (2) and
+# threads, the median wall time of an `ssh -J` by another user before and
+# with all of them open (goal: at most 1.2x), the gateway's CPU while they
+# sit idle (goal < 2% of one core), and the rate at which they opened, with
+# the client's own CPU meanwhile (one Python process: at ~100% of a core,
+# the client is the bottleneck, not the gateway).
+#
+# Usage: bench/run.sh [--size-mib 1024] [--connects 20] [--idle 200] [--idle-conns N]
 #                     [--only-chain | --no-chain] [--only-recorded | --no-recorded]
+#                     [--only-idle | --no-idle] [--keep]
+# --idle N is the side-by-side memory row's idle `ssh -J` processes;
+# --idle-conns N the idle connections at scale. --keep keeps the work
+# directory (configurations, daemon logs) and prints its path.
+# HOPGATE_BIN and HOPCTL_BIN, if both set, are the hopgate and hopctl to run
+# (no bazel build); either alone replaces the one built.
 # Not part of the test suite. Run as root on an otherwise idle machine.
 set -euo pipefail
+# HOPGATE_BIN and HOPCTL_BIN relative to the directory the script started in.
+for v in HOPGATE_BIN HOPCTL_BIN; do
+  case "${!v:-}" in "" | /*) ;; *) printf -v "$v" '%s' "$PWD/${!v}" ;; esac
+done
 cd "$(dirname "$0")/.."
 
 SIZE_MIB=1024
@@ -43,9 +67,13 @@ IDLE=200
 SINGLE=1    # hopgate vs sshd as the one -J jump host
 CHAIN=1     # the two-hop chain
 RECORDED=1  # a recorded session vs sshd as a passthrough jump host
+IDLECONN=1  # idle connections at scale (hopgate alone)
+IDLE_CONNS=""  # how many; default: what the open-files hard limit allows
+KEEP=0
 usage() {
-  echo "usage: $0 [--size-mib N] [--connects N] [--idle N] [--only-chain | --no-chain]" \
-    "[--only-recorded | --no-recorded]" >&2
+  echo "usage: $0 [--size-mib N] [--connects N] [--idle N] [--idle-conns N]" \
+    "[--only-chain | --no-chain] [--only-recorded | --no-recorded] [--only-idle | --no-idle]" \
+    "[--keep]" >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -53,10 +81,14 @@ while [ $# -gt 0 ]; do
     --size-mib) [ $# -ge 2 ] || usage; SIZE_MIB=$2; shift 2 ;;
     --connects) [ $# -ge 2 ] || usage; CONNECTS=$2; shift 2 ;;
     --idle) [ $# -ge 2 ] || usage; IDLE=$2; shift 2 ;;
-    --only-chain) SINGLE=0; RECORDED=0; shift ;;
+    --idle-conns) [ $# -ge 2 ] || usage; IDLE_CONNS=$2; shift 2 ;;
+    --only-chain) SINGLE=0; RECORDED=0; IDLECONN=0; shift ;;
     --no-chain) CHAIN=0; shift ;;
-    --only-recorded) SINGLE=0; CHAIN=0; shift ;;
+    --only-recorded) SINGLE=0; CHAIN=0; IDLECONN=0; shift ;;
     --no-recorded) RECORDED=0; shift ;;
+    --only-idle) SINGLE=0; CHAIN=0; RECORDED=0; shift ;;
+    --no-idle) IDLECONN=0; shift ;;
+    --keep) KEEP=1; shift ;;
     *) usage ;;
   esac
 done
@@ -68,13 +100,38 @@ bounded --size-mib "$SIZE_MIB" 1 65536
 bounded --connects "$CONNECTS" 1 1000
 bounded --idle "$IDLE" 0 5000
 SIZE_MIB=$((10#$SIZE_MIB)) CONNECTS=$((10#$CONNECTS)) IDLE=$((10#$IDLE))
-[ $SINGLE -eq 1 ] || [ $CHAIN -eq 1 ] || [ $RECORDED -eq 1 ] ||
+# Idle connections at scale: 2 descriptors each in the gateway, within its
+# open-files hard limit (which it raises its soft limit to) less 2,000 for
+# everything else; at most 10,000 (9,000 where the hard limit is 20,000).
+NOFILE_HARD=$(ulimit -Hn)
+[ "$NOFILE_HARD" != unlimited ] || NOFILE_HARD=1048576
+IDLE_HEADROOM=2000
+IDLE_GOAL=$(((NOFILE_HARD - IDLE_HEADROOM) / 2))
+[ "$IDLE_GOAL" -le 10000 ] || IDLE_GOAL=10000
+if [ $IDLECONN -eq 1 ]; then
+  [ "$IDLE_GOAL" -ge 1 ] ||
+    { echo "bench: open-files hard limit $NOFILE_HARD leaves no room for idle connections" >&2; exit 1; }
+  IDLE_CONNS=${IDLE_CONNS:-$IDLE_GOAL}
+  bounded --idle-conns "$IDLE_CONNS" 1 "$IDLE_GOAL"
+  IDLE_CONNS=$((10#$IDLE_CONNS))
+elif [ -n "$IDLE_CONNS" ]; then
+  bounded --idle-conns "$IDLE_CONNS" 1 10000
+fi
+[ $SINGLE -eq 1 ] || [ $CHAIN -eq 1 ] || [ $RECORDED -eq 1 ] || [ $IDLECONN -eq 1 ] ||
   { echo "bench: the --only-* and --no-* options given leave nothing to run" >&2; exit 2; }
 
 deploy/install-deps.sh
-bazel build //proxy/daemon:hopgate //hopctl:hopctl >&2
-BIN="$(bazel info bazel-bin 2>/dev/null)"
-HOPGATE="$BIN/proxy/daemon/hopgate" HOPCTL="$BIN/hopctl/hopctl"
+if [ -n "${HOPGATE_BIN:-}" ] && [ -n "${HOPCTL_BIN:-}" ]; then
+  HOPGATE=$HOPGATE_BIN HOPCTL=$HOPCTL_BIN
+  echo "bench: running $HOPGATE and $HOPCTL (HOPGATE_BIN, HOPCTL_BIN; no bazel build)" >&2
+else
+  bazel build //proxy/daemon:hopgate //hopctl:hopctl >&2
+  BIN="$(bazel info bazel-bin 2>/dev/null)"
+  HOPGATE=${HOPGATE_BIN:-$BIN/proxy/daemon/hopgate} HOPCTL=${HOPCTL_BIN:-$BIN/hopctl/hopctl}
+fi
+for b in "$HOPGATE" "$HOPCTL"; do
+  [ -x "$b" ] || { echo "bench: $b is not an executable file" >&2; exit 1; }
+done
 mkdir -p /run/sshd && chmod 0755 /run/sshd
 
 # Process ids of ROOT... and of all their descendants (with -c COMM: only
@@ -105,7 +162,7 @@ cleanup() {
   local all; all=$(tree_pids $$ | grep -vx "$$")
   kill "${PIDS[@]}" $all 2>/dev/null
   sleep 0.5
-  rm -rf "$W"
+  if [ $KEEP -eq 1 ]; then echo "bench: kept $W" >&2; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
@@ -125,6 +182,27 @@ wait_listen() {  # name pid port
   done
   echo "bench: $1 does not listen on 127.0.0.1:$3" >&2; exit 1
 }
+# Waits until PID (NAME) has written a line to FILE; if it exits or SECONDS
+# pass first, shows the tail of each LOG and fails.
+wait_line() {  # name pid file seconds log...
+  local name=$1 pid=$2 file=$3 deadline=$((SECONDS + $4)) why="" l; shift 4
+  until [ -s "$file" ] && [ "$(wc -l < "$file")" -ge 1 ]; do
+    if ! kill -0 "$pid" 2>/dev/null; then why="exited"
+    elif [ $SECONDS -ge $deadline ]; then why="printed nothing in time"; fi
+    if [ -n "$why" ]; then
+      echo "bench: $name $why" >&2
+      for l in "$@"; do echo "bench: --- tail of $l" >&2; tail -n 20 "$l" >&2; done
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+# Fields of the JSON line in FILE (idle_clients.py's output), space-separated.
+json_fields() {  # file key...
+  /usr/bin/python3 -c 'import json, sys
+d = json.loads(open(sys.argv[1]).readline())
+print(*(d[k] for k in sys.argv[2:]))' "$@"
+}
 TARGET_PORT=$(free_port 32201)
 JUMP_PORT=$(free_port $((TARGET_PORT + 1)))
 GATE_PORT=$(free_port $((JUMP_PORT + 1)))
@@ -132,6 +210,7 @@ J1_PORT=$(free_port $((GATE_PORT + 1)))
 J2_PORT=$(free_port $((J1_PORT + 1)))
 CGATE_PORT=$(free_port $((J2_PORT + 1)))
 RGATE_PORT=$(free_port $((CGATE_PORT + 1)))
+IGATE_PORT=$(free_port $((RGATE_PORT + 1)))
 
 ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/client"
 # hopgate's own key for logging in to the chain's jump hosts.
@@ -330,6 +409,15 @@ sshj() {  # gateport cmd...
 sshr() {  # cmd...
   ssh -F "$W/ssh_config" -J "alice@127.0.0.1:$RGATE_PORT" root@db1 "$@"
 }
+# ssh -J through the idle connections' hopgate as its other user, and the
+# same login to the target without a jump host (a control: how much the
+# machine itself slowed down).
+sshi() {  # cmd...
+  ssh -F "$W/ssh_config" -J "other@127.0.0.1:$IGATE_PORT" -p "$TARGET_PORT" root@127.0.0.1 "$@"
+}
+sshd_direct() {  # cmd...
+  ssh -F "$W/ssh_config" -p "$TARGET_PORT" root@127.0.0.1 "$@"
+}
 # The two-hop chain: hopgate crosses jump1 and jump2 itself, or the client
 # crosses them with a two-hop -J.
 sshc() {  # hopgate|openssh cmd...
@@ -492,6 +580,122 @@ measure_recorded() {
   R[openssh.rec_connect]=${R[openssh.connect]}
 }
 
+# One process's own figures, from /proc (all its threads).
+proc_rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
+proc_threads() { awk '$1 == "Threads:" { print $2 }' "/proc/$1/status"; }
+proc_fds() { ls "/proc/$1/fd" | wc -l; }
+proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+IDLE_CPU_SECONDS=10
+# Idle connections at scale: one hopgate of their own, started when the
+# section runs, where user idle (a key of its own) may open channels only to
+# the sink and user other (the bench client's key) only to the target, for
+# the `ssh -J` timed beside them. The sink and the idle clients hold until
+# $W/idle.hold, a FIFO this script keeps open for writing, closes (at the
+# latest when the script exits), or until their --hold runs out.
+start_idle() {
+  IDLE_PY=(/usr/bin/python3 bench/idle_clients.py)
+  # Bounds on opening them all (at least 20 a second) and on holding them.
+  IDLE_OPEN_SECONDS=$((120 + IDLE_CONNS / 20))
+  IDLE_HOLD_SECONDS=$((IDLE_OPEN_SECONDS + 300))
+  ssh-keygen -q -t ed25519 -N '' -C bench-idle -f "$W/idle_client"
+  mkfifo "$W/idle.hold"
+  "${IDLE_PY[@]}" sink --port 0 --hold "$IDLE_HOLD_SECONDS" < "$W/idle.hold" \
+    > "$W/idle_sink.out" 2> "$W/idle_sink.log" &
+  SINK_PID=$!; PIDS+=("$SINK_PID")
+  exec {IDLE_HOLD}> "$W/idle.hold"
+  wait_line idle_sink "$SINK_PID" "$W/idle_sink.out" 30 "$W/idle_sink.log"
+  SINK_PORT=$(json_fields "$W/idle_sink.out" listening)
+  cat > "$W/idle_policy.yaml" <<POLICY
+version: 1
+users:
+  idle:
+    keys: ["$(cat "$W/idle_client.pub")"]
+  other:
+    keys: ["$(cat "$W/client.pub")"]
+rules:
+  - name: idle
+    users: [idle]
+    permit_open: ["127.0.0.1:$SINK_PORT"]
+  - name: other
+    users: [other]
+    permit_open: ["127.0.0.1:$TARGET_PORT"]
+POLICY
+  # (The gateway must not hold the FIFO open: no end of file then.)
+  start_hopgate idle_hopgate "$IGATE_PORT" "$W/idle_policy.yaml" "" {IDLE_HOLD}>&-
+  IDLE_GATE_PID=$GATE_PID
+  wait_listen idle_hopgate "$IDLE_GATE_PID" "$IGATE_PORT"
+}
+
+# Idle connections at scale through idle_hopgate: the ssh -J by user other
+# before, the IDLE_CONNS connections of one asyncssh client opened (their
+# rate, the client's and the gateway's CPU meanwhile), the gateway's
+# memory, descriptors and threads with all of them open, its CPU while they
+# sit idle, the ssh -J by user other again; then they are closed.
+measure_idle() {
+  local CONNECTS=5  # the ssh -J medians, here and in connects()
+  start_idle
+  local pid=$IDLE_GATE_PID logs=("$W/idle_clients.log" "$W/idle_hopgate.log")
+  echo "bench: idle: warm-up" >&2
+  sshi true
+  connects "idle, ssh -J by other, unloaded" idle.unloaded sshi
+  connects "idle, control: ssh to the target directly, unloaded" idle.direct_unloaded sshd_direct
+  sleep 1
+  local rss0 fds0 g0 g1
+  rss0=$(proc_rss_kb "$pid"); fds0=$(proc_fds "$pid")
+  echo "bench: idle: $IDLE_CONNS connections with a channel each, one asyncssh client" >&2
+  g0=$(proc_ticks "$pid")
+  "${IDLE_PY[@]}" --port "$IGATE_PORT" --user idle --key "$W/idle_client" \
+    --dest-port "$SINK_PORT" --count "$IDLE_CONNS" --hold "$IDLE_HOLD_SECONDS" \
+    < "$W/idle.hold" > "$W/idle_clients.out" 2> "$W/idle_clients.log" {IDLE_HOLD}>&- &
+  local client=$!; PIDS+=("$client")
+  wait_line idle_clients "$client" "$W/idle_clients.out" "$IDLE_OPEN_SECONDS" "${logs[@]}"
+  g1=$(proc_ticks "$pid")
+  local open failed secs cpu
+  read -r open failed secs cpu < <(json_fields "$W/idle_clients.out" open failed seconds cpu_seconds)
+  echo "bench: idle: $open open, $failed failed in $secs s" >&2
+  if [ "$failed" -gt 0 ]; then
+    echo "bench: idle: first errors: $(json_fields "$W/idle_clients.out" errors)" >&2
+    echo "bench: --- tail of $W/idle_hopgate.log" >&2; tail -n 20 "$W/idle_hopgate.log" >&2
+  fi
+  [ "$open" -gt 0 ] || { echo "bench: idle: no connection opened" >&2; exit 1; }
+  R[idle.open]=$open R[idle.failed]=$failed R[idle.seconds]=$secs
+  R[idle.rate]=$(echo "$open / $secs" | bc -l)
+  R[idle.client_cpu]=$(echo "100 * $cpu / $secs" | bc -l)
+  R[idle.open_cpu]=$(echo "100 * ($g1 - $g0) / $HZ / $secs" | bc -l)
+  sleep 2
+  local rss1 fds1 c0 c1
+  rss1=$(proc_rss_kb "$pid"); fds1=$(proc_fds "$pid")
+  R[idle.threads]=$(proc_threads "$pid")
+  R[idle.rss0]=$rss0 R[idle.rss1]=$rss1 R[idle.fds0]=$fds0 R[idle.fds1]=$fds1
+  R[idle.rss_per]=$(echo "($rss1 - $rss0) / $open" | bc -l)
+  R[idle.fds_per]=$(echo "($fds1 - $fds0) / $open" | bc -l)
+  echo "bench: idle: the sink holds $(proc_fds "$SINK_PID") descriptors" >&2
+  echo "bench: idle: gateway CPU over ${IDLE_CPU_SECONDS} s with all of them open" >&2
+  local k0 k1
+  c0=$(proc_ticks "$pid"); k0=$(tree_cpu_ticks "$client" "$SINK_PID")
+  sleep "$IDLE_CPU_SECONDS"
+  c1=$(proc_ticks "$pid"); k1=$(tree_cpu_ticks "$client" "$SINK_PID")
+  R[idle.idle_cpu]=$(echo "100 * ($c1 - $c0) / $HZ / $IDLE_CPU_SECONDS" | bc -l)
+  echo "bench: idle: meanwhile the client and the sink used" \
+    "$(echo "100 * ($k1 - $k0) / $HZ / $IDLE_CPU_SECONDS" | bc -l | xargs printf %.1f)% of a core;" \
+    "load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  connects "idle, ssh -J by other, loaded" idle.loaded sshi
+  connects "idle, control: ssh to the target directly, loaded" idle.direct_loaded sshd_direct
+  # Still all open (the client alive, the gateway's descriptors as before)?
+  local fds2; fds2=$(proc_fds "$pid")
+  kill -0 "$client" 2>/dev/null && [ "$fds2" -ge "$fds1" ] ||
+    echo "bench: idle: WARNING: connections closed while held (gateway descriptors $fds1 -> $fds2)" >&2
+  # Close them: end of file on the clients' and the sink's stdin.
+  exec {IDLE_HOLD}>&-
+  local deadline=$((SECONDS + 60))
+  while kill -0 "$client" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.5; done
+  ! kill -0 "$client" 2>/dev/null ||
+    echo "bench: idle: WARNING: the client did not exit within 60 s of its stdin closing" >&2
+  sleep 1
+  echo "bench: idle: closed; the gateway holds $(proc_fds "$pid") descriptors ($fds0 before)," \
+    "RSS $(proc_rss_kb "$pid") kB ($rss0 before, $rss1 with all open)" >&2
+}
+
 if [ $SINGLE -eq 1 ]; then
   measure hopgate "$GATE_PORT" "$HOPGATE_PID"
   measure openssh "$JUMP_PORT" "$JUMP_PID"
@@ -502,6 +706,9 @@ if [ $CHAIN -eq 1 ]; then
 fi
 if [ $RECORDED -eq 1 ]; then
   measure_recorded
+fi
+if [ $IDLECONN -eq 1 ]; then
+  measure_idle
 fi
 
 ratio() {  # nan rather than a division by zero (a figure too small to measure)
@@ -552,4 +759,50 @@ if [ $RECORDED -eq 1 ]; then
     printf "recording: %d bytes of .cast (%d %s) for %d bytes transferred: %.3f bytes per byte\n",
       c, n, (n == 1) ? "file" : "files", b, c / b
   }'
+fi
+if [ $IDLECONN -eq 1 ]; then
+  goal() {  # value op limit: "op limit (met)" or "(NOT met)"
+    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+      ok = (op == "<=") ? v + 0 <= l + 0 : v + 0 < l + 0
+      printf "%s %s (%s)", op, l, ok ? "met" : "NOT met" }'
+  }
+  idle_row() { printf '  %-56s %22s   %s\n' "$@"; }
+  printf '\nidle connections at scale (hopgate, 127.0.0.1, one asyncssh client; open-files hard limit %s)\n' \
+    "$NOFILE_HARD"
+  printf '  %-56s %22s   %s\n' metric measured goal
+  if [ "$IDLE_CONNS" -lt "$IDLE_GOAL" ]; then
+    count_goal="$IDLE_GOAL (not tried: --idle-conns $IDLE_CONNS)"
+  elif [ "${R[idle.open]}" -ge "$IDLE_GOAL" ] && [ "${R[idle.failed]}" -eq 0 ]; then
+    count_goal="$IDLE_GOAL (met)"
+  else
+    count_goal="$IDLE_GOAL (NOT met)"
+  fi
+  idle_row "connections open / failed" "${R[idle.open]} / ${R[idle.failed]}" "$count_goal"
+  idle_row "gateway RSS growth per connection (kB)" "$(printf %.1f "${R[idle.rss_per]}")" \
+    "$(goal "${R[idle.rss_per]}" "<=" 64)"
+  idle_row "  gateway RSS before / all open (MB)" \
+    "$(printf '%.1f / %.1f' "$(echo "${R[idle.rss0]} / 1024" | bc -l)" "$(echo "${R[idle.rss1]} / 1024" | bc -l)")" ""
+  idle_row "gateway descriptors per connection" "$(printf %.2f "${R[idle.fds_per]}")" \
+    "$(goal "$(printf %.2f "${R[idle.fds_per]}")" "<=" 2)"
+  idle_row "  gateway descriptors before / all open" "${R[idle.fds0]} / ${R[idle.fds1]}" ""
+  idle_row "gateway threads, all open" "${R[idle.threads]}" ""
+  jratio=$(echo "${R[idle.loaded]} / ${R[idle.unloaded]}" | bc -l)
+  idle_row "ssh -J by another user, unloaded / loaded, median (ms)" \
+    "$(printf '%.0f / %.0f (%.2fx)' "$(echo "1000 * ${R[idle.unloaded]}" | bc -l)" \
+      "$(echo "1000 * ${R[idle.loaded]}" | bc -l)" "$jratio")" \
+    "$(goal "$(printf %.2f "$jratio")" "<=" 1.2x)"
+  idle_row "  control: ssh to the target directly (no -J), same (ms)" \
+    "$(printf '%.0f / %.0f (%.2fx)' "$(echo "1000 * ${R[idle.direct_unloaded]}" | bc -l)" \
+      "$(echo "1000 * ${R[idle.direct_loaded]}" | bc -l)" \
+      "$(echo "${R[idle.direct_loaded]} / ${R[idle.direct_unloaded]}" | bc -l)")" ""
+  idle_row "gateway CPU while idle, ${IDLE_CPU_SECONDS} s (% of one core)" \
+    "$(printf %.1f "${R[idle.idle_cpu]}")" "$(goal "${R[idle.idle_cpu]}" "<" 2)"
+  if awk -v c="${R[idle.client_cpu]}" 'BEGIN { exit !(c >= 90) }'; then
+    bound="client-bound: the asyncssh client used $(printf %.0f "${R[idle.client_cpu]}")% of a core"
+  else
+    bound="the asyncssh client used $(printf %.0f "${R[idle.client_cpu]}")% of a core"
+  fi
+  idle_row "handshake rate (new authenticated connections/s)" "$(printf %.0f "${R[idle.rate]}")" "($bound)"
+  idle_row "  gateway CPU while opening them (% of one core)" "$(printf %.0f "${R[idle.open_cpu]}")" \
+    "($(printf %.1f "${R[idle.seconds]}") s for ${R[idle.open]})"
 fi

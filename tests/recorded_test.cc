@@ -196,6 +196,12 @@ TEST_CASE("a target host key that does not match the pinned one refuses the sess
 }
 
 TEST_CASE("a recording that cannot be written closes the session, loudly") {
+#if defined(__SANITIZE_THREAD__)
+  // ThreadSanitizer's runtime dies of SIGBUS under a file-size limit; this
+  // case runs in the plain and ASan builds.
+  WARN("not run under ThreadSanitizer (prlimit --fsize kills its runtime)");
+  return;
+#endif
   // Every file hopgate writes is capped at 256 KiB: the recording hits it.
   World w("", "", "", {"prlimit", "--fsize=262144", "--"});
   RunResult r = Run(w.Ssh({"head -c 2000000 /dev/zero | tr '\\\\0' x; sleep 5"}), "", 30'000);

@@ -1,5 +1,7 @@
 #include "tests/support/harness.h"
 
+#include <catch2/catch.hpp>
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -480,9 +482,26 @@ int Gate::MetricsPort() const {
 }
 
 Gate::~Gate() {
-  if (proc_) {
-    proc_->Signal(SIGTERM);
-    proc_->Wait(15'000);
+  if (!proc_) return;
+  bool was_running = proc_->Running();
+  proc_->Signal(SIGTERM);
+  std::optional<int> status = proc_->Wait(15'000);
+  // Every test is also a check of orderly shutdown, and under
+  // --config=asan/tsan of memory and thread safety: a sanitizer report
+  // fails the test even if everything it asserted held.
+  std::string log = ReadFile(log_);
+  for (const char* report : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "WARNING: ThreadSanitizer", "runtime error:"}) {
+    size_t at = log.find(report);
+    if (at != std::string::npos) {
+      FAIL_CHECK("hopgate " << report << " (" << log_ << "):\n" << log.substr(at, 6000));
+      return;
+    }
+  }
+  if (was_running && status != 0) {
+    FAIL_CHECK("hopgate did not exit cleanly on SIGTERM ("
+               << (status ? "exit status " + std::to_string(*status) : std::string("still running"))
+               << "):\n" << log.substr(log.size() > 4000 ? log.size() - 4000 : 0));
   }
 }
 
