@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything, runs every test, and ends with
-# one line: "N passed, N failed" (Catch2 test cases, plus one per non-Catch2
-# test target). Exit status 0 only if nothing failed.
+# Installs what is missing, builds everything, runs every test (plainly and
+# under ASan+UBSan), and ends with one line: "N passed, N failed" (Catch2 test
+# cases, plus one per non-Catch2 test target, summed over both runs). Exit
+# status 0 only if nothing failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,36 +12,50 @@ mkdir -p /run/sshd && chmod 0755 /run/sshd
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-bazel test //... --keep_going --test_output=errors --test_summary=short "$@" 2>&1 | tee "$out"
-bazel_status=${PIPESTATUS[0]}
-
 passed=0
 failed=0
-testlogs=$(bazel info bazel-testlogs 2>/dev/null)
-while read -r target status; do
-  pkg=${target#//}; pkg=${pkg%%:*}; name=${target##*:}
-  log="$testlogs/$pkg/$name/test.log"
-  p=""; f=""
-  if [ -f "$log" ]; then
-    if line=$(grep -E "^All tests passed \([0-9]+ assertions? in [0-9]+ test cases?\)" "$log" | tail -1); then
-      p=$(sed -E 's/.* in ([0-9]+) test cases?\)/\1/' <<<"$line"); f=0
-    elif line=$(grep -E "^test cases: +[0-9]+ \|" "$log" | tail -1); then
-      p=$(grep -oE "[0-9]+ passed" <<<"$line" | grep -oE "[0-9]+" || echo 0)
-      f=$(grep -oE "[0-9]+ failed" <<<"$line" | grep -oE "[0-9]+" || echo 0)
-    fi
-  fi
-  if [ -z "$p" ]; then
-    if [ "$status" = PASSED ]; then p=1; f=0; else p=0; f=1; fi
-  elif [ "$status" != PASSED ] && [ "$f" -eq 0 ]; then
-    f=1  # crashed or timed out after its last reported case
-  fi
-  passed=$((passed + p)); failed=$((failed + f))
-done < <(grep -E "^//[^ ]+ +(\(cached\) )?(PASSED|FAILED|TIMEOUT|FLAKY|NO STATUS|FAILED TO BUILD|INCOMPLETE)" "$out" |
-         sed -E 's/\(cached\) //; s/^(\/\/[^ ]+) +([A-Z ]+[A-Z]).*/\1 \2/' | sed -E 's/ (FAILED TO BUILD|NO STATUS)$/ FAILED/')
 
-if [ "$bazel_status" -ne 0 ] && [ "$failed" -eq 0 ]; then
-  failed=1  # the build itself failed
-fi
+# Runs `bazel test` with the given flags and adds its results to the totals:
+# Catch2 test cases from each target's log, one per non-Catch2 target.
+run_suite() {  # label, bazel flags...
+  local label=$1; shift
+  echo "== $label" >&2
+  bazel test //... --keep_going --test_output=errors --test_summary=short "$@" 2>&1 | tee "$out"
+  local bazel_status=${PIPESTATUS[0]}
+  local testlogs suite_failed=0
+  testlogs=$(bazel info "$@" bazel-testlogs 2>/dev/null)
+  while read -r target status; do
+    pkg=${target#//}; pkg=${pkg%%:*}; name=${target##*:}
+    log="$testlogs/$pkg/$name/test.log"
+    p=""; f=""
+    if [ -f "$log" ]; then
+      if line=$(grep -E "^All tests passed \([0-9]+ assertions? in [0-9]+ test cases?\)" "$log" | tail -1); then
+        p=$(sed -E 's/.* in ([0-9]+) test cases?\)/\1/' <<<"$line"); f=0
+      elif line=$(grep -E "^test cases: +[0-9]+ \|" "$log" | tail -1); then
+        p=$(grep -oE "[0-9]+ passed" <<<"$line" | grep -oE "[0-9]+" || echo 0)
+        f=$(grep -oE "[0-9]+ failed" <<<"$line" | grep -oE "[0-9]+" || echo 0)
+      fi
+    fi
+    if [ -z "$p" ]; then
+      if [ "$status" = PASSED ]; then p=1; f=0; else p=0; f=1; fi
+    elif [ "$status" != PASSED ] && [ "$f" -eq 0 ]; then
+      f=1  # crashed or timed out after its last reported case
+    fi
+    passed=$((passed + p)); failed=$((failed + f)); suite_failed=$((suite_failed + f))
+  done < <(grep -E "^//[^ ]+ +(\(cached\) )?(PASSED|FAILED|TIMEOUT|FLAKY|NO STATUS|FAILED TO BUILD|INCOMPLETE)" "$out" |
+           sed -E 's/\(cached\) //; s/^(\/\/[^ ]+) +([A-Z ]+[A-Z]).*/\1 \2/' | sed -E 's/ (FAILED TO BUILD|NO STATUS)$/ FAILED/')
+  if [ "$bazel_status" -ne 0 ] && [ "$suite_failed" -eq 0 ]; then
+    failed=$((failed + 1))  # the build itself failed
+  fi
+}
+
+# Every test, then every test again with hopgate and the tests built with
+# AddressSanitizer + UndefinedBehaviorSanitizer (a report in hopgate's log
+# fails the test that started it; see tests/support/harness.cc). The
+# ThreadSanitizer run (--config=tsan) is a developer command: see README.
+run_suite "all tests" "$@"
+run_suite "all tests under ASan+UBSan" --config=asan "$@"
+
 bazel shutdown >/dev/null 2>&1 || true
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
