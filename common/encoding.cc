@@ -89,6 +89,24 @@ std::string HexEncode(std::string_view data) {
   return out;
 }
 
+Result<std::string> HexDecode(std::string_view text) {
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (text.size() % 2 != 0) return Error{"hex: odd number of digits"};
+  std::string out;
+  out.reserve(text.size() / 2);
+  for (size_t i = 0; i < text.size(); i += 2) {
+    int hi = digit(text[i]), lo = digit(text[i + 1]);
+    if (hi < 0 || lo < 0) return Error{"hex: not a hex digit"};
+    out.push_back(static_cast<char>(hi << 4 | lo));
+  }
+  return out;
+}
+
 std::string Sha256(std::string_view data) {
   unsigned char md[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);

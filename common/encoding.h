@@ -13,6 +13,8 @@ std::string Base64Encode(std::string_view data, bool pad = true);
 // Strict: only the standard alphabet, correct padding, no whitespace.
 Result<std::string> Base64Decode(std::string_view text);
 std::string HexEncode(std::string_view data);
+// Lower- or upper-case hex, an even number of digits, nothing else.
+Result<std::string> HexDecode(std::string_view text);
 // Raw 32-byte digest.
 std::string Sha256(std::string_view data);
 std::string Sha256Hex(std::string_view data);
