@@ -7,7 +7,12 @@ namespace {
 
 Hash Sha(std::string_view prefix, std::string_view a, std::string_view b = {}) {
   // One context per thread, reused: the verifier hashes millions of nodes.
-  thread_local EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  struct Ctx {
+    EVP_MD_CTX* p = EVP_MD_CTX_new();
+    ~Ctx() { EVP_MD_CTX_free(p); }
+  };
+  thread_local Ctx holder;
+  EVP_MD_CTX* ctx = holder.p;
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
