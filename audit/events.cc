@@ -161,6 +161,22 @@ void Fill(json& j, const RecordingFailed& e) {
   j["error"] = e.error;
 }
 
+void Fill(json& j, const Checkpoint& e) {
+  j["tree_size"] = e.tree_size;
+  j["root"] = e.root;
+  j["checkpoint"] = e.checkpoint;
+  j["signature"] = e.signature;
+  j["reason"] = e.reason;
+}
+
+void Fill(json& j, const RecordingProgress& e) {
+  j["session"] = e.session;
+  j["channel"] = e.channel;
+  j["path"] = e.path;
+  j["bytes"] = e.bytes;
+  j["sha256"] = e.sha256;
+}
+
 void Fill(json& j, const PolicyReload& e) {
   j["result"] = e.success ? "success" : "failure";
   j["trigger"] = e.trigger;

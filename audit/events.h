@@ -179,10 +179,32 @@ struct RecordingFailed {
   std::string error;
 };
 
+// A signed checkpoint of the log's Merkle tree: the tree of every line
+// before this one (see audit/checkpoint.h). Written by the sink itself.
+struct Checkpoint {
+  static constexpr const char* kType = "checkpoint";
+  uint64_t tree_size = 0;
+  std::string root;        // base64 of the 32-byte root hash
+  std::string checkpoint;  // the signed text
+  std::string signature;   // armored SSHSIG over `checkpoint` ("" if unsigned)
+  std::string reason;      // interval, events, start, rotation, shutdown
+};
+
+// How far an open recording has been written, so a checkpoint covers its
+// prefix: written just before each checkpoint while the recording is open.
+struct RecordingProgress {
+  static constexpr const char* kType = "recording_progress";
+  std::string session;
+  uint32_t channel = 0;
+  std::string path;
+  uint64_t bytes = 0;
+  std::string sha256;  // hex, of the first `bytes` bytes
+};
+
 using Body = std::variant<ServerStart, ServerStop, ConnectionOpen, Auth, ChannelOpen,
                           ChannelClose, ConnectionClose, SessionLimit, CredentialRevoked,
                           PolicyReload, SessionOpen, SessionRequest, SessionClose, SftpOperation,
-                          RecordingFailed>;
+                          RecordingFailed, Checkpoint, RecordingProgress>;
 
 struct Event {
   int64_t time_ms = 0;          // Unix milliseconds
