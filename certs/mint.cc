@@ -12,31 +12,17 @@
 namespace hopgate::certs {
 namespace {
 
+// Critical options as (name, wire data) pairs.
+using Options = std::vector<std::pair<std::string, std::string>>;
+
 std::string OptionData(std::string_view value) {
   WireWriter w;
   w.PutString(value);
   return w.Take();
 }
 
-}  // namespace
-
-std::vector<std::string> StandardExtensions() {
-  return {"permit-X11-forwarding", "permit-agent-forwarding",
-          "permit-port-forwarding", "permit-pty", "permit-user-rc"};
-}
-
-Result<std::string> SignCertificateBody(std::string_view body, const PrivateKey& ca) {
-  WireWriter w;
-  w.PutRaw(body);
-  w.PutString(ca.Public().blob);
-  auto sig = ca.Sign(w.data());
-  if (!sig.ok()) return sig.error();
-  w.PutString(*sig);
-  return w.Take();
-}
-
-Result<std::string> MintUserCertificate(const CertificateSpec& spec,
-                                        const PrivateKey& ca) {
+// The spec's key, principals, key id and validity interval are well formed.
+Status CheckSpec(const CertificateSpec& spec) {
   if (spec.key.blob.empty()) return Error{"no key to certify"};
   if (spec.principals.empty()) return Error{"a certificate needs at least one principal"};
   if (spec.principals.size() > kMaxPrincipals) return Error{"too many principals"};
@@ -49,8 +35,13 @@ Result<std::string> MintUserCertificate(const CertificateSpec& spec,
   if (spec.valid_after >= spec.valid_before) {
     return Error{"valid_after must be before valid_before"};
   }
+  return Status::Ok();
+}
 
-  std::vector<std::pair<std::string, std::string>> critical;
+// The critical options (name, wire data) the spec asks for: force-command
+// and source-address, each checked.
+Result<Options> CriticalOptions(const CertificateSpec& spec) {
+  Options critical;
   if (spec.force_command) {
     if (spec.force_command->find('\0') != std::string::npos) {
       return Error{"force-command contains NUL"};
@@ -67,6 +58,12 @@ Result<std::string> MintUserCertificate(const CertificateSpec& spec,
     if (!parsed.ok()) return Error{"invalid source address: " + parsed.message()};
     critical.emplace_back("source-address", OptionData(joined));
   }
+  return critical;
+}
+
+// The spec's extension names, sorted; empty, NUL-bearing and duplicate
+// names and too many of them are errors.
+Result<std::vector<std::string>> SortedExtensions(const CertificateSpec& spec) {
   std::vector<std::string> exts = spec.extensions;
   std::sort(exts.begin(), exts.end());
   for (size_t i = 0; i < exts.size(); ++i) {
@@ -76,13 +73,13 @@ Result<std::string> MintUserCertificate(const CertificateSpec& spec,
     if (i > 0 && exts[i] == exts[i - 1]) return Error{"duplicate extension " + Quote(exts[i])};
   }
   if (exts.size() > kMaxOptions) return Error{"too many extensions"};
+  return exts;
+}
 
-  std::string nonce(32, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), 32) != 1) {
-    ERR_clear_error();
-    return Error{"random number generator failed"};
-  }
-
+// The certificate from its type name through the reserved field (what the
+// CA signs), with the critical options sorted by name.
+Result<std::string> CertificateBody(const CertificateSpec& spec, const std::string& nonce,
+                                    Options critical, const std::vector<std::string>& exts) {
   WireWriter body;
   body.PutString(CertTypeName(spec.key.type));
   body.PutString(nonce);
@@ -115,8 +112,43 @@ Result<std::string> MintUserCertificate(const CertificateSpec& spec,
   }
   body.PutString(ext.data());
   body.PutString("");  // reserved
+  return body.Take();
+}
 
-  auto blob = SignCertificateBody(body.data(), ca);
+}  // namespace
+
+std::vector<std::string> StandardExtensions() {
+  return {"permit-X11-forwarding", "permit-agent-forwarding",
+          "permit-port-forwarding", "permit-pty", "permit-user-rc"};
+}
+
+Result<std::string> SignCertificateBody(std::string_view body, const PrivateKey& ca) {
+  WireWriter w;
+  w.PutRaw(body);
+  w.PutString(ca.Public().blob);
+  auto sig = ca.Sign(w.data());
+  if (!sig.ok()) return sig.error();
+  w.PutString(*sig);
+  return w.Take();
+}
+
+Result<std::string> MintUserCertificate(const CertificateSpec& spec,
+                                        const PrivateKey& ca) {
+  if (auto st = CheckSpec(spec); !st.ok()) return st.error();
+  auto critical = CriticalOptions(spec);
+  if (!critical.ok()) return critical.error();
+  auto exts = SortedExtensions(spec);
+  if (!exts.ok()) return exts.error();
+
+  std::string nonce(32, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), 32) != 1) {
+    ERR_clear_error();
+    return Error{"random number generator failed"};
+  }
+  auto body = CertificateBody(spec, nonce, std::move(critical).value(), *exts);
+  if (!body.ok()) return body;
+
+  auto blob = SignCertificateBody(*body, ca);
   if (!blob.ok()) return blob;
   // Fail closed on anything our own parser or verifier would refuse.
   auto cert = ParseCertificate(*blob);

@@ -64,20 +64,17 @@ Result<std::string> DecodeArmor(std::string_view text) {
   return decoded;
 }
 
-}  // namespace
-
-PrivateKey::~PrivateKey() { internal::Cleanse(&secret_); }
-
-Result<PrivateKey> ParseOpenSshPrivateKey(std::string_view text) {
-  auto raw = DecodeArmor(text);
-  if (!raw.ok()) return raw.error();
-  std::string_view data = *raw;
+// The openssh-key-v1 envelope: magic, cipher and KDF (both "none"), one
+// public key blob and the private section, which is returned in
+// `*priv_section` (views into `data`).
+Status ReadEnvelope(std::string_view data, std::string_view* pub_blob,
+                    std::string_view* priv_section) {
   if (data.substr(0, kAuthMagic.size()) != kAuthMagic) {
     return Fail("not in openssh-key-v1 format");
   }
   WireReader r(data.substr(kAuthMagic.size()));
   std::string cipher, kdf;
-  std::string_view kdf_options, pub_blob, priv_section;
+  std::string_view kdf_options;
   uint32_t nkeys = 0;
   if (!r.ReadString(&cipher, 64) || !r.ReadString(&kdf, 64) ||
       !r.ReadString(&kdf_options, 1024) || !r.ReadU32(&nkeys)) {
@@ -89,10 +86,80 @@ Result<PrivateKey> ParseOpenSshPrivateKey(std::string_view text) {
   }
   if (!kdf_options.empty()) return Fail("unexpected KDF options");
   if (nkeys != 1) return Fail("expected exactly one key, found " + std::to_string(nkeys));
-  if (!r.ReadString(&pub_blob) || !r.ReadString(&priv_section) || !r.ExpectEnd()) {
+  if (!r.ReadString(pub_blob) || !r.ReadString(priv_section) || !r.ExpectEnd()) {
     return Fail(r.error());
   }
-  if (priv_section.size() % kBlockSize != 0) return Fail("bad private section length");
+  if (priv_section->size() % kBlockSize != 0) return Fail("bad private section length");
+  return Status::Ok();
+}
+
+// The ed25519 fields of the private section: public key and seed + public
+// key, checked against each other. Sets `*pub` and `*secret` (the seed).
+Status ReadEd25519Private(WireReader* p, PublicKey* pub, std::string* secret) {
+  std::string_view pk, sk;
+  if (!p->ReadString(&pk, 64) || !p->ReadString(&sk, 128)) return Fail(p->error());
+  if (pk.size() != 32 || sk.size() != 64 || sk.substr(32) != pk) {
+    return Fail("malformed ed25519 key");
+  }
+  std::string seed(sk.substr(0, 32));
+  auto evp = internal::Ed25519PrivateKey(seed);
+  if (!evp.ok()) return Fail(evp.message());
+  std::string derived(32, '\0');
+  size_t len = derived.size();
+  if (EVP_PKEY_get_raw_public_key(evp->get(),
+                                  reinterpret_cast<unsigned char*>(derived.data()),
+                                  &len) != 1 ||
+      len != 32 || derived != pk) {
+    ERR_clear_error();
+    internal::Cleanse(&seed);
+    return Fail("ed25519 public key does not match the private key");
+  }
+  auto made = MakeEd25519PublicKey(pk);
+  if (!made.ok()) return Fail(made.message());
+  *pub = std::move(made).value();
+  *secret = std::move(seed);
+  return Status::Ok();
+}
+
+// The ECDSA fields of the private section: curve, point and scalar, checked
+// against `type` and each other. Sets `*pub` and `*secret` (the scalar).
+Status ReadEcdsaPrivate(WireReader* p, KeyType type, PublicKey* pub, std::string* secret) {
+  std::string_view curve, point, scalar;
+  if (!p->ReadString(&curve, 64) || !p->ReadString(&point, 256) ||
+      !p->ReadMpint(&scalar, 128)) {
+    return Fail(p->error());
+  }
+  if (curve != CurveName(type)) return Fail("ECDSA curve does not match key type");
+  auto made = MakeEcdsaPublicKey(type, point);
+  if (!made.ok()) return Fail(made.message());
+  auto evp = internal::EcdsaPrivateKey(CurveOf(type), point, scalar);
+  if (!evp.ok()) return Fail(evp.message());
+  *pub = std::move(made).value();
+  secret->assign(scalar);
+  return Status::Ok();
+}
+
+// The padding after the comment: 1, 2, 3, ... up to the block size.
+Status CheckPadding(std::string_view pad) {
+  for (size_t i = 0; i < pad.size(); ++i) {
+    if (static_cast<uint8_t>(pad[i]) != i + 1) return Fail("bad padding");
+  }
+  // OpenSSH pads to its cipher's block size (8 for "none"); libssh pads to
+  // 16. OpenSSH itself only checks the 1, 2, 3... sequence; allow up to 2
+  // blocks of 16.
+  if (pad.size() >= 32) return Fail("bad padding");
+  return Status::Ok();
+}
+
+}  // namespace
+
+PrivateKey::~PrivateKey() { internal::Cleanse(&secret_); }
+
+Result<PrivateKey> ParseOpenSshPrivateKey(std::string_view text) {
+  auto raw = DecodeArmor(text);
+  if (!raw.ok()) return raw.error();
+  std::string_view pub_blob, priv_section;
+  if (auto st = ReadEnvelope(*raw, &pub_blob, &priv_section); !st.ok()) return st.error();
 
   WireReader p(priv_section);
   uint32_t check1 = 0, check2 = 0;
@@ -109,53 +176,12 @@ Result<PrivateKey> ParseOpenSshPrivateKey(std::string_view text) {
   }
 
   PrivateKey key;
-  if (*type == KeyType::kEd25519) {
-    std::string_view pk, sk;
-    if (!p.ReadString(&pk, 64) || !p.ReadString(&sk, 128)) return Fail(p.error());
-    if (pk.size() != 32 || sk.size() != 64 || sk.substr(32) != pk) {
-      return Fail("malformed ed25519 key");
-    }
-    std::string seed(sk.substr(0, 32));
-    auto evp = internal::Ed25519PrivateKey(seed);
-    if (!evp.ok()) return Fail(evp.message());
-    std::string derived(32, '\0');
-    size_t len = derived.size();
-    if (EVP_PKEY_get_raw_public_key(evp->get(),
-                                    reinterpret_cast<unsigned char*>(derived.data()),
-                                    &len) != 1 ||
-        len != 32 || derived != pk) {
-      ERR_clear_error();
-      internal::Cleanse(&seed);
-      return Fail("ed25519 public key does not match the private key");
-    }
-    auto pub = MakeEd25519PublicKey(pk);
-    if (!pub.ok()) return Fail(pub.message());
-    key.public_ = std::move(pub).value();
-    key.secret_ = std::move(seed);
-  } else {
-    std::string_view curve, point, scalar;
-    if (!p.ReadString(&curve, 64) || !p.ReadString(&point, 256) ||
-        !p.ReadMpint(&scalar, 128)) {
-      return Fail(p.error());
-    }
-    if (curve != CurveName(*type)) return Fail("ECDSA curve does not match key type");
-    auto pub = MakeEcdsaPublicKey(*type, point);
-    if (!pub.ok()) return Fail(pub.message());
-    auto evp = internal::EcdsaPrivateKey(CurveOf(*type), point, scalar);
-    if (!evp.ok()) return Fail(evp.message());
-    key.public_ = std::move(pub).value();
-    key.secret_.assign(scalar);
-  }
+  Status st = *type == KeyType::kEd25519
+                  ? ReadEd25519Private(&p, &key.public_, &key.secret_)
+                  : ReadEcdsaPrivate(&p, *type, &key.public_, &key.secret_);
+  if (!st.ok()) return st.error();
   if (!p.ReadString(&key.comment_, 4096)) return Fail(p.error());
-  // Padding: 1, 2, 3, ... up to the block size.
-  std::string_view pad = p.rest();
-  for (size_t i = 0; i < pad.size(); ++i) {
-    if (static_cast<uint8_t>(pad[i]) != i + 1) return Fail("bad padding");
-  }
-  // OpenSSH pads to its cipher's block size (8 for "none"); libssh pads to
-  // 16. OpenSSH itself only checks the 1, 2, 3... sequence; allow up to 2
-  // blocks of 16.
-  if (pad.size() >= 32) return Fail("bad padding");
+  if (auto pad = CheckPadding(p.rest()); !pad.ok()) return pad.error();
   if (pub_blob != key.public_.blob) {
     return Fail("public key does not match the private key");
   }

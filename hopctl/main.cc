@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +43,84 @@ struct ExplainArgs {
   bool session = false;
 };
 
+// The identity to decide for: user, extra groups, --from and the principals
+// and restrictions of --cert. Prints the error and returns false when an
+// argument is bad.
+bool ExplainIdentity(const ExplainArgs& a, policy::Identity* id) {
+  id->user = a.user;
+  id->extra_groups = a.groups;
+  if (!a.from.empty()) {
+    id->source = IpAddress::Parse(a.from);
+    if (!id->source) {
+      fprintf(stderr, "hopctl policy explain: --from %s is not an IP address\n", a.from.c_str());
+      return false;
+    }
+  }
+  if (!a.cert.empty()) {
+    auto text = proxy::ReadFile(a.cert);
+    if (!text) {
+      fprintf(stderr, "%s: %s\n", a.cert.c_str(), text.message().c_str());
+      return false;
+    }
+    auto cred = policy::IdentityFromCertificateText(*text, a.cert);
+    if (!cred) {
+      fprintf(stderr, "%s: %s\n", a.cert.c_str(), cred.message().c_str());
+      return false;
+    }
+    id->certificate = true;
+    id->principals = cred->principals;
+    id->restrictions.push_back(cred->restrictions);
+    printf(
+        "note: %s is read for its principals and permissions only; its signature, CA and "
+        "validity are checked at login, not here\n",
+        a.cert.c_str());
+  }
+  return true;
+}
+
+// `policy explain --open HOST:PORT`: resolves and decides as the daemon
+// does, prints the explanation; returns the exit code.
+int ExplainOpen(const policy::Policy& policy, const policy::Identity& id, const std::string& open) {
+  auto hp = HostPort::Parse(open);
+  if (!hp) {
+    fprintf(stderr, "hopctl policy explain: --open: %s\n", hp.message().c_str());
+    return 2;
+  }
+  // Decided as the daemon decides it: the name resolved here, once, and
+  // the policy's own names too.
+  proxy::Resolver resolver(2);
+  auto names =
+      std::make_shared<policy::AddressMap>(resolver.ResolveAll(policy.NamesToResolve(), 5000));
+  proxy::DecidedOpen o = proxy::DecideOpen(resolver, 5000, policy, names, id, hp->host, hp->port);
+  policy::Request req = policy::Request::Open(hp->host, hp->port);
+  if (!o.looked_up.empty()) {
+    std::string addrs;
+    for (const auto& t : o.AddressTexts()) addrs += (addrs.empty() ? "" : ", ") + t;
+    if (addrs.empty()) addrs = "(" + o.resolve_error + ")";
+    printf("resolved:   %s -> %s\n", o.looked_up.c_str(), addrs.c_str());
+  }
+  printf("%s", policy::ExplainDecision(policy, id, req, o.decision).c_str());
+  return o.decision.allow ? 0 : 1;
+}
+
+// The request of `--listen [address:]port` (address "localhost" when left
+// out), or nullopt after printing the usage error.
+std::optional<policy::Request> ListenRequest(const std::string& listen) {
+  std::string address = "localhost";
+  std::string port_text = listen;
+  if (auto hp = HostPort::Parse(listen)) {
+    address = hp->host;
+    port_text = std::to_string(hp->port);
+  }
+  auto port = ParsePort(port_text, /*allow_zero=*/true);
+  if (!port) {
+    fprintf(stderr, "hopctl policy explain: --listen wants [address:]port, got %s\n",
+            listen.c_str());
+    return std::nullopt;
+  }
+  return policy::Request::Listen(address, *port);
+}
+
 int PolicyExplain(const ExplainArgs& a) {
   int kinds = !a.open.empty() + !a.listen.empty() + a.session;
   if (kinds != 1) {
@@ -53,71 +133,13 @@ int PolicyExplain(const ExplainArgs& a) {
     return 2;
   }
   policy::Identity id;
-  id.user = a.user;
-  id.extra_groups = a.groups;
-  if (!a.from.empty()) {
-    id.source = IpAddress::Parse(a.from);
-    if (!id.source) {
-      fprintf(stderr, "hopctl policy explain: --from %s is not an IP address\n", a.from.c_str());
-      return 2;
-    }
-  }
-  if (!a.cert.empty()) {
-    auto text = proxy::ReadFile(a.cert);
-    if (!text) {
-      fprintf(stderr, "%s: %s\n", a.cert.c_str(), text.message().c_str());
-      return 2;
-    }
-    auto cred = policy::IdentityFromCertificateText(*text, a.cert);
-    if (!cred) {
-      fprintf(stderr, "%s: %s\n", a.cert.c_str(), cred.message().c_str());
-      return 2;
-    }
-    id.certificate = true;
-    id.principals = cred->principals;
-    id.restrictions.push_back(cred->restrictions);
-    printf(
-        "note: %s is read for its principals and permissions only; its signature, CA and "
-        "validity are checked at login, not here\n",
-        a.cert.c_str());
-  }
+  if (!ExplainIdentity(a, &id)) return 2;
+  if (!a.open.empty()) return ExplainOpen(*r.policy, id, a.open);
   policy::Request req;
-  if (!a.open.empty()) {
-    auto hp = HostPort::Parse(a.open);
-    if (!hp) {
-      fprintf(stderr, "hopctl policy explain: --open: %s\n", hp.message().c_str());
-      return 2;
-    }
-    // Decided as the daemon decides it: the name resolved here, once, and
-    // the policy's own names too.
-    proxy::Resolver resolver(2);
-    auto names = std::make_shared<policy::AddressMap>(
-        resolver.ResolveAll(r.policy->NamesToResolve(), 5000));
-    proxy::DecidedOpen o =
-        proxy::DecideOpen(resolver, 5000, *r.policy, names, id, hp->host, hp->port);
-    req = policy::Request::Open(hp->host, hp->port);
-    if (!o.looked_up.empty()) {
-      std::string addrs;
-      for (const auto& t : o.AddressTexts()) addrs += (addrs.empty() ? "" : ", ") + t;
-      if (addrs.empty()) addrs = "(" + o.resolve_error + ")";
-      printf("resolved:   %s -> %s\n", o.looked_up.c_str(), addrs.c_str());
-    }
-    printf("%s", policy::ExplainDecision(*r.policy, id, req, o.decision).c_str());
-    return o.decision.allow ? 0 : 1;
-  } else if (!a.listen.empty()) {
-    std::string address = "localhost";
-    std::string port_text = a.listen;
-    if (auto hp = HostPort::Parse(a.listen)) {
-      address = hp->host;
-      port_text = std::to_string(hp->port);
-    }
-    auto port = ParsePort(port_text, /*allow_zero=*/true);
-    if (!port) {
-      fprintf(stderr, "hopctl policy explain: --listen wants [address:]port, got %s\n",
-              a.listen.c_str());
-      return 2;
-    }
-    req = policy::Request::Listen(address, *port);
+  if (!a.listen.empty()) {
+    std::optional<policy::Request> listen = ListenRequest(a.listen);
+    if (!listen) return 2;
+    req = *listen;
   } else {
     req = policy::Request::Session();
   }

@@ -88,6 +88,92 @@ Result<std::vector<Option>> SplitOptions(std::string_view text) {
   return out;
 }
 
+// An error unless option `o` has a value.
+Status NeedValue(const Option& o) {
+  if (!o.value) return Error{"option \"" + o.name + "\" needs a value"};
+  return Status::Ok();
+}
+
+// An error when option `o` has a value.
+Status NoValue(const Option& o) {
+  if (o.value) return Error{"option \"" + o.name + "\" takes no value"};
+  return Status::Ok();
+}
+
+// Applies `o` when it is a flag: restrict, a no-* option, or a positive
+// keyword (which only re-enables after restrict). Returns false when `o` is
+// not a flag.
+bool ApplyFlag(const Option& o, bool restrict, Restrictions* r) {
+  if (o.name == "restrict") {
+    // applied before the loop
+  } else if (o.name == "no-port-forwarding") {
+    r->port_forwarding = false;
+  } else if (o.name == "no-pty") {
+    r->pty = false;
+  } else if (o.name == "no-agent-forwarding") {
+    r->agent_forwarding = false;
+  } else if (o.name == "no-x11-forwarding") {
+    r->x11_forwarding = false;
+  } else if (o.name == "no-user-rc") {
+    r->user_rc = false;
+  } else if (o.name == "port-forwarding") {
+    if (restrict) r->port_forwarding = true;
+  } else if (o.name == "pty") {
+    if (restrict) r->pty = true;
+  } else if (o.name == "agent-forwarding") {
+    if (restrict) r->agent_forwarding = true;
+  } else if (o.name == "x11-forwarding") {
+    if (restrict) r->x11_forwarding = true;
+  } else if (o.name == "user-rc") {
+    if (restrict) r->user_rc = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Applies an option that is not a flag: command, from, permitopen,
+// permitlisten or expiry-time. Unsupported and unknown options are errors.
+Status ApplyValueOption(const Option& o, bool* seen_command, Restrictions* r) {
+  if (o.name == "command") {
+    if (Status st = NeedValue(o); !st) return st;
+    if (*seen_command) return Error{"option \"command\" given twice"};
+    *seen_command = true;
+    r->force_command = *o.value;
+  } else if (o.name == "from") {
+    if (Status st = NeedValue(o); !st) return st;
+    auto m = AddressMatcher::Parse(*o.value);
+    if (!m) return Error{"from=\"" + *o.value + "\": " + m.message()};
+    r->from = *m;
+  } else if (o.name == "permitopen") {
+    if (Status st = NeedValue(o); !st) return st;
+    auto p = OpenPattern::Parse(*o.value);
+    if (!p) return Error{"permitopen=\"" + *o.value + "\": " + p.message()};
+    if (!r->permit_open) r->permit_open.emplace();
+    r->permit_open->push_back(*p);
+  } else if (o.name == "permitlisten") {
+    if (Status st = NeedValue(o); !st) return st;
+    auto p = ListenPattern::Parse(*o.value);
+    if (!p) return Error{"permitlisten=\"" + *o.value + "\": " + p.message()};
+    if (!r->permit_listen) r->permit_listen.emplace();
+    r->permit_listen->push_back(*p);
+  } else if (o.name == "expiry-time") {
+    if (Status st = NeedValue(o); !st) return st;
+    auto t = ParseExpiryTime(*o.value);
+    if (!t) return Error{"expiry-time=\"" + *o.value + "\": " + t.message()};
+    r->expiry_time = *t;
+  } else if (o.name == "cert-authority" || o.name == "principals") {
+    return Error{"option \"" + o.name +
+                 "\" is not supported; trust user CAs with authentication.trusted_user_ca_keys"};
+  } else if (o.name == "environment" || o.name == "tunnel" || o.name == "no-touch-required" ||
+             o.name == "verify-required") {
+    return Error{"option \"" + o.name + "\" is not supported by hopgate"};
+  } else {
+    return Error{"unknown option \"" + o.name + "\""};
+  }
+  return Status::Ok();
+}
+
 Status ApplyOptions(const std::vector<Option>& options, Restrictions* r) {
   bool restrict = false;
   bool seen_command = false;
@@ -98,83 +184,7 @@ Status ApplyOptions(const std::vector<Option>& options, Restrictions* r) {
     r->port_forwarding = r->pty = r->agent_forwarding = r->x11_forwarding = r->user_rc = false;
   }
   for (const auto& o : options) {
-    auto need_value = [&]() -> Status {
-      if (!o.value) return Error{"option \"" + o.name + "\" needs a value"};
-      return Status::Ok();
-    };
-    auto no_value = [&]() -> Status {
-      if (o.value) return Error{"option \"" + o.name + "\" takes no value"};
-      return Status::Ok();
-    };
-    Status st;
-    if (o.name == "restrict") {
-      st = no_value();
-    } else if (o.name == "no-port-forwarding") {
-      st = no_value();
-      r->port_forwarding = false;
-    } else if (o.name == "no-pty") {
-      st = no_value();
-      r->pty = false;
-    } else if (o.name == "no-agent-forwarding") {
-      st = no_value();
-      r->agent_forwarding = false;
-    } else if (o.name == "no-x11-forwarding") {
-      st = no_value();
-      r->x11_forwarding = false;
-    } else if (o.name == "no-user-rc") {
-      st = no_value();
-      r->user_rc = false;
-    } else if (o.name == "port-forwarding") {
-      st = no_value();
-      if (restrict) r->port_forwarding = true;
-    } else if (o.name == "pty") {
-      st = no_value();
-      if (restrict) r->pty = true;
-    } else if (o.name == "agent-forwarding") {
-      st = no_value();
-      if (restrict) r->agent_forwarding = true;
-    } else if (o.name == "x11-forwarding") {
-      st = no_value();
-      if (restrict) r->x11_forwarding = true;
-    } else if (o.name == "user-rc") {
-      st = no_value();
-      if (restrict) r->user_rc = true;
-    } else if (o.name == "command") {
-      if (!(st = need_value())) return st;
-      if (seen_command) return Error{"option \"command\" given twice"};
-      seen_command = true;
-      r->force_command = *o.value;
-    } else if (o.name == "from") {
-      if (!(st = need_value())) return st;
-      auto m = AddressMatcher::Parse(*o.value);
-      if (!m) return Error{"from=\"" + *o.value + "\": " + m.message()};
-      r->from = *m;
-    } else if (o.name == "permitopen") {
-      if (!(st = need_value())) return st;
-      auto p = OpenPattern::Parse(*o.value);
-      if (!p) return Error{"permitopen=\"" + *o.value + "\": " + p.message()};
-      if (!r->permit_open) r->permit_open.emplace();
-      r->permit_open->push_back(*p);
-    } else if (o.name == "permitlisten") {
-      if (!(st = need_value())) return st;
-      auto p = ListenPattern::Parse(*o.value);
-      if (!p) return Error{"permitlisten=\"" + *o.value + "\": " + p.message()};
-      if (!r->permit_listen) r->permit_listen.emplace();
-      r->permit_listen->push_back(*p);
-    } else if (o.name == "expiry-time") {
-      if (!(st = need_value())) return st;
-      auto t = ParseExpiryTime(*o.value);
-      if (!t) return Error{"expiry-time=\"" + *o.value + "\": " + t.message()};
-      r->expiry_time = *t;
-    } else if (o.name == "cert-authority" || o.name == "principals") {
-      return Error{"option \"" + o.name +
-                   "\" is not supported; trust user CAs with authentication.trusted_user_ca_keys"};
-    } else if (o.name == "environment" || o.name == "tunnel" || o.name == "no-touch-required" ||
-               o.name == "verify-required") {
-      return Error{"option \"" + o.name + "\" is not supported by hopgate"};
-    } else {
-      return Error{"unknown option \"" + o.name + "\""};
-    }
+    Status st = ApplyFlag(o, restrict, r) ? NoValue(o) : ApplyValueOption(o, &seen_command, r);
     if (!st) return st;
   }
   return Status::Ok();

@@ -244,129 +244,178 @@ void Finalize(const Rule& decider, const OpenDestination& dest, const std::vecto
   }
 }
 
+// Appends one rule's outcome to the decision's trace.
+void AddStep(Decision* d, const Rule& r, TraceStep::Outcome o, std::string detail) {
+  d->trace.push_back({r.name, r.location, r.effect, o, std::move(detail)});
+}
+
+// The groups rules see for `id`: the policy's groups of the user, then the
+// identity's extra groups not already among them.
+std::vector<std::string> GroupsFor(const Policy& policy, const Identity& id) {
+  std::vector<std::string> groups = policy.GroupsOf(id.user);
+  for (const auto& g : id.extra_groups) {
+    if (!Contains(groups, g)) groups.push_back(g);
+  }
+  return groups;
+}
+
+// Builds the destination of a direct-tcpip request into `*dest` and copies
+// what is known of it into `*d`. Returns false (with `d->reason` set) when
+// the destination is malformed.
+bool SetDestination(const Policy& policy, const Request& req, std::optional<OpenDestination>* dest,
+                    Decision* d) {
+  auto built = BuildDestination(policy, req);
+  if (!built) {
+    d->reason = "malformed destination: " + built.message();
+    return false;
+  }
+  *dest = std::move(*built);
+  d->dial_host = (*dest)->dial_host;
+  d->dial_port = (*dest)->port;
+  d->route = (*dest)->route;
+  d->unresolved = (*dest)->unresolved;
+  if ((*dest)->named) d->host_entry = (*dest)->named->name;
+  return true;
+}
+
+// Whether deny rule `r` matches the request: its conditions hold and, when it
+// lists destinations, one matches the name or any address. Traces the outcome.
+bool DenyRuleMatches(const Rule& r, const Identity& id, const std::vector<std::string>& groups,
+                     const Request& req, const OpenDestination* dest, Decision* d) {
+  std::string why;
+  if (!ConditionsHold(r, id, groups, &why)) {
+    AddStep(d, r, TraceStep::Outcome::kSkipped, why);
+    return false;
+  }
+  if (r.destinations.empty()) {
+    AddStep(d, r, TraceStep::Outcome::kMatched, "denies every request of this identity");
+    return true;
+  }
+  if (req.kind != Request::Kind::kOpen) {
+    AddStep(d, r, TraceStep::Outcome::kSkipped, "destinations apply to direct-tcpip only");
+    return false;
+  }
+  std::string what;
+  const OpenPattern* hit = MatchOpen(r.destinations, *dest, nullptr, nullptr, &what);
+  if (!hit) {
+    AddStep(d, r, TraceStep::Outcome::kSkipped,
+            "destination " + JoinHostPort(req.host, req.port) + " not in destinations");
+    return false;
+  }
+  AddStep(d, r, TraceStep::Outcome::kMatched, "denies " + hit->text + " (matched " + what + ")");
+  return true;
+}
+
+// Deny rules first, wherever they stand in the file. Returns the first deny
+// rule that matches (the later ones are traced as not evaluated), or null.
+const Rule* FindDenyRule(const Policy& policy, const Identity& id,
+                         const std::vector<std::string>& groups, const Request& req,
+                         const OpenDestination* dest, Decision* d) {
+  const Rule* denied_by = nullptr;
+  for (const auto& r : policy.rules) {
+    if (r.effect != Effect::kDeny) continue;
+    if (denied_by) {
+      AddStep(d, r, TraceStep::Outcome::kNotEvaluated, "a deny rule already matched");
+      continue;
+    }
+    if (DenyRuleMatches(r, id, groups, req, dest, d)) denied_by = &r;
+  }
+  return denied_by;
+}
+
+// Whether allow rule `r`, whose conditions hold, grants the request: the
+// forwarding kind is allowed and permit_open / permit_listen has an entry.
+// Marks the endpoints it permits in `*allowed`; traces the outcome.
+bool AllowRuleGrants(const Rule& r, const Request& req, const OpenDestination* dest,
+                     std::vector<bool>* allowed, Decision* d) {
+  switch (req.kind) {
+    case Request::Kind::kOpen: {
+      if (!AllowsLocal(r.tcp_forwarding)) {
+        AddStep(d, r, TraceStep::Outcome::kSkipped,
+                std::string("allow_tcp_forwarding is ") + TcpForwardingName(r.tcp_forwarding));
+        return false;
+      }
+      std::string what;
+      const OpenPattern* hit = MatchOpen(r.permit_open, *dest, nullptr, allowed, &what);
+      if (!hit) {
+        AddStep(d, r, TraceStep::Outcome::kSkipped,
+                "permit_open has no entry for " + JoinHostPort(req.host, req.port));
+        return false;
+      }
+      AddStep(d, r, TraceStep::Outcome::kMatched,
+              "permit_open " + hit->text + " (matched " + what + ")");
+      return true;
+    }
+    case Request::Kind::kListen: {
+      if (!AllowsRemote(r.tcp_forwarding)) {
+        AddStep(d, r, TraceStep::Outcome::kSkipped,
+                std::string("allow_tcp_forwarding is ") + TcpForwardingName(r.tcp_forwarding));
+        return false;
+      }
+      const ListenPattern* hit = MatchListen(r.permit_listen, req.host, req.port, &d->bind_address);
+      if (!hit) {
+        AddStep(d, r, TraceStep::Outcome::kSkipped,
+                "permit_listen has no entry for " +
+                    JoinHostPort(req.host.empty() ? "*" : req.host, req.port));
+        return false;
+      }
+      AddStep(d, r, TraceStep::Outcome::kMatched, "permit_listen " + hit->text);
+      return true;
+    }
+    case Request::Kind::kSession:
+      AddStep(d, r, TraceStep::Outcome::kMatched, "conditions hold");
+      return true;
+  }
+  return false;
+}
+
+// The first allow rule, in file order, whose conditions hold and which grants
+// the request (later ones are traced as not evaluated), or null.
+const Rule* FindAllowRule(const Policy& policy, const Identity& id,
+                          const std::vector<std::string>& groups, const Request& req,
+                          const OpenDestination* dest, std::vector<bool>* allowed, Decision* d) {
+  const Rule* decider = nullptr;
+  for (const auto& r : policy.rules) {
+    if (r.effect != Effect::kAllow) continue;
+    if (decider) {
+      AddStep(d, r, TraceStep::Outcome::kNotEvaluated, "an earlier rule decided");
+      continue;
+    }
+    std::string why;
+    if (!ConditionsHold(r, id, groups, &why)) {
+      AddStep(d, r, TraceStep::Outcome::kSkipped, why);
+      continue;
+    }
+    if (AllowRuleGrants(r, req, dest, allowed, d)) decider = &r;
+  }
+  return decider;
+}
+
 }  // namespace
 
 Decision Decide(const Policy& policy, const Identity& id, const Request& req) {
   Decision d;
   d.policy_version = policy.version;
-  std::vector<std::string> groups = policy.GroupsOf(id.user);
-  for (const auto& g : id.extra_groups) {
-    if (!Contains(groups, g)) groups.push_back(g);
-  }
+  std::vector<std::string> groups = GroupsFor(policy, id);
   std::optional<OpenDestination> dest;
-  if (req.kind == Request::Kind::kOpen) {
-    auto built = BuildDestination(policy, req);
-    if (!built) {
-      d.reason = "malformed destination: " + built.message();
-      return d;
-    }
-    dest = std::move(*built);
-    d.dial_host = dest->dial_host;
-    d.dial_port = dest->port;
-    d.route = dest->route;
-    d.unresolved = dest->unresolved;
-    if (dest->named) d.host_entry = dest->named->name;
-  }
+  if (req.kind == Request::Kind::kOpen && !SetDestination(policy, req, &dest, &d)) return d;
+  const OpenDestination* dest_ptr = dest ? &*dest : nullptr;
 
-  auto step = [&](const Rule& r, TraceStep::Outcome o, std::string detail) {
-    d.trace.push_back({r.name, r.location, r.effect, o, std::move(detail)});
-  };
-
-  // Deny rules first, wherever they stand in the file. A deny matching the
-  // name or any address of the destination denies.
-  const Rule* denied_by = nullptr;
-  for (const auto& r : policy.rules) {
-    if (r.effect != Effect::kDeny) continue;
-    if (denied_by) {
-      step(r, TraceStep::Outcome::kNotEvaluated, "a deny rule already matched");
-      continue;
-    }
-    std::string why;
-    if (!ConditionsHold(r, id, groups, &why)) {
-      step(r, TraceStep::Outcome::kSkipped, why);
-      continue;
-    }
-    if (!r.destinations.empty()) {
-      if (req.kind != Request::Kind::kOpen) {
-        step(r, TraceStep::Outcome::kSkipped, "destinations apply to direct-tcpip only");
-        continue;
-      }
-      std::string what;
-      const OpenPattern* hit = MatchOpen(r.destinations, *dest, nullptr, nullptr, &what);
-      if (!hit) {
-        step(r, TraceStep::Outcome::kSkipped,
-             "destination " + JoinHostPort(req.host, req.port) + " not in destinations");
-        continue;
-      }
-      step(r, TraceStep::Outcome::kMatched, "denies " + hit->text + " (matched " + what + ")");
-    } else {
-      step(r, TraceStep::Outcome::kMatched, "denies every request of this identity");
-    }
-    denied_by = &r;
-  }
-  if (denied_by) {
+  // A deny matching the name or any address of the destination denies.
+  if (const Rule* denied_by = FindDenyRule(policy, id, groups, req, dest_ptr, &d)) {
     d.allow = false;
     d.rule = denied_by->name;
     d.rule_location = denied_by->location;
     d.reason = "denied by rule " + denied_by->name;
     for (const auto& r : policy.rules) {
-      if (r.effect == Effect::kAllow) step(r, TraceStep::Outcome::kNotEvaluated, "a deny rule matched");
+      if (r.effect != Effect::kAllow) continue;
+      AddStep(&d, r, TraceStep::Outcome::kNotEvaluated, "a deny rule matched");
     }
     return d;
   }
 
-  const Rule* decider = nullptr;
   std::vector<bool> allowed(dest ? dest->endpoints.size() : 0, false);
-  for (const auto& r : policy.rules) {
-    if (r.effect != Effect::kAllow) continue;
-    if (decider) {
-      step(r, TraceStep::Outcome::kNotEvaluated, "an earlier rule decided");
-      continue;
-    }
-    std::string why;
-    if (!ConditionsHold(r, id, groups, &why)) {
-      step(r, TraceStep::Outcome::kSkipped, why);
-      continue;
-    }
-    switch (req.kind) {
-      case Request::Kind::kOpen: {
-        if (!AllowsLocal(r.tcp_forwarding)) {
-          step(r, TraceStep::Outcome::kSkipped,
-               std::string("allow_tcp_forwarding is ") + TcpForwardingName(r.tcp_forwarding));
-          continue;
-        }
-        std::string what;
-        const OpenPattern* hit = MatchOpen(r.permit_open, *dest, nullptr, &allowed, &what);
-        if (!hit) {
-          step(r, TraceStep::Outcome::kSkipped,
-               "permit_open has no entry for " + JoinHostPort(req.host, req.port));
-          continue;
-        }
-        step(r, TraceStep::Outcome::kMatched, "permit_open " + hit->text + " (matched " + what + ")");
-        break;
-      }
-      case Request::Kind::kListen: {
-        if (!AllowsRemote(r.tcp_forwarding)) {
-          step(r, TraceStep::Outcome::kSkipped,
-               std::string("allow_tcp_forwarding is ") + TcpForwardingName(r.tcp_forwarding));
-          continue;
-        }
-        const ListenPattern* hit = MatchListen(r.permit_listen, req.host, req.port, &d.bind_address);
-        if (!hit) {
-          step(r, TraceStep::Outcome::kSkipped,
-               "permit_listen has no entry for " +
-                   JoinHostPort(req.host.empty() ? "*" : req.host, req.port));
-          continue;
-        }
-        step(r, TraceStep::Outcome::kMatched, "permit_listen " + hit->text);
-        break;
-      }
-      case Request::Kind::kSession:
-        step(r, TraceStep::Outcome::kMatched, "conditions hold");
-        break;
-    }
-    decider = &r;
-  }
+  const Rule* decider = FindAllowRule(policy, id, groups, req, dest_ptr, &allowed, &d);
   if (!decider) {
     d.allow = false;
     d.reason = "no rule permits " + req.ToString() + " for user " + id.user;
@@ -374,8 +423,7 @@ Decision Decide(const Policy& policy, const Identity& id, const Request& req) {
   }
   d.rule = decider->name;
   d.rule_location = decider->location;
-  std::optional<std::string> narrowed =
-      Narrow(*decider, id, req, dest ? &*dest : nullptr, &allowed, &d.grants);
+  std::optional<std::string> narrowed = Narrow(*decider, id, req, dest_ptr, &allowed, &d.grants);
   if (narrowed) {
     d.allow = false;
     d.reason = *narrowed;

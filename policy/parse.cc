@@ -1,6 +1,6 @@
 // YAML policy -> Policy, in one pass with every error at file:line:col.
+// The rules: section is parsed in parse_rules.cc.
 #include <algorithm>
-#include <functional>
 #include <map>
 #include <set>
 
@@ -9,10 +9,10 @@
 #include "common/host.h"
 #include "common/strings.h"
 #include "policy/lint.h"
+#include "policy/parse_internal.h"
 #include "policy/policy.h"
 
 namespace hopgate::policy {
-namespace {
 
 bool ValidName(std::string_view s) {
   if (s.empty() || s.size() > 64) return false;
@@ -23,6 +23,8 @@ bool ValidName(std::string_view s) {
   }
   return true;
 }
+
+namespace {
 
 // hosts: names and aliases are what clients type after `ssh -J gate`: DNS-
 // style names, never addresses (an address finds its entry by address).
@@ -69,7 +71,7 @@ class Parser {
       ResolveRoutes(p.get());
     }
     if (auto n = root_node["rules"]) {
-      ParseRules(n, p.get());
+      ParseRules(n, p.get(), d_);
     } else {
       d_->Warning(root_node, "no rules: every request will be denied");
     }
@@ -304,81 +306,93 @@ class Parser {
   // host key (never trust on first use).
   void ResolveRoutes(Policy* p) {
     std::map<std::string, int> state;  // 0 new, 1 in progress, 2 done, 3 failed
-    std::function<bool(Host&)> resolve = [&](Host& h) -> bool {
-      int& st = state[h.name];
-      if (st == 2) return true;
-      if (st == 3) return false;
-      if (st == 1) return false;  // reported by the caller that closed the cycle
-      if (h.via.empty()) {
-        st = 2;
-        return true;
+    for (auto& [name, h] : p->hosts) ResolveRoute(h, p, &state);
+    CheckJumpAndRecordedHosts(*p);
+  }
+
+  // Resolves `h`'s route, resolving its first hop's route first; `*state`
+  // tracks each host as in ResolveRoutes. Returns false when `h` has no valid
+  // route (reported).
+  bool ResolveRoute(Host& h, Policy* p, std::map<std::string, int>* state) {
+    int& st = (*state)[h.name];
+    if (st == 2) return true;
+    if (st == 3) return false;
+    if (st == 1) return false;  // reported by the caller that closed the cycle
+    if (h.via.empty()) {
+      st = 2;
+      return true;
+    }
+    st = 1;
+    std::vector<std::string> route;
+    bool ok = true;
+    for (size_t i = 0; i < h.via.size() && ok; ++i) {
+      auto it = p->hosts.find(h.via[i]);
+      if (it == p->hosts.end()) {
+        d_->Error(h.via_location, "host " + Quote(h.name) + ": via names " + Quote(h.via[i]) +
+                                      ", which is not defined under hosts:");
+        ok = false;
+        break;
       }
-      st = 1;
-      std::vector<std::string> route;
-      bool ok = true;
-      for (size_t i = 0; i < h.via.size() && ok; ++i) {
-        auto it = p->hosts.find(h.via[i]);
-        if (it == p->hosts.end()) {
-          d_->Error(h.via_location, "host " + Quote(h.name) + ": via names " +
-                                          Quote(h.via[i]) + ", which is not defined under hosts:");
+      Host& hop = it->second;
+      if (i == 0) {
+        if ((*state)[hop.name] == 1) {
+          d_->Error(h.via_location, "host " + Quote(h.name) + ": via " + Quote(hop.name) +
+                                        " makes a cycle of jump hosts");
           ok = false;
           break;
         }
-        Host& hop = it->second;
-        if (i == 0) {
-          if (state[hop.name] == 1) {
-            d_->Error(h.via_location, "host " + Quote(h.name) + ": via " + Quote(hop.name) +
-                                            " makes a cycle of jump hosts");
-            ok = false;
-            break;
-          }
-          if (!resolve(hop)) {
-            ok = false;
-            break;
-          }
-          route = hop.route;
+        if (!ResolveRoute(hop, p, state)) {
+          ok = false;
+          break;
         }
-        route.push_back(hop.name);
+        route = hop.route;
       }
-      if (ok) {
-        std::set<std::string> seen;
-        for (const auto& r : route) {
-          if (r == h.name) {
-            d_->Error(h.via_location, "host " + Quote(h.name) +
-                                            ": its route passes through itself (a cycle)");
-            ok = false;
-            break;
-          }
-          if (!seen.insert(r).second) {
-            d_->Error(h.via_location, "host " + Quote(h.name) + ": its route crosses " +
-                                            Quote(r) + " twice");
-            ok = false;
-            break;
-          }
-        }
+      route.push_back(hop.name);
+    }
+    if (ok) ok = RouteHasNoRepeats(h, route);
+    st = ok ? 2 : 3;
+    if (ok) h.route = std::move(route);
+    return ok;
+  }
+
+  // Reports (and returns false) when `route` passes through `h` itself or
+  // crosses a host twice.
+  bool RouteHasNoRepeats(const Host& h, const std::vector<std::string>& route) {
+    std::set<std::string> seen;
+    for (const auto& r : route) {
+      if (r == h.name) {
+        d_->Error(h.via_location,
+                  "host " + Quote(h.name) + ": its route passes through itself (a cycle)");
+        return false;
       }
-      st = ok ? 2 : 3;
-      if (ok) h.route = std::move(route);
-      return ok;
-    };
-    for (auto& [name, h] : p->hosts) resolve(h);
-    // Every host that serves as a hop must be reachable and checkable.
+      if (!seen.insert(r).second) {
+        d_->Error(h.via_location,
+                  "host " + Quote(h.name) + ": its route crosses " + Quote(r) + " twice");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Every host that serves as a hop must be reachable and checkable, and a
+  // recorded host (which hopgate logs in to itself) checkable.
+  void CheckJumpAndRecordedHosts(const Policy& p) {
     std::set<std::string> hops;
-    for (const auto& [name, h] : p->hosts) hops.insert(h.route.begin(), h.route.end());
+    for (const auto& [name, h] : p.hosts) hops.insert(h.route.begin(), h.route.end());
     for (const auto& name : hops) {
-      const Host& hop = p->hosts.at(name);
+      const Host& hop = p.hosts.at(name);
       if (hop.login.empty()) {
-        d_->Error(hop.location, "host " + Quote(name) +
-                                      " is a jump host (named in via:) and needs a login");
+        d_->Error(hop.location,
+                  "host " + Quote(name) + " is a jump host (named in via:) and needs a login");
       }
       if (!hop.HasPinnedKey() && hop.known_hosts_path.empty()) {
         d_->Error(hop.location,
-                    "host " + Quote(name) +
-                        " is a jump host and needs host_key (a pinned public key line) or "
-                        "known_hosts: hopgate never trusts a host key on first use");
+                  "host " + Quote(name) +
+                      " is a jump host and needs host_key (a pinned public key line) or "
+                      "known_hosts: hopgate never trusts a host key on first use");
       }
     }
-    for (const auto& [name, h] : p->hosts) {
+    for (const auto& [name, h] : p.hosts) {
       if (h.record && !h.HasPinnedKey() && h.known_hosts_path.empty()) {
         d_->Error(h.location, "host " + Quote(name) +
                                   " has record: true, so hopgate logs in to it itself, and needs "
@@ -386,172 +400,6 @@ class Parser {
                                   "never trusts a host key on first use");
       }
     }
-  }
-
-  void ParseRules(const YAML::Node& node, Policy* p) {
-    if (!node.IsSequence()) {
-      d_->Error(node, "rules must be a list");
-      return;
-    }
-    std::map<std::string, SourceLocation> seen;
-    for (const auto& rn : node) {
-      Rule r;
-      r.location = d_->Locate(rn);
-      if (!CheckMap(rn,
-                    {"name", "effect", "users", "groups", "principals", "from", "destinations",
-                     "allow_tcp_forwarding", "permit_open", "permit_listen", "force_command",
-                     "pty", "agent_forwarding", "x11_forwarding", "max_session", "idle_timeout",
-                     "record", "logins", "record_input"},
-                    "a rule", d_)) {
-        continue;
-      }
-      if (auto n = rn["name"]) {
-        if (auto s = ReadString(n, "name", d_)) r.name = *s;
-        if (r.name.empty()) d_->Error(n, "rule name must not be empty");
-        auto [it, inserted] = seen.emplace(r.name, d_->Locate(n));
-        if (!inserted && !r.name.empty()) {
-          d_->Error(n, "duplicate rule name " + Quote(r.name) + " (first at " +
-                           it->second.ToString() + ")");
-        }
-      } else {
-        d_->Error(rn, "every rule needs a name (decisions and audit events cite it)");
-      }
-      if (auto n = rn["effect"]) {
-        if (auto s = ReadString(n, "effect", d_)) {
-          if (*s == "allow") {
-            r.effect = Effect::kAllow;
-          } else if (*s == "deny") {
-            r.effect = Effect::kDeny;
-          } else {
-            d_->Error(n, "effect must be allow or deny");
-          }
-        }
-      }
-      if (auto n = rn["users"]) {
-        if (auto l = ReadStringList(n, "users", d_)) r.users = *l;
-      }
-      if (auto n = rn["groups"]) {
-        if (auto l = ReadStringList(n, "groups", d_)) r.groups = *l;
-      }
-      if (auto n = rn["principals"]) {
-        if (auto l = ReadStringList(n, "principals", d_)) r.principals = *l;
-      }
-      if (auto n = rn["from"]) {
-        if (auto l = ReadStringList(n, "from", d_)) {
-          for (size_t i = 0; i < l->size(); ++i) {
-            auto c = Cidr::Parse((*l)[i]);
-            if (!c) {
-              d_->Error(n[i], "from: " + c.message());
-            } else {
-              r.from.push_back(*c);
-            }
-          }
-        }
-      }
-      ParseOpenList(rn, "destinations", &r.destinations);
-      ParseOpenList(rn, "permit_open", &r.permit_open);
-      if (auto n = rn["permit_listen"]) {
-        if (auto l = ReadStringList(n, "permit_listen", d_)) {
-          for (size_t i = 0; i < l->size(); ++i) {
-            auto lp = ListenPattern::Parse((*l)[i]);
-            if (!lp) {
-              d_->Error(n[i], "permit_listen: " + lp.message());
-            } else {
-              r.permit_listen.push_back(*lp);
-            }
-          }
-        }
-      }
-      if (auto n = rn["allow_tcp_forwarding"]) {
-        if (auto s = ReadString(n, "allow_tcp_forwarding", d_)) {
-          if (*s == "no" || *s == "false") {
-            r.tcp_forwarding = TcpForwarding::kNo;
-          } else if (*s == "local") {
-            r.tcp_forwarding = TcpForwarding::kLocal;
-          } else if (*s == "remote") {
-            r.tcp_forwarding = TcpForwarding::kRemote;
-          } else if (*s == "yes" || *s == "true" || *s == "all") {
-            r.tcp_forwarding = TcpForwarding::kYes;
-          } else {
-            d_->Error(n, "allow_tcp_forwarding must be no, local, remote or yes");
-          }
-        }
-      }
-      if (auto n = rn["force_command"]) {
-        if (auto s = ReadString(n, "force_command", d_)) {
-          if (s->empty()) {
-            d_->Error(n, "force_command must not be empty");
-          } else {
-            r.force_command = *s;
-          }
-        }
-      }
-      if (auto n = rn["pty"]) {
-        if (auto b = ReadBool(n, "pty", d_)) r.pty = *b;
-        r.pty_set = true;
-      }
-      if (auto n = rn["record"]) {
-        if (auto b = ReadBool(n, "record", d_)) r.record = *b;
-      }
-      if (auto n = rn["record_input"]) {
-        if (auto b = ReadBool(n, "record_input", d_)) r.record_input = *b;
-      }
-      if (auto n = rn["logins"]) {
-        if (auto l = ReadStringList(n, "logins", d_)) {
-          for (size_t i = 0; i < l->size(); ++i) {
-            if (!ValidName((*l)[i])) d_->Error(n[i], "logins: invalid login " + Quote((*l)[i]));
-          }
-          r.logins = *l;
-        }
-      }
-      if (auto n = rn["agent_forwarding"]) {
-        if (auto b = ReadBool(n, "agent_forwarding", d_)) r.agent_forwarding = *b;
-      }
-      if (auto n = rn["x11_forwarding"]) {
-        if (auto b = ReadBool(n, "x11_forwarding", d_)) r.x11_forwarding = *b;
-      }
-      if (auto n = rn["max_session"]) r.max_session = ReadPositiveDuration(n, "max_session");
-      if (auto n = rn["idle_timeout"]) r.idle_timeout = ReadPositiveDuration(n, "idle_timeout");
-      if (r.effect == Effect::kDeny) {
-        for (const char* key : {"allow_tcp_forwarding", "permit_open", "permit_listen",
-                                "force_command", "pty", "agent_forwarding", "x11_forwarding",
-                                "max_session", "idle_timeout", "record", "logins",
-                                "record_input"}) {
-          if (rn[key]) {
-            d_->Error(KeyNode(rn, key), std::string("a deny rule cannot grant ") + key +
-                                            " (deny rules only have conditions and destinations)");
-          }
-        }
-      } else if (rn["destinations"]) {
-        d_->Error(KeyNode(rn, "destinations"),
-                  "destinations is for deny rules; allow rules use permit_open");
-      }
-      p->rules.push_back(std::move(r));
-    }
-  }
-
-  void ParseOpenList(const YAML::Node& rn, const char* key, std::vector<OpenPattern>* out) {
-    auto n = rn[key];
-    if (!n) return;
-    auto l = ReadStringList(n, key, d_);
-    if (!l) return;
-    for (size_t i = 0; i < l->size(); ++i) {
-      auto op = OpenPattern::Parse((*l)[i]);
-      if (!op) {
-        d_->Error(n[i], std::string(key) + ": " + op.message());
-      } else {
-        out->push_back(*op);
-      }
-    }
-  }
-
-  std::optional<int64_t> ReadPositiveDuration(const YAML::Node& n, const char* what) {
-    auto d = ReadDuration(n, what, d_);
-    if (d && *d <= 0) {
-      d_->Error(n, std::string(what) + " must be longer than 0s");
-      return std::nullopt;
-    }
-    return d;
   }
 
   const std::string& file_;
