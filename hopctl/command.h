@@ -1,0 +1,23 @@
+// hopctl's subcommands: each file adds its own to the CLI and says how to
+// run them. main.cc only parses and dispatches.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <vector>
+
+namespace hopgate::hopctl {
+
+// A subcommand and what runs when it is chosen; returns the exit code.
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+using Commands = std::vector<Command>;
+
+// `policy check`, `policy explain` (policy_cmd.cc).
+void AddPolicyCommands(CLI::App& app, Commands* out);
+// `known-hosts` (known_hosts_cmd.cc).
+void AddKnownHostsCommand(CLI::App& app, Commands* out);
+
+}  // namespace hopgate::hopctl
