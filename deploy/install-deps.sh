@@ -7,6 +7,8 @@ PACKAGES=(
   # build
   bazel-bootstrap g++ libssh-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev
   catch2 nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  # the session index behind hopctl sessions (SQLite with full-text search)
+  libsqlite3-dev
   # real peers for the demo and the tests
   openssh-server openssh-client
   # test tools: curl (HTTP and SOCKS client), promtool (checks the metrics
@@ -19,6 +21,8 @@ PACKAGES=(
   python3-paramiko python3-asyncssh putty-tools dropbear-bin
   # unshare and prlimit (a private /etc/hosts, descriptor limits)
   util-linux
+  # a terminal the hopctl replay tests drive (send-keys, capture-pane)
+  tmux
 )
 
 missing=()

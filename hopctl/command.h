@@ -19,5 +19,12 @@ using Commands = std::vector<Command>;
 void AddPolicyCommands(CLI::App& app, Commands* out);
 // `known-hosts` (known_hosts_cmd.cc).
 void AddKnownHostsCommand(CLI::App& app, Commands* out);
+// `audit verify`, `audit checkpoint`, `audit export`, `audit verify-bundle`
+// (audit_cmd.cc).
+void AddAuditCommands(CLI::App& app, Commands* out);
+// `sessions`, `show` (sessions_cmd.cc).
+void AddSessionCommands(CLI::App& app, Commands* out);
+// `replay` (replay_cmd.cc).
+void AddReplayCommand(CLI::App& app, Commands* out);
 
 }  // namespace hopgate::hopctl

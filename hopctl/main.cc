@@ -11,12 +11,15 @@ using namespace hopgate;
 using namespace hopgate::hopctl;
 
 int main(int argc, char** argv) {
-  CLI::App app{"hopctl: administer hopgate (policy checks and explanations)"};
+  CLI::App app{"hopctl: administer and audit hopgate"};
   app.set_version_flag("--version", std::string("hopctl ") + proxy::kVersion);
   app.require_subcommand(1);
   Commands commands;
   AddPolicyCommands(app, &commands);
   AddKnownHostsCommand(app, &commands);
+  AddAuditCommands(app, &commands);
+  AddSessionCommands(app, &commands);
+  AddReplayCommand(app, &commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
