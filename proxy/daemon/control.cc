@@ -34,7 +34,7 @@ int64_t NowMs() {
 }  // namespace
 
 void Server::StartControl() {
-  control_wake_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  control_wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   WatchPolicyFiles();
   control_thread_ = std::thread([this] { ControlLoop(); });
 }
@@ -43,16 +43,15 @@ void Server::StopControl() {
   if (!control_thread_.joinable()) return;
   control_stop_ = true;
   uint64_t one = 1;
-  (void)!write(control_wake_, &one, sizeof one);
+  (void)!write(control_wake_.get(), &one, sizeof one);
   control_thread_.join();
-  close(control_wake_);
-  control_wake_ = -1;
+  control_wake_.reset();
 }
 
 void Server::RequestReload() {
   reload_requested_ = true;
   uint64_t one = 1;
-  (void)!write(control_wake_, &one, sizeof one);
+  (void)!write(control_wake_.get(), &one, sizeof one);
 }
 
 void Server::ControlLoop() {
@@ -64,7 +63,7 @@ void Server::ControlLoop() {
     now = NowMs();
     int64_t next = std::min(next_audit_check, next_names);
     if (reload_at != 0) next = std::min(next, reload_at);
-    pollfd fds[2] = {{control_wake_, POLLIN, 0}, {watcher_.fd(), POLLIN, 0}};
+    pollfd fds[2] = {{control_wake_.get(), POLLIN, 0}, {watcher_.fd(), POLLIN, 0}};
     int n = poll(fds, watcher_.fd() >= 0 ? 2 : 1, static_cast<int>(std::max<int64_t>(0, next - now)));
     if (n < 0 && errno != EINTR) {
       spdlog::error("control thread: poll failed: {}", strerror(errno));
@@ -73,7 +72,7 @@ void Server::ControlLoop() {
     if (control_stop_) return;
     if (n > 0 && (fds[0].revents & POLLIN)) {
       uint64_t v;
-      (void)!read(control_wake_, &v, sizeof v);
+      (void)!read(control_wake_.get(), &v, sizeof v);
     }
     if (n > 0 && (fds[1].revents & POLLIN) && watcher_.Drain()) {
       reload_at = NowMs() + kReloadDebounceMs;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/unique_fd.h"
 #include "proxy/config/files.h"
 #include "proxy/ssh/host_keys.h"
 
@@ -110,14 +111,13 @@ std::string BindProblem(const HostPort& hp) {
     memcpy(&a->sin_addr, ip->bytes.data(), 4);
     len = sizeof *a;
   }
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return hp.ToString() + ": " + strerror(errno);
+  UniqueFd fd(socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return hp.ToString() + ": " + strerror(errno);
   int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (ip->v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  int rc = bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ip->v6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  int rc = bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len);
   int err = errno;
-  close(fd);
   if (rc != 0 && err != EADDRINUSE) return "cannot listen on " + hp.ToString() + ": " + strerror(err);
   return "";
 }
