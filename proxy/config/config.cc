@@ -1,5 +1,9 @@
 #include "proxy/config/config.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 #include <algorithm>
@@ -12,6 +16,12 @@
 
 namespace hopgate::proxy {
 namespace {
+
+std::string LocalHostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
 
 std::string DirOf(const std::string& path) {
   size_t slash = path.rfind('/');
@@ -82,30 +92,6 @@ void ParseHostKeys(const YAML::Node& r, Config* c, Diagnostics* d) {
 
 // Top-level `policy` and `audit` (both required): the policy file, the audit
 // log and the recordings directory.
-void ParsePolicyAndAudit(const YAML::Node& r, Config* c, Diagnostics* d) {
-  const std::string& file = c->file;
-  if (auto n = r["policy"]) {
-    if (auto p = ReadPath(n, "policy", file, d, &c->where)) c->policy = *p;
-  } else {
-    d->Error(r, "missing policy (path of the policy file)");
-  }
-
-  if (auto n = r["audit"]) {
-    if (CheckMap(n, {"log", "recordings"}, "audit", d)) {
-      if (auto l = n["log"]) {
-        if (auto p = ReadPath(l, "audit.log", file, d, &c->where)) c->audit_log = *p;
-      } else {
-        d->Error(n, "missing audit.log (path of the JSON-lines audit log)");
-      }
-      if (auto l = n["recordings"]) {
-        if (auto p = ReadPath(l, "audit.recordings", file, d, &c->where)) c->recordings_dir = *p;
-      }
-    }
-  } else {
-    d->Error(r, "missing audit (audit: {log: /var/log/hopgate/audit.jsonl})");
-  }
-}
-
 // Reads a duration of at least 1s at `v` into `*out`; errors name `what`.
 void ReadPositiveDuration(const YAML::Node& v, const std::string& what, int64_t* out,
                           Diagnostics* d) {
@@ -117,6 +103,74 @@ void ReadPositiveDuration(const YAML::Node& v, const std::string& what, int64_t*
     }
   }
 }
+
+// audit.signing_key, origin, checkpoint_interval, rotate_size, rotate_interval.
+void ParseAuditTree(const YAML::Node& n, Config* c, Diagnostics* d) {
+  if (auto l = n["signing_key"]) {
+    if (auto p = ReadPath(l, "audit.signing_key", c->file, d, &c->where)) c->audit_signing_key = *p;
+  }
+  if (auto v = n["origin"]) {
+    if (auto o = ReadString(v, "audit.origin", d)) {
+      bool clean = !o->empty() && std::none_of(o->begin(), o->end(), [](unsigned char ch) {
+        return ch < 0x20 || ch == 0x7f;
+      });
+      if (!clean) {
+        d->Error(v, "audit.origin must be a non-empty line of text (e.g. hopgate/gate1)");
+      } else {
+        c->audit_origin = *o;
+      }
+    }
+  }
+  if (auto v = n["checkpoint_interval"]) {
+    ReadPositiveDuration(v, "audit.checkpoint_interval", &c->audit_checkpoint_interval, d);
+  }
+  if (auto v = n["rotate_size"]) {
+    if (auto b = ReadByteSize(v, "audit.rotate_size", d)) {
+      if (*b != 0 && *b < 4096) {
+        d->Error(v, "audit.rotate_size must be 0 (never) or at least 4KiB");
+      } else {
+        c->audit_rotate_size = *b;
+      }
+    }
+  }
+  if (auto v = n["rotate_interval"]) {
+    if (auto t = ReadDuration(v, "audit.rotate_interval", d)) {
+      if (*t != 0 && *t < 60) {
+        d->Error(v, "audit.rotate_interval must be 0 (never) or at least 1m");
+      } else {
+        c->audit_rotate_interval = *t;
+      }
+    }
+  }
+}
+
+void ParsePolicyAndAudit(const YAML::Node& r, Config* c, Diagnostics* d) {
+  const std::string& file = c->file;
+  if (auto n = r["policy"]) {
+    if (auto p = ReadPath(n, "policy", file, d, &c->where)) c->policy = *p;
+  } else {
+    d->Error(r, "missing policy (path of the policy file)");
+  }
+
+  if (auto n = r["audit"]) {
+    if (CheckMap(n, {"log", "recordings", "signing_key", "origin", "checkpoint_interval",
+                     "rotate_size", "rotate_interval"},
+                 "audit", d)) {
+      if (auto l = n["log"]) {
+        if (auto p = ReadPath(l, "audit.log", file, d, &c->where)) c->audit_log = *p;
+      } else {
+        d->Error(n, "missing audit.log (path of the JSON-lines audit log)");
+      }
+      if (auto l = n["recordings"]) {
+        if (auto p = ReadPath(l, "audit.recordings", file, d, &c->where)) c->recordings_dir = *p;
+      }
+      ParseAuditTree(n, c, d);
+    }
+  } else {
+    d->Error(r, "missing audit (audit: {log: /var/log/hopgate/audit.jsonl})");
+  }
+}
+
 
 // Optional `limits` section: timeouts and connection/session/channel caps.
 void ParseLimits(const YAML::Node& r, Config* c, Diagnostics* d) {
@@ -315,6 +369,10 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   if (c.recordings_dir.empty()) {
     c.recordings_dir = c.audit_log.empty() ? "" : DirOf(c.audit_log) + "/recordings";
   }
+  if (c.audit_signing_key.empty() && !c.host_keys.empty()) {
+    c.audit_signing_key = DirOf(c.host_keys[0]) + "/audit_signing_ed25519";
+  }
+  if (c.audit_origin.empty()) c.audit_origin = "hopgate/" + LocalHostname();
   if (!d->has_errors()) out.config = std::move(c);
   return out;
 }
@@ -378,7 +436,15 @@ std::string Config::Dump() const {
          "\n";
   out += "  min_rsa_bits: " + std::to_string(min_rsa_bits) + "\n";
   if (metrics_listen) out += "metrics:\n  listen: " + Quote(metrics_listen->ToString()) + "\n";
-  out.insert(out.find("limits:\n"), "  recordings: " + Quote(recordings_dir) + "\n");
+  std::string tree = "  recordings: " + Quote(recordings_dir) + "\n";
+  if (!audit_signing_key.empty()) tree += "  signing_key: " + Quote(audit_signing_key) + "\n";
+  tree += "  origin: " + Quote(audit_origin) + "\n";
+  tree += "  checkpoint_interval: " + FormatDuration(audit_checkpoint_interval) + "\n";
+  if (audit_rotate_size != 0) tree += "  rotate_size: " + std::to_string(audit_rotate_size) + "\n";
+  if (audit_rotate_interval != 0) {
+    tree += "  rotate_interval: " + FormatDuration(audit_rotate_interval) + "\n";
+  }
+  out.insert(out.find("limits:\n"), tree);
   out += "recording:\n";
   if (!recording_host_keys.empty()) {
     out += "  host_keys:\n";

@@ -13,6 +13,30 @@
 
 namespace hopgate::proxy {
 
+Status WriteFileAtomically(const std::string& path, const std::string& data, int mode) {
+  std::string tmp = path + ".tmp";
+  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd) return MakeError(Code::kPermissionDenied, tmp + ": " + strerror(errno));
+  fchmod(fd.get(), static_cast<mode_t>(mode));  // whatever the umask
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = write(fd.get(), data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::string err = strerror(n < 0 ? errno : EIO);
+      unlink(tmp.c_str());
+      return MakeError(Code::kDataLoss, tmp + ": " + err);
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (fsync(fd.get()) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string err = strerror(errno);
+    unlink(tmp.c_str());
+    return MakeError(Code::kDataLoss, path + ": " + err);
+  }
+  return Status::Ok();
+}
+
 Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {

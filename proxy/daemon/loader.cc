@@ -1,4 +1,5 @@
 #include "proxy/daemon/loader.h"
+#include "proxy/daemon/signing_key.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -91,6 +92,23 @@ void CheckKeys(const std::vector<std::string>& paths, const std::string& key,
   }
 }
 
+// audit.signing_key: a key that loads, or (missing) a directory to generate
+// it in.
+void CheckSigningKey(const Config& c, Loaded* out) {
+  const std::string& path = c.audit_signing_key;
+  if (path.empty()) return;
+  auto key = LoadSigningKey(path);
+  if (key) return;
+  if (key.code() == Code::kNotFound) {
+    if (std::string why = DirectoryProblem(DirOf(path)); !why.empty()) {
+      out->errors.push_back(c.Where("audit.signing_key") + ": " + path +
+                            " is missing and cannot be generated: " + why);
+    }
+    return;
+  }
+  out->errors.push_back(c.Where("audit.signing_key") + ": " + key.message());
+}
+
 // Binds and closes a socket on `hp`. In use (a running gateway) is fine.
 std::string BindProblem(const HostPort& hp) {
   std::string host = hp.host == "localhost" ? "127.0.0.1" : hp.host;
@@ -150,6 +168,7 @@ Loaded LoadAll(const Config& config) {
     out.upstream_ca = std::move(*ca);
   }
   CheckAuditLog(config, &out);
+  CheckSigningKey(config, &out);
   CheckRecordings(config, &out);
   std::vector<HostKey> host_keys;
   CheckKeys(config.host_keys, "host_keys", config, &out, &host_keys);

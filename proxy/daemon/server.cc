@@ -21,6 +21,8 @@
 #include "proxy/net/dialer.h"
 #include "proxy/config/files.h"
 #include "proxy/daemon/loader.h"
+#include "proxy/daemon/signing_key.h"
+#include "certs/sshsig.h"
 #include "proxy/base/logging.h"
 #include "proxy/base/version.h"
 
@@ -143,7 +145,7 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
 
   s->metrics_ = Metrics::Create(kVersion);
   if (!s->metrics_) return Error{"internal error: cannot create the metrics registry"};
-  auto log = s->OpenAuditLog(config.audit_log);
+  auto log = s->OpenAuditLog(config);
   if (!log) return Error{log.message()};
   if (Status st = s->LoadKeys(&config); !st) return st.error();
   if (Status st = s->SetUpBind(); !st) return st.error();
@@ -172,10 +174,29 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   return s;
 }
 
-Result<std::shared_ptr<audit::Log>> Server::OpenAuditLog(const std::string& path) {
-  auto sink = audit::FileSink::Open(path);
+Result<std::shared_ptr<audit::Log>> Server::OpenAuditLog(const Config& config) {
+  audit::FileSinkOptions options;
+  options.origin = config.audit_origin;
+  options.rotate_size = static_cast<uint64_t>(config.audit_rotate_size);
+  options.rotate_interval_ms = config.audit_rotate_interval * 1000;
+  options.clock = &WallMs;
+  bool generated = false;
+  auto key = LoadOrGenerateSigningKey(config.audit_signing_key, &generated);
+  if (!key) return Error{config.Where("audit.signing_key") + ": " + key.message()};
+  auto signer = std::make_shared<certs::PrivateKey>(std::move(*key));
+  options.signer = [signer](std::string_view text) {
+    return certs::SshSigSign(*signer, audit::kCheckpointNamespace, text);
+  };
+  auto sink = audit::FileSink::Open(config.audit_log, options);
   if (!sink) return Error{sink.message()};
   audit_sink_ = std::move(*sink);
+  for (const auto& note : audit_sink_->notes()) spdlog::warn("audit log: {}", note);
+  spdlog::info("audit log {}: {} events; checkpoints for {} signed by {} {}{} every {}s",
+               config.audit_log, audit_sink_->size(), config.audit_origin,
+               signer->Public().TypeName(), signer->Public().Fingerprint(),
+               generated ? " (key generated)" : "", config.audit_checkpoint_interval);
+  // The tree as this run found it, signed before anything new is added.
+  if (Status st = audit_sink_->WriteCheckpoint("start"); !st) return st.error();
   auto log = std::make_shared<audit::Log>(audit_sink_, &WallMs);
   log->set_observer([m = metrics_](const char* type, bool ok) { m->AuditEvent(type, ok); });
   return log;
@@ -443,6 +464,10 @@ void Server::Shutdown(const std::string& reason) {
   e.reason = reason;
   e.connections_closed = open;
   (void)gw_->audit().Record("", e);
+  // The last checkpoint covers server_stop.
+  if (Status st = audit_sink_->WriteCheckpoint("shutdown"); !st) {
+    spdlog::error("audit log: {}", st.message());
+  }
   metrics_->StopServing();
   spdlog::info("stopped");
 }

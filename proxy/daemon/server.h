@@ -35,7 +35,8 @@ class Server {
  private:
   Server() = default;
   // Start's steps (server.cc), each filling in its part of the server.
-  Result<std::shared_ptr<audit::Log>> OpenAuditLog(const std::string& path);
+  // The tamper-evident audit log, its signing key, and a first checkpoint.
+  Result<std::shared_ptr<audit::Log>> OpenAuditLog(const Config& config);
   // The host keys, and the recording keys (their paths into `config`).
   Status LoadKeys(Config* config);
   Status SetUpBind();  // the ssh_bind that accepts with the host keys
@@ -55,6 +56,8 @@ class Server {
   void ControlLoop();
   // Reopens a renamed audit log and publishes its health to the metrics.
   void CheckAuditLog();
+  // A signed checkpoint (with the open recordings' progress) and rotation.
+  void CheckpointAuditLog();
   // Reloads the policy (and everything it names), the trusted CA keys and
   // the revoked keys, all or nothing. `force`: record the outcome even if
   // nothing changed (SIGHUP); file-change reloads stay quiet when the
