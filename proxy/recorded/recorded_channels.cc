@@ -341,6 +341,15 @@ int RecordedSession::Start(Bridge& b, const std::string& request, const std::str
       return -1;  // nothing runs unrecorded
     }
     b.cast_out = std::move(*out);
+    audit::FileCastOutput* cast = b.cast_out.get();
+    audit::RecordingProgress progress;
+    progress.session = spec_.session_id;
+    progress.channel = b.id;
+    progress.path = path;
+    b.listed = OpenRecording(gw_, gw_->AddRecording([cast, progress]() mutable {
+      cast->Progress(&progress.bytes, &progress.sha256);
+      return progress;
+    }));
     audit::CastHeader h;
     h.width = b.width;
     h.height = b.height;

@@ -190,6 +190,7 @@ void RecordedSession::Finish(Bridge& b, const std::string& reason) {
     if (!st) RecordFailed(b, st.message());
   }
   if (b.cast_out) {
+    b.listed.Reset();  // the session_close event below covers it from now on
     c.recording = b.cast_out->path();
     c.recording_sha256 = b.cast_out->Sha256Hex();
     c.recording_size = b.cast_out->size();

@@ -25,6 +25,34 @@
 
 namespace hopgate::proxy {
 
+// An open recording in the gateway's list (Gateway::AddRecording): its
+// progress goes into every audit checkpoint until it closes. Leaves the list
+// when reset or destroyed.
+class OpenRecording {
+ public:
+  OpenRecording() = default;
+  OpenRecording(Gateway* gw, uint64_t id) : gw_(gw), id_(id) {}
+  OpenRecording(OpenRecording&& o) noexcept : gw_(o.gw_), id_(o.id_) { o.gw_ = nullptr; }
+  OpenRecording& operator=(OpenRecording&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      gw_ = o.gw_;
+      id_ = o.id_;
+      o.gw_ = nullptr;
+    }
+    return *this;
+  }
+  ~OpenRecording() { Reset(); }
+  void Reset() {
+    if (gw_ != nullptr) gw_->RemoveRecording(id_);
+    gw_ = nullptr;
+  }
+
+ private:
+  Gateway* gw_ = nullptr;
+  uint64_t id_ = 0;
+};
+
 class RecordedSession {
  public:
   RecordedSession(Gateway* gw, RecordedSessionSpec spec, int fd)
@@ -88,6 +116,9 @@ class RecordedSession {
     uint64_t c2t = 0, t2c = 0;
     // Recording.
     std::unique_ptr<audit::FileCastOutput> cast_out;
+    // Lists cast_out among the gateway's open recordings (for the audit
+    // log's checkpoints); declared after it, so it leaves the list first.
+    OpenRecording listed;
     std::unique_ptr<audit::CastWriter> cast;
     std::unique_ptr<audit::SftpObserver> sftp;
     std::string sftp_out;  // validated client packets waiting for the target's window
