@@ -39,15 +39,6 @@ std::vector<std::string> Lines(const std::string& file) {
   return out;
 }
 
-// Every line of every file of the log, in order.
-std::vector<std::string> AllLines(const std::string& path) {
-  std::vector<std::string> out;
-  for (const auto& f : LogFilesOf(path)) {
-    for (auto& l : Lines(f)) out.push_back(std::move(l));
-  }
-  return out;
-}
-
 Status Note(FileSink& sink, const std::string& what) {
   ConnectionClose c;
   c.reason = what;

@@ -2,8 +2,8 @@
 // layout: the log's origin, the tree size, the base64 root hash, then one
 // extension line with the RFC 3339 time, each ending in a newline. The text
 // is signed with an SSHSIG (namespace "hopgate-audit"), so
-//   ssh-keygen -Y verify -f allowed_signers -I <origin> -n hopgate-audit \
-//     -s CHECKPOINT.sig < CHECKPOINT
+//   ssh-keygen -Y verify -f allowed_signers -I <origin> -n hopgate-audit
+//     -s CHECKPOINT.sig < CHECKPOINT    (one command line)
 // checks it with no hopgate code. Pure: text in, values out.
 #pragma once
 

@@ -1,5 +1,8 @@
 #include "common/net.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <arpa/inet.h>
 
 #include <cstring>
@@ -41,6 +44,23 @@ IpAddress IpAddress::Unmapped() const {
   a.v6 = false;
   memcpy(a.bytes.data(), bytes.data() + 12, 4);
   return a;
+}
+
+unsigned IpAddress::FillSockaddr(uint16_t port, void* out) const {
+  auto* ss = static_cast<sockaddr_storage*>(out);
+  *ss = sockaddr_storage{};
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    memcpy(&a->sin6_addr, bytes.data(), 16);
+    return sizeof *a;
+  }
+  auto* a = reinterpret_cast<sockaddr_in*>(ss);
+  a->sin_family = AF_INET;
+  a->sin_port = htons(port);
+  memcpy(&a->sin_addr, bytes.data(), 4);
+  return sizeof *a;
 }
 
 bool IpAddress::IsLoopback() const {

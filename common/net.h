@@ -24,6 +24,9 @@ struct IpAddress {
   IpAddress Unmapped() const;
   bool IsLoopback() const;
   bool operator==(const IpAddress&) const = default;
+  // Fills `*out` (a struct sockaddr_storage) with this address and `port`;
+  // returns the length to pass to bind(2) or connect(2).
+  unsigned FillSockaddr(uint16_t port, void* out) const;
 };
 
 struct Cidr {

@@ -288,6 +288,19 @@ const char* CertificateReasonCode(const Error& error) {
 
 }  // namespace
 
+audit::Auth Connection::AuthEvent(const AuthAttempt& a, bool success) const {
+  audit::Auth e;
+  e.user = a.user;
+  e.client_addr = client_.address;
+  e.client_port = client_.port;
+  e.method = a.method;
+  e.key_type = a.key_type;
+  e.fingerprint = a.fingerprint;
+  e.success = success;
+  e.certificate = a.certificate;
+  return e;
+}
+
 int Connection::RefuseAuth(const AuthAttempt& a, const std::string& reason, const char* code) {
   ++auth_failures_;
   gw_->metrics().Auth(a.method, false, code);
@@ -297,16 +310,8 @@ int Connection::RefuseAuth(const AuthAttempt& a, const std::string& reason, cons
            .second) {
     return SSH_AUTH_DENIED;
   }
-  audit::Auth e;
-  e.user = a.user;
-  e.client_addr = client_.address;
-  e.client_port = client_.port;
-  e.method = a.method;
-  e.key_type = a.key_type;
-  e.fingerprint = a.fingerprint;
-  e.success = false;
+  audit::Auth e = AuthEvent(a, false);
   e.reason = reason;
-  e.certificate = a.certificate;
   (void)gw_->audit().Record(id_, e);
   spdlog::info("conn={} auth refused user={} method={} {} reason={}", id_, Quote(a.user), a.method,
                a.fingerprint, reason);
@@ -410,15 +415,7 @@ int Connection::AuthSucceeded(const AuthAttempt& a) {
                           std::to_string(gw_->config().max_sessions_per_user) + ")",
                       "too_many_sessions");
   }
-  audit::Auth e;
-  e.user = a.user;
-  e.client_addr = client_.address;
-  e.client_port = client_.port;
-  e.method = a.method;
-  e.key_type = a.key_type;
-  e.fingerprint = a.fingerprint;
-  e.success = true;
-  e.certificate = a.certificate;
+  audit::Auth e = AuthEvent(a, true);
   if (Status st = gw_->audit().Record(id_, e); !st) {
     // Nobody gets in unaudited.
     gw_->ReleaseUserSlot(a.user);

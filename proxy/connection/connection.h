@@ -113,6 +113,7 @@ class Connection : public Driven, public LiveConnection {
   int AuthSucceeded(const AuthAttempt& a);
   // Records a refusal (audit once per distinct attempt, metrics always) and
   // returns SSH_AUTH_DENIED. `code` is a metrics reason (Metrics::kAuthReasons).
+  audit::Auth AuthEvent(const AuthAttempt& a, bool success) const;
   int RefuseAuth(const AuthAttempt& a, const std::string& reason, const char* code);
   void CheckRevocation();
   policy::Identity CurrentIdentity() const;
@@ -143,6 +144,11 @@ class Connection : public Driven, public LiveConnection {
   void FailDirect(PendingDirect& p);
   // Runs `fn(this)` on this connection's worker if it still exists then.
   void PostBack(std::function<void(Connection*)> fn);
+  // A dialed direct-tcpip destination (`fd`, taken): audits `e` (refusing
+  // with `refuse` when the event cannot be written), accepts the client's
+  // channel with `accept` and relays it.
+  void RelayDialed(const audit::ChannelOpen& e, int fd, const policy::Decision& d,
+                   const std::function<ssh_channel()>& accept, const std::function<void()>& refuse);
   // Relays an accepted channel to `fd` (taken), from the top of the loop on.
   void AdoptRelay(const audit::ChannelOpen& e, ssh_channel channel, int fd);
   // A recorded target: accepts the client's channel (with `accept`, or
@@ -162,6 +168,9 @@ class Connection : public Driven, public LiveConnection {
   bool RecheckForward(RemoteForward& fwd, int fd, const std::string& peer, uint16_t peer_port);
   // Audits the accepted connection `fd` (taken) and opens its forwarded-tcpip
   // channel to the client, confirmed at the top of the loop (PendingOpen).
+  // A forwarded-tcpip channel's open event (a new channel id).
+  audit::ChannelOpen ForwardedEvent(const RemoteForward& fwd, const std::string& peer,
+                                    uint16_t peer_port, const std::string& version);
   void OpenForwarded(RemoteForward& fwd, int fd, const std::string& peer, uint16_t peer_port);
   void NoteLimits(const policy::Decision& d);
   // limits.max_channels_per_connection: open channels of every kind.

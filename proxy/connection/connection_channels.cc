@@ -188,16 +188,24 @@ void Connection::DirectTcpipNow(ssh_message msg, audit::ChannelOpen& e,
     return;
   }
   e.dial = dialed->address;
+  RelayDialed(
+      e, dialed->fd, d, [&] { return ssh_message_channel_request_open_reply_accept(msg); },
+      [&] { ssh_message_reply_default(msg); });
+}
+
+void Connection::RelayDialed(const audit::ChannelOpen& e, int fd, const policy::Decision& d,
+                             const std::function<ssh_channel()>& accept,
+                             const std::function<void()>& refuse) {
   // Nothing is relayed unaudited: if the event cannot be written, refuse.
   if (Status st = AuditChannelOpen(e); !st) {
-    close(dialed->fd);
+    close(fd);
     spdlog::error("conn={} refusing direct-tcpip to {}: {}", id_, e.destination, st.message());
-    ssh_message_reply_default(msg);
+    refuse();
     return;
   }
-  ssh_channel channel = ssh_message_channel_request_open_reply_accept(msg);
+  ssh_channel channel = accept();
   if (channel == nullptr) {
-    close(dialed->fd);
+    close(fd);
     audit::ChannelClose c;
     c.channel = e.channel;
     c.kind = e.kind;
@@ -207,8 +215,8 @@ void Connection::DirectTcpipNow(ssh_message msg, audit::ChannelOpen& e,
     return;
   }
   spdlog::info("conn={} user={} direct-tcpip to {} via {} allowed by rule {}", id_, user_,
-               e.destination, dialed->address, d.rule);
-  AdoptRelay(e, channel, dialed->fd);
+               e.destination, e.dial, d.rule);
+  AdoptRelay(e, channel, fd);
   NoteLimits(d);
 }
 

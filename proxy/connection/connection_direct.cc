@@ -25,21 +25,8 @@ int64_t ToMs(int64_t seconds) { return seconds * 1000; }
 // A non-blocking connect to `ip`:`port`. Returns the fd; `*done` when it
 // connected at once; -1 with `*err` set when it failed at once.
 int ConnectStart(const IpAddress& ip, uint16_t port, bool* done, int* err) {
-  sockaddr_storage ss{};
-  socklen_t len;
-  if (ip.v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(port);
-    memcpy(&a->sin6_addr, ip.bytes.data(), 16);
-    len = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    memcpy(&a->sin_addr, ip.bytes.data(), 4);
-    len = sizeof *a;
-  }
+  sockaddr_storage ss;
+  socklen_t len = ip.FillSockaddr(port, &ss);
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *err = errno;
@@ -298,30 +285,10 @@ void Connection::ServePendingDirect(int64_t now) {
 void Connection::FinishDirect(PendingDirect& p, int fd, const std::string& dial_address) {
   p.stage = PendingDirect::Stage::kDone;
   TuneSocket(fd);
-  audit::ChannelOpen& e = p.event;
-  e.dial = dial_address;
-  // Nothing is relayed unaudited: if the event cannot be written, refuse.
-  if (Status st = AuditChannelOpen(e); !st) {
-    close(fd);
-    spdlog::error("conn={} refusing direct-tcpip to {}: {}", id_, e.destination, st.message());
-    p.open.Refuse(session_.get());
-    return;
-  }
-  ssh_channel channel = p.open.Accept(session_.get());
-  if (channel == nullptr) {
-    close(fd);
-    audit::ChannelClose c;
-    c.channel = e.channel;
-    c.kind = e.kind;
-    c.destination = e.destination;
-    c.reason = "could not confirm the channel to the client";
-    (void)gw_->audit().Record(id_, c);
-    return;
-  }
-  spdlog::info("conn={} user={} direct-tcpip to {} via {} allowed by rule {}", id_, user_,
-               e.destination, dial_address, e.rule);
-  AdoptRelay(e, channel, fd);
-  NoteLimits(p.decision);
+  p.event.dial = dial_address;
+  RelayDialed(
+      p.event, fd, p.decision, [&] { return p.open.Accept(session_.get()); },
+      [&] { p.open.Refuse(session_.get()); });
 }
 
 void Connection::FailDirect(PendingDirect& p) {

@@ -169,6 +169,17 @@ int Connection::OnListener(socket_t, int, void* userdata) {
   return fwd->registered ? 0 : -1;
 }
 
+audit::ChannelOpen Connection::ForwardedEvent(const RemoteForward& fwd, const std::string& peer,
+                                              uint16_t peer_port, const std::string& version) {
+  audit::ChannelOpen e;
+  e.channel = NextChannelId();
+  e.kind = "forwarded-tcpip";
+  e.destination = JoinHostPort(fwd.address.empty() ? "*" : fwd.address, fwd.bound_port);
+  e.originator = JoinHostPort(peer, peer_port);
+  e.policy_version = version;
+  return e;
+}
+
 void Connection::AcceptForwarded(RemoteForward& fwd) {
   for (int burst = 0; burst < 16; ++burst) {
     sockaddr_storage ss{};
@@ -192,12 +203,7 @@ void Connection::AcceptForwarded(RemoteForward& fwd) {
     if (!RecheckForward(fwd, fd, peer, peer_port)) return;
     if (!ChannelSlotFree()) {
       close(fd);
-      audit::ChannelOpen e;
-      e.channel = NextChannelId();
-      e.kind = "forwarded-tcpip";
-      e.destination = JoinHostPort(fwd.address.empty() ? "*" : fwd.address, fwd.bound_port);
-      e.originator = JoinHostPort(peer, peer_port);
-      e.policy_version = gw_->policy().Get()->version;
+      audit::ChannelOpen e = ForwardedEvent(fwd, peer, peer_port, gw_->policy().Get()->version);
       RefuseOverCap(e);
       continue;
     }
@@ -215,12 +221,7 @@ bool Connection::RecheckForward(RemoteForward& fwd, int fd, const std::string& p
       policy::Decide(*policy, CurrentIdentity(), policy::Request::Listen(fwd.address, fwd.port));
   if (!d.allow) {
     close(fd);
-    audit::ChannelOpen e;
-    e.channel = NextChannelId();
-    e.kind = "forwarded-tcpip";
-    e.destination = JoinHostPort(fwd.address.empty() ? "*" : fwd.address, fwd.bound_port);
-    e.originator = JoinHostPort(peer, peer_port);
-    e.policy_version = policy->version;
+    audit::ChannelOpen e = ForwardedEvent(fwd, peer, peer_port, policy->version);
     e.rule = d.rule;
     e.reason = d.reason;
     (void)AuditChannelOpen(e);

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "proxy/base/clock.h"
 #include "proxy/base/logging.h"
 #include "proxy/daemon/loader.h"
 #include "proxy/daemon/server.h"
@@ -24,12 +25,6 @@ constexpr int64_t kNamesRefreshMs = 60'000;
 constexpr int64_t kAuditCheckMs = 5'000;
 // Editors write a file in several steps: reload once they are done.
 constexpr int64_t kReloadDebounceMs = 300;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -71,14 +66,14 @@ void Server::CheckpointAuditLog() {
 }
 
 void Server::ControlLoop() {
-  int64_t now = NowMs();
+  int64_t now = SteadyMs();
   int64_t reload_at = 0;  // 0: no file change waiting
   int64_t next_audit_check = now;
   int64_t next_names = now + kNamesRefreshMs;
   const int64_t checkpoint_every = gw_->config().audit_checkpoint_interval * 1000;
   int64_t next_checkpoint = now + checkpoint_every;
   while (!control_stop_) {
-    now = NowMs();
+    now = SteadyMs();
     int64_t next = std::min({next_audit_check, next_names, next_checkpoint});
     if (reload_at != 0) next = std::min(next, reload_at);
     pollfd fds[2] = {{control_wake_.get(), POLLIN, 0}, {watcher_.fd(), POLLIN, 0}};
@@ -93,9 +88,9 @@ void Server::ControlLoop() {
       (void)!read(control_wake_.get(), &v, sizeof v);
     }
     if (n > 0 && (fds[1].revents & POLLIN) && watcher_.Drain()) {
-      reload_at = NowMs() + kReloadDebounceMs;
+      reload_at = SteadyMs() + kReloadDebounceMs;
     }
-    now = NowMs();
+    now = SteadyMs();
     if (reload_requested_.exchange(false)) {
       // Also reopen the audit log, for logrotate.
       if (Status st = audit_sink_->Reopen(); !st) spdlog::error("{}", st.message());

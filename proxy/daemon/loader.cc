@@ -12,6 +12,7 @@
 
 #include "common/unique_fd.h"
 #include "proxy/config/files.h"
+#include "proxy/net/bind.h"
 #include "proxy/ssh/host_keys.h"
 
 namespace hopgate::proxy {
@@ -111,32 +112,11 @@ void CheckSigningKey(const Config& c, Loaded* out) {
 
 // Binds and closes a socket on `hp`. In use (a running gateway) is fine.
 std::string BindProblem(const HostPort& hp) {
-  std::string host = hp.host == "localhost" ? "127.0.0.1" : hp.host;
-  auto ip = IpAddress::Parse(host);
-  if (!ip) return hp.ToString() + ": not an IP address";
-  sockaddr_storage ss{};
-  socklen_t len;
-  if (ip->v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(hp.port);
-    memcpy(&a->sin6_addr, ip->bytes.data(), 16);
-    len = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(hp.port);
-    memcpy(&a->sin_addr, ip->bytes.data(), 4);
-    len = sizeof *a;
+  int err = 0;
+  auto fd = BindTcp(hp, 0, &err);
+  if (!fd && err != EADDRINUSE) {
+    return err == 0 ? fd.error().message : "cannot listen on " + fd.error().message;
   }
-  UniqueFd fd(socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return hp.ToString() + ": " + strerror(errno);
-  int one = 1;
-  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (ip->v6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  int rc = bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len);
-  int err = errno;
-  if (rc != 0 && err != EADDRINUSE) return "cannot listen on " + hp.ToString() + ": " + strerror(err);
   return "";
 }
 

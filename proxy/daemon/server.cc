@@ -18,11 +18,13 @@
 
 #include "common/net.h"
 #include "proxy/connection/connection.h"
+#include "proxy/net/bind.h"
 #include "proxy/net/dialer.h"
 #include "proxy/config/files.h"
 #include "proxy/daemon/loader.h"
 #include "proxy/daemon/signing_key.h"
 #include "certs/sshsig.h"
+#include "proxy/base/clock.h"
 #include "proxy/base/logging.h"
 #include "proxy/base/version.h"
 
@@ -32,49 +34,12 @@ namespace {
 // How long the accept loop rests after running out of descriptors.
 constexpr int64_t kAcceptBackoffMs = 100;
 
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-
 // A non-blocking listening socket on `hp` (an IP address or localhost).
 Result<UniqueFd> Listen(const HostPort& hp) {
-  std::string host = hp.host == "localhost" ? "127.0.0.1" : hp.host;
-  auto ip = IpAddress::Parse(host);
-  if (!ip) return Error{"listen " + hp.ToString() + ": not an IP address"};
-  sockaddr_storage ss{};
-  socklen_t len;
-  if (ip->v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(hp.port);
-    memcpy(&a->sin6_addr, ip->bytes.data(), 16);
-    len = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(hp.port);
-    memcpy(&a->sin_addr, ip->bytes.data(), 4);
-    len = sizeof *a;
-  }
-  UniqueFd fd(socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return Error{"listen " + hp.ToString() + ": " + strerror(errno)};
-  int one = 1;
-  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (ip->v6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd.get(), 1024) != 0) {
-    std::string err = strerror(errno);
-    return Error{"listen " + hp.ToString() + ": " + err};
-  }
-  return fd;
+  auto fd = BindTcp(hp, SOCK_NONBLOCK);
+  if (!fd) return Error{"listen " + fd.error().message};
+  if (listen(fd->get(), 1024) != 0) return Error{"listen " + hp.ToString() + ": " + strerror(errno)};
+  return std::move(*fd);
 }
 
 // The port a listening socket got (the configured one, or the free port

@@ -13,15 +13,11 @@
 #include <cstring>
 
 #include "common/net.h"
+#include "proxy/base/clock.h"
 
 namespace hopgate::proxy {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string AddrText(const sockaddr* sa) {
   char buf[INET6_ADDRSTRLEN] = "?";
@@ -59,31 +55,18 @@ void TuneSocket(int fd) {
 
 Result<Dialed> Dial(const std::vector<IpAddress>& addresses, uint16_t port,
                     int64_t timeout_ms, DialError* error) {
-  int64_t start = NowMs();
+  int64_t start = SteadyMs();
   std::string last_error = "no addresses to dial";
   DialFailure last_kind = DialFailure::kOther;
   for (const IpAddress& ip : addresses) {
-    int64_t left = timeout_ms - (NowMs() - start);
+    int64_t left = timeout_ms - (SteadyMs() - start);
     if (left <= 0) {
       last_kind = DialFailure::kTimeout;
       last_error = "timed out";
       break;
     }
-    sockaddr_storage ss{};
-    socklen_t len;
-    if (ip.v6) {
-      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-      a->sin6_family = AF_INET6;
-      a->sin6_port = htons(port);
-      memcpy(&a->sin6_addr, ip.bytes.data(), 16);
-      len = sizeof *a;
-    } else {
-      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-      a->sin_family = AF_INET;
-      a->sin_port = htons(port);
-      memcpy(&a->sin_addr, ip.bytes.data(), 4);
-      len = sizeof *a;
-    }
+    sockaddr_storage ss;
+    socklen_t len = ip.FillSockaddr(port, &ss);
     std::string target = AddrText(reinterpret_cast<sockaddr*>(&ss));
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -96,7 +79,7 @@ Result<Dialed> Dial(const std::vector<IpAddress>& addresses, uint16_t port,
       pollfd p{fd, POLLOUT, 0};
       int pr;
       do {
-        left = timeout_ms - (NowMs() - start);
+        left = timeout_ms - (SteadyMs() - start);
         pr = poll(&p, 1, static_cast<int>(left > 0 ? left : 0));
       } while (pr < 0 && errno == EINTR);
       if (pr == 0) {
@@ -108,7 +91,7 @@ Result<Dialed> Dial(const std::vector<IpAddress>& addresses, uint16_t port,
     }
     if (err == 0) {
       TuneSocket(fd);
-      return Dialed{fd, target, NowMs() - start};
+      return Dialed{fd, target, SteadyMs() - start};
     }
     close(fd);
     last_error = "connect to " + target + " failed: " +

@@ -8,14 +8,11 @@
 #include <chrono>
 #include <cstring>
 
+#include "proxy/base/clock.h"
+
 namespace hopgate::proxy {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string Seconds(int64_t ms) {
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
@@ -139,7 +136,7 @@ Result<std::vector<IpAddress>> Resolver::Wait(Lookup& l, int64_t deadline_ms,
                                               ResolveError* error) {
   std::unique_lock<std::mutex> lock(l.mu);
   while (!l.done) {
-    int64_t left = deadline_ms - NowMs();
+    int64_t left = deadline_ms - SteadyMs();
     if (left <= 0) break;
     l.cv.wait_for(lock, std::chrono::milliseconds(left));
   }
@@ -158,7 +155,7 @@ Result<std::vector<IpAddress>> Resolver::Wait(Lookup& l, int64_t deadline_ms,
 
 Result<std::vector<IpAddress>> Resolver::Resolve(const std::string& name, int64_t timeout_ms,
                                                  ResolveError* error) {
-  int64_t deadline = NowMs() + timeout_ms;
+  int64_t deadline = SteadyMs() + timeout_ms;
   auto l = Submit(name);
   ResolveError err;
   auto r = Wait(*l, deadline, &err);
@@ -177,7 +174,7 @@ void Resolver::ResolveAsync(const std::string& name,
 
 policy::AddressMap Resolver::ResolveAll(const std::vector<std::string>& names,
                                         int64_t timeout_ms) {
-  int64_t deadline = NowMs() + timeout_ms;
+  int64_t deadline = SteadyMs() + timeout_ms;
   std::vector<std::shared_ptr<Lookup>> lookups;
   for (const auto& n : names) lookups.push_back(Submit(n));
   policy::AddressMap out;

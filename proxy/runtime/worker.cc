@@ -8,14 +8,11 @@
 #include <cerrno>
 #include <chrono>
 
+#include "proxy/base/clock.h"
+
 namespace hopgate::proxy {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 uint32_t EpollEvents(short events) {
   uint32_t e = 0;
@@ -164,7 +161,7 @@ void Worker::RunTasks() {
     pokes.swap(pokes_);
   }
   for (auto& t : tasks) t();
-  int64_t now = NowMs();
+  int64_t now = SteadyMs();
   std::sort(pokes.begin(), pokes.end());
   pokes.erase(std::unique(pokes.begin(), pokes.end()), pokes.end());
   for (Driven* d : pokes) StepOne(d, now);
@@ -180,13 +177,13 @@ void Worker::Run() {
       stopping = stopping_ && tasks_.empty() && pokes_.empty();
     }
     if (stopping && driven_.empty()) return;
-    int64_t now = NowMs();
+    int64_t now = SteadyMs();
     int64_t next = NextTimer();
     int timeout = next == 0 ? 60'000 : static_cast<int>(std::max<int64_t>(0, next - now));
     if (stopping) timeout = std::min(timeout, 100);
     int n = epoll_wait(epfd_, events, kMaxEvents, timeout);
     if (n < 0 && errno != EINTR) return;
-    now = NowMs();
+    now = SteadyMs();
     bool wake = false;
     for (int i = 0; i < n; ++i) {
       auto* d = static_cast<Driven*>(events[i].data.ptr);
@@ -201,7 +198,7 @@ void Worker::Run() {
     }
     if (wake) RunTasks();
     // Timers due.
-    now = NowMs();
+    now = SteadyMs();
     while (!timers_.empty() && timers_.begin()->first <= now) {
       Driven* d = timers_.begin()->second;
       timer_of_.erase(d);

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "common/unique_fd.h"
+#include "proxy/base/clock.h"
 #include "proxy/ssh/relay.h"
 #include "proxy/upstream/upstream.h"
 
@@ -31,12 +32,6 @@ struct ChannelDeleter {
   void operator()(ssh_channel c) const { ssh_channel_free(c); }
 };
 using ChannelPtr = std::unique_ptr<ssh_channel_struct, ChannelDeleter>;
-
-inline int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // One stream requested from a link: a direct-tcpip channel opened by the
 // link's thread and pumped to a socketpair whose other end is `fd`.
