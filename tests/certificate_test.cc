@@ -38,7 +38,10 @@ struct World {
     gate = std::make_unique<Gate>(dir, policy,
                                   "authentication:\n"
                                   "  trusted_user_ca_keys: " + ca.public_path + "\n"
-                                  "  revoked_keys: " + krl + "\n");
+                                  "  revoked_keys: " + krl + "\n"
+                                  // One client tries certificate after refused
+                                  // certificate here: no per-source penalty.
+                                  "limits:\n  per_source_penalty: off\n");
   }
 
   // Signs alice's key with `signer`, returning a client that presents it.

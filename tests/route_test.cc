@@ -72,7 +72,9 @@ struct World {
         "    users: [alice]\n"
         "    permit_open: [\"target:22\"]\n";
     gate = std::make_unique<Gate>(dir, policy,
-                                  "upstream:\n  user_ca_key: " + upstream_ca.private_path + "\n");
+                                  "upstream:\n  user_ca_key: " + upstream_ca.private_path + "\n"
+                                  // 20 parallel logins from one address.
+                                  "limits:\n  per_source_max_startups: 20\n");
   }
 
   std::vector<std::string> Ssh(const std::vector<std::string>& command) const {

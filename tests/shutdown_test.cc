@@ -41,7 +41,9 @@ TEST_CASE("SIGTERM with passthrough, routed and recorded sessions open exits cle
       "  - name: alice-rest\n"
       "    users: [alice]\n"
       "    permit_open: [\"127.0.0.1:" + Port(plain.port()) + "\", \"far:22\"]\n";
-  RecordedWorld w(rules, hosts);
+  // 30 clients log in at once from one address: above the default
+  // per_source_max_startups.
+  RecordedWorld w(rules, hosts, "", {}, "limits:\n  per_source_max_startups: 30\n");
   WriteFile(peers + "/plain/authorized_keys", w.alice.public_line + "\n", 0600);
   WriteFile(peers + "/far/authorized_keys", w.alice.public_line + "\n", 0600);
 

@@ -172,13 +172,42 @@ void ParsePolicyAndAudit(const YAML::Node& r, Config* c, Diagnostics* d) {
 }
 
 
+// limits.per_source_penalty: `off`/`false`, or a map of durations
+// {authfail, noauth, grace_exceeded, min, max}; absent keys keep defaults.
+void ParsePenalty(const YAML::Node& v, PenaltyConfig* p, Diagnostics* d) {
+  if (v.IsScalar()) {
+    if (auto b = ReadBool(v, "limits.per_source_penalty", d)) p->enabled = *b;
+    return;
+  }
+  if (!CheckMap(v, {"authfail", "noauth", "grace_exceeded", "min", "max"},
+                "limits.per_source_penalty", d)) {
+    return;
+  }
+  auto read = [&](const char* key, int64_t* out) {
+    if (auto n = v[key]) {
+      if (auto s = ReadDuration(n, std::string("limits.per_source_penalty.") + key, d)) {
+        *out = *s * 1000;
+      }
+    }
+  };
+  read("authfail", &p->authfail_ms);
+  read("noauth", &p->noauth_ms);
+  read("grace_exceeded", &p->grace_exceeded_ms);
+  read("min", &p->min_ms);
+  read("max", &p->max_ms);
+  if (p->max_ms < p->min_ms) {
+    d->Error(v, "limits.per_source_penalty: max must not be below min");
+  }
+}
+
 // Optional `limits` section: timeouts and connection/session/channel caps.
 void ParseLimits(const YAML::Node& r, Config* c, Diagnostics* d) {
   auto n = r["limits"];
   if (!n) return;
   if (!CheckMap(n, {"login_grace_time", "max_startups", "max_sessions_per_user",
                     "max_auth_tries", "connect_timeout", "max_connections",
-                    "max_channels_per_connection"},
+                    "max_channels_per_connection", "per_source_max_startups",
+                    "per_source_penalty", "per_source_penalty_exempt"},
                 "limits", d)) {
     return;
   }
@@ -190,6 +219,24 @@ void ParseLimits(const YAML::Node& r, Config* c, Diagnostics* d) {
   }
   if (auto v = n["max_startups"]) {
     if (auto i = ReadInt(v, "limits.max_startups", 1, 100000, d)) c->max_startups = *i;
+  }
+  if (auto v = n["per_source_max_startups"]) {
+    if (auto i = ReadInt(v, "limits.per_source_max_startups", 0, 100000, d)) {
+      c->per_source_max_startups = *i;
+    }
+  }
+  if (auto v = n["per_source_penalty"]) ParsePenalty(v, &c->per_source_penalty, d);
+  if (auto v = n["per_source_penalty_exempt"]) {
+    if (auto list = ReadStringList(v, "limits.per_source_penalty_exempt", d)) {
+      for (size_t i = 0; i < list->size(); ++i) {
+        auto cidr = Cidr::Parse((*list)[i]);
+        if (!cidr) {
+          d->Error(v[i], "limits.per_source_penalty_exempt: " + cidr.error().message);
+        } else {
+          c->per_source_penalty.exempt.push_back(*cidr);
+        }
+      }
+    }
   }
   if (auto v = n["max_sessions_per_user"]) {
     if (auto i = ReadInt(v, "limits.max_sessions_per_user", 0, 1000000, d)) {
@@ -421,6 +468,21 @@ std::string Config::Dump() const {
   out += "limits:\n";
   out += "  login_grace_time: " + FormatDuration(login_grace_time) + "\n";
   out += "  max_startups: " + std::to_string(max_startups) + "\n";
+  out += "  per_source_max_startups: " + std::to_string(per_source_max_startups) + "\n";
+  if (!per_source_penalty.enabled) {
+    out += "  per_source_penalty: off\n";
+  } else {
+    const PenaltyConfig& p = per_source_penalty;
+    out += "  per_source_penalty: {authfail: " + FormatDuration(p.authfail_ms / 1000) +
+           ", noauth: " + FormatDuration(p.noauth_ms / 1000) +
+           ", grace_exceeded: " + FormatDuration(p.grace_exceeded_ms / 1000) +
+           ", min: " + FormatDuration(p.min_ms / 1000) + ", max: " + FormatDuration(p.max_ms / 1000) +
+           "}\n";
+  }
+  if (!per_source_penalty.exempt.empty()) {
+    out += "  per_source_penalty_exempt:\n";
+    for (const Cidr& c : per_source_penalty.exempt) out += "    - " + Quote(c.ToString()) + "\n";
+  }
   out += "  max_sessions_per_user: " + std::to_string(max_sessions_per_user) + "\n";
   out += "  max_auth_tries: " + std::to_string(max_auth_tries) + "\n";
   out += "  connect_timeout: " + FormatDuration(connect_timeout) + "\n";

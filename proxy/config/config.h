@@ -15,6 +15,18 @@
 
 namespace hopgate::proxy {
 
+// limits.per_source_penalty: like OpenSSH's PerSourcePenalties, a source
+// whose connections keep failing to log in is refused for a while.
+struct PenaltyConfig {
+  bool enabled = true;
+  int64_t authfail_ms = 5'000;         // a connection that tried to log in and failed
+  int64_t noauth_ms = 1'000;           // one that ended without trying
+  int64_t grace_exceeded_ms = 10'000;  // one dropped at login_grace_time
+  int64_t min_ms = 15'000;             // refused only once the penalty reaches this
+  int64_t max_ms = 600'000;            // the longest a source is refused
+  std::vector<Cidr> exempt;            // limits.per_source_penalty_exempt
+};
+
 struct Config {
   std::string file;  // where it was loaded from
   std::vector<HostPort> listen;
@@ -33,6 +45,8 @@ struct Config {
   // limits
   int64_t login_grace_time = 30;    // seconds
   int64_t max_startups = 64;        // concurrent unauthenticated connections
+  int64_t per_source_max_startups = 10;  // the same per source address (IPv6: per /64); 0: off
+  PenaltyConfig per_source_penalty;
   int64_t max_sessions_per_user = 0;  // concurrent connections; 0 = unlimited
   int64_t max_auth_tries = 6;       // failed userauth requests per connection
   int64_t connect_timeout = 10;     // seconds, per upstream dial

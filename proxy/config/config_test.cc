@@ -89,3 +89,44 @@ TEST_CASE("recording and upstream sections parse, with defaults next to the audi
   CHECK_FALSE(bad.config);
   CHECK(bad.diagnostics.ToString().find("/etc/hopgate/hopgate.yaml:7:3:") != std::string::npos);
 }
+
+TEST_CASE("per-source start-up limits and penalties parse, load back, and refuse nonsense") {
+  const std::string head =
+      "version: 1\nlisten: [\"0.0.0.0:22\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n";
+  auto defaults = ParseConfig(head, "/c.yaml");
+  REQUIRE(defaults.config);
+  CHECK(defaults.config->per_source_max_startups == 10);
+  CHECK(defaults.config->per_source_penalty.enabled);
+  CHECK(defaults.config->per_source_penalty.authfail_ms == 5'000);
+  CHECK(defaults.config->per_source_penalty.min_ms == 15'000);
+
+  auto r = ParseConfig(head + "limits:\n  per_source_max_startups: 4\n"
+                              "  per_source_penalty: {authfail: 30s, min: 1m, max: 1h}\n"
+                              "  per_source_penalty_exempt: [\"10.0.0.0/8\", \"2001:db8::/32\"]\n",
+                       "/c.yaml");
+  INFO(r.diagnostics.ToString());
+  REQUIRE(r.config);
+  const Config& c = *r.config;
+  CHECK(c.per_source_max_startups == 4);
+  CHECK(c.per_source_penalty.authfail_ms == 30'000);
+  CHECK(c.per_source_penalty.noauth_ms == 1'000);
+  CHECK(c.per_source_penalty.max_ms == 3'600'000);
+  REQUIRE(c.per_source_penalty.exempt.size() == 2);
+  auto again = ParseConfig(c.Dump(), "/c.yaml");
+  INFO(c.Dump());
+  REQUIRE(again.config);
+  CHECK(again.config->Dump() == c.Dump());
+
+  auto off = ParseConfig(head + "limits:\n  per_source_penalty: off\n", "/c.yaml");
+  REQUIRE(off.config);
+  CHECK_FALSE(off.config->per_source_penalty.enabled);
+
+  auto bad = ParseConfig(head + "limits:\n  per_source_penalty: {authfial: 5s, min: 1h, max: 1m}\n"
+                                "  per_source_penalty_exempt: [\"10.0.0.1/8\"]\n",
+                         "/c.yaml");
+  CHECK_FALSE(bad.config);
+  std::string e = bad.diagnostics.ToString();
+  INFO(e);
+  CHECK(e.find("/c.yaml:7:24: unknown key \"authfial\" in limits.per_source_penalty") != std::string::npos);
+  CHECK(e.find("/c.yaml:8:31: limits.per_source_penalty_exempt:") != std::string::npos);
+}

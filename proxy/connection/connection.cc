@@ -15,6 +15,7 @@
 #include "proxy/connection/connection_parts.h"
 #include "policy/credentials.h"
 #include "proxy/connection/credentials.h"
+#include "proxy/base/clock.h"
 #include "proxy/base/logging.h"
 
 namespace hopgate::proxy {
@@ -59,6 +60,18 @@ Connection::~Connection() {
   event_.reset();
   session_.reset();
   gw_->Unregister(this);
+}
+
+void Connection::PenalizeSource() {
+  auto ip = IpAddress::Parse(client_.address);
+  if (!ip || gw_->stopping()) return;
+  Startups::Outcome outcome = Startups::Outcome::kNoAuth;
+  if (drop_ == Drop::kLoginGrace) {
+    outcome = Startups::Outcome::kGraceExceeded;
+  } else if (auth_failures_ > 0 || drop_ == Drop::kAuthTries) {
+    outcome = Startups::Outcome::kAuthFailed;
+  }
+  gw_->startups().Penalize(*ip, outcome, SteadyMs());
 }
 
 void Connection::Wake() { worker_->Poke(this); }
@@ -431,10 +444,7 @@ int Connection::AuthSucceeded(const AuthAttempt& a) {
   auth_method_ = a.method;
   key_type_ = a.key_type;
   fingerprint_ = a.fingerprint;
-  if (counted_unauthenticated_) {
-    gw_->unauthenticated().fetch_sub(1);
-    counted_unauthenticated_ = false;
-  }
+  startup_slot_.Release();
   spdlog::info("conn={} user={} authenticated with {} {}{}", id_, Quote(a.user), a.key_type,
                a.fingerprint,
                a.certificate ? " (certificate " + Quote(a.certificate->key_id) + " serial " +
@@ -523,6 +533,7 @@ void Connection::Teardown(const std::string& reason) {
   // session's channels there, which would leave these pointing at freed ones.
   info_sessions_.clear();
   if (ssh_is_connected(session_.get())) ssh_disconnect(session_.get());
+  if (!authenticated_) PenalizeSource();
   if (!authenticated_) {
     switch (drop_) {
       case Drop::kLoginGrace: gw_->metrics().Connection("dropped_login_grace"); break;
@@ -531,10 +542,7 @@ void Connection::Teardown(const std::string& reason) {
       case Drop::kNone: break;
     }
   }
-  if (counted_unauthenticated_) {
-    gw_->unauthenticated().fetch_sub(1);
-    counted_unauthenticated_ = false;
-  }
+  startup_slot_.Release();
   if (user_slot_) {
     gw_->ReleaseUserSlot(user_);
     user_slot_ = false;

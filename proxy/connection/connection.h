@@ -59,6 +59,10 @@ class Connection : public Driven, public LiveConnection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
+  // The start-up slot taken for it at accept; given back once it
+  // authenticates or ends.
+  void HoldStartupSlot(Startups::Slot slot) { startup_slot_ = std::move(slot); }
+
   // Worker thread: does what is ready. False once the connection has ended.
   bool Step(int64_t now_ms) override;
   // Steps the connection soon, so it re-checks the stop flag (any thread).
@@ -183,6 +187,8 @@ class Connection : public Driven, public LiveConnection {
 
   // Key exchange and the work between polls (connection.cc).
   enum class Phase { kStart, kKex, kOpen };
+  // An unauthenticated connection ends: its source earns a penalty.
+  void PenalizeSource();
   void Begin(int64_t now);
   void StepKex(int64_t now);
   void BetweenPolls(int64_t now);
@@ -215,7 +221,7 @@ class Connection : public Driven, public LiveConnection {
 
   // Authentication state.
   bool authenticated_ = false;
-  bool counted_unauthenticated_ = true;
+  Startups::Slot startup_slot_;  // held until authenticated
   bool user_slot_ = false;
   int auth_failures_ = 0;
   std::set<std::string> failures_logged_;

@@ -338,6 +338,42 @@ void Server::ShedAtDescriptorLimit(int listen_fd, const std::string& local, int 
   }
 }
 
+Startups::Slot Server::Admit(const IpAddress& ip, const std::string& who) {
+  const Config& cfg = gw_->config();
+  Startups::Refusal why = Startups::Refusal::kNone;
+  Startups::Slot slot;
+  if (static_cast<int64_t>(gw_->active()) >= cfg.max_connections) {
+    why = Startups::Refusal::kTotal;
+  } else {
+    slot = gw_->startups().Acquire(ip, cfg.max_startups, cfg.per_source_max_startups, SteadyMs(),
+                                   &why);
+    if (slot) return slot;
+  }
+  const char* result = "rejected_max_connections";
+  std::string reason = "too many connections (max_connections " +
+                       std::to_string(cfg.max_connections) + ")";
+  if (why == Startups::Refusal::kPerSource) {
+    result = "rejected_per_source_max_startups";
+    reason = "too many unauthenticated connections from " + Startups::SourceOf(ip) +
+             " (per_source_max_startups " + std::to_string(cfg.per_source_max_startups) + ")";
+  } else if (why == Startups::Refusal::kPenalty) {
+    result = "rejected_penalty";
+    int64_t until = gw_->startups().PenalizedUntil(ip, SteadyMs());
+    reason = "source " + Startups::SourceOf(ip) + " penalized for failed logins for " +
+             std::to_string(std::max<int64_t>(1, (until - SteadyMs() + 999) / 1000)) + "s more";
+  } else if (static_cast<int64_t>(gw_->active()) < cfg.max_connections) {
+    result = "rejected_max_startups";
+    reason = "too many unauthenticated connections (max_startups " +
+             std::to_string(cfg.max_startups) + ")";
+  }
+  metrics_->Connection(result);
+  // Refusals come in floods: log the first of every hundred.
+  if (rejected_startups_++ % 100 == 0) {
+    spdlog::warn("refused connection from {}: {}", who, reason);
+  }
+  return slot;
+}
+
 void Server::Accept(int listen_fd, const std::string& local) {
   for (int burst = 0; burst < 64; ++burst) {
     sockaddr_storage ss{};
@@ -370,19 +406,9 @@ void Server::Accept(int listen_fd, const std::string& local) {
     auto ip = IpAddress::Parse(buf);
     client.address = ip ? ip->Unmapped().ToString() : buf;
 
-    const Config& cfg = gw_->config();
-    bool startups_full = gw_->unauthenticated().load() >= cfg.max_startups;
-    if (startups_full || static_cast<int64_t>(gw_->active()) >= cfg.max_connections) {
+    Startups::Slot slot = Admit(ip ? ip->Unmapped() : IpAddress{}, JoinHostPort(client.address, client.port));
+    if (!slot) {
       close(fd);
-      metrics_->Connection(startups_full ? "rejected_max_startups" : "rejected_max_connections");
-      if (rejected_startups_++ % 100 == 0) {
-        spdlog::warn("refused connection from {}: {} (max_startups {}, max_connections {})",
-                     JoinHostPort(client.address, client.port),
-                     gw_->unauthenticated().load() >= cfg.max_startups
-                         ? "too many unauthenticated connections"
-                         : "too many connections",
-                     cfg.max_startups, cfg.max_connections);
-      }
       continue;
     }
     TuneSocket(fd);
@@ -394,7 +420,6 @@ void Server::Accept(int listen_fd, const std::string& local) {
       continue;
     }
     DisableCompression(session.get());
-    gw_->unauthenticated().fetch_add(1);
     metrics_->Connection("accepted");
     // The least loaded worker drives it from now on.
     Worker* w = workers_.front().get();
@@ -403,6 +428,7 @@ void Server::Accept(int listen_fd, const std::string& local) {
     }
     auto conn = std::make_shared<std::unique_ptr<Connection>>(std::make_unique<Connection>(
         gw_.get(), w, std::move(session), client, Gateway::NewConnectionId(), WallMs()));
+    (*conn)->HoldStartupSlot(std::move(slot));
     int64_t now = SteadyMs();
     w->Post([w, conn, now] { w->Adopt(std::move(*conn), now); });
   }

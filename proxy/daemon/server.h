@@ -47,6 +47,8 @@ class Server {
   Status RecordStart(audit::Log& log, const std::string& policy_version);
   Status ServeMetrics();  // when metrics.listen is set
   void Accept(int listen_fd, const std::string& local);
+  // A start-up slot for a new connection from `who` (address:port), or none (counted and logged).
+  Startups::Slot Admit(const IpAddress& ip, const std::string& who);
   void ShedAtDescriptorLimit(int listen_fd, const std::string& local, int err);
   // The control thread (control.cc): reloads on SIGHUP and on file
   // changes, refreshes the policy's names, checks the audit log.

@@ -19,6 +19,7 @@ Gateway::Gateway(Config config, std::shared_ptr<audit::Log> audit,
   upstream.resolver = resolver_.get();
   upstream_ = std::make_unique<UpstreamPool>(std::move(upstream), metrics_.get());
   task_pool_ = std::make_unique<TaskPool>(16);
+  startups_.SetPenalties(config_.per_source_penalty);
 }
 
 void Gateway::Register(LiveConnection* c) {

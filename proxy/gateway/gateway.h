@@ -18,6 +18,7 @@
 #include "audit/sink.h"
 #include "policy/policy.h"
 #include "proxy/config/config.h"
+#include "proxy/gateway/startups.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/net/resolver.h"
 #include "proxy/runtime/task_pool.h"
@@ -117,7 +118,9 @@ class Gateway {
   // Asks every connection to re-check its key or certificate against the
   // revocation list now in force (after a reload).
   void RecheckRevocations();
-  std::atomic<int>& unauthenticated() { return unauthenticated_; }
+  // Unauthenticated connections and per-source penalties (limits.max_startups,
+  // per_source_max_startups, per_source_penalty).
+  Startups& startups() { return startups_; }
 
   // Per-user concurrent connection slots (limits.max_sessions_per_user).
   bool AcquireUserSlot(const std::string& user);
@@ -149,7 +152,7 @@ class Gateway {
   std::mutex recordings_mu_;  // apart from mu_: probes may take their own locks
   std::map<uint64_t, RecordingProbe> recordings_;
   uint64_t next_recording_ = 1;
-  std::atomic<int> unauthenticated_{0};
+  Startups startups_;
   std::atomic<bool> stopping_{false};
 };
 

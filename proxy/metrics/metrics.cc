@@ -56,6 +56,8 @@ using prometheus::Gauge;
 constexpr const char* kConnectionResults[] = {
     "accepted",
     "rejected_max_startups",
+    "rejected_per_source_max_startups",
+    "rejected_penalty",
     "rejected_max_connections",
     "rejected_no_descriptors",
     "dropped_login_grace",

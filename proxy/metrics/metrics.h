@@ -44,7 +44,8 @@ class Metrics {
   virtual uint16_t ServingPort() const = 0;
 
   // hopgate_connections_total{result}: "accepted", "rejected_max_startups",
-  // "rejected_max_connections", "rejected_no_descriptors" (shed at the
+  // "rejected_per_source_max_startups", "rejected_penalty" (a source refused
+  // for failed logins), "rejected_max_connections", "rejected_no_descriptors" (shed at the
   // open-files limit), "dropped_login_grace", "dropped_auth_tries",
   // "handshake_failed". Unknown values count as "other".
   virtual void Connection(const std::string& result) = 0;

@@ -219,7 +219,7 @@ TEST_CASE("every series exists at zero before any traffic") {
   CHECK(HasLine(text, "hopgate_build_info{version=\"1.2.3-test\"} 1"));
   CHECK(HasLine(text, "hopgate_connections_total{result=\"accepted\"} 0"));
   CHECK(HasLine(text, "hopgate_connections_total{result=\"other\"} 0"));
-  CHECK(CountLinesStartingWith(text, "hopgate_connections_total{") == 8);
+  CHECK(CountLinesStartingWith(text, "hopgate_connections_total{") == 10);
   CHECK(HasLine(text, "hopgate_connections_active 0"));
   // 5 methods x (1 success + 14 failure reasons).
   CHECK(CountLinesStartingWith(text, "hopgate_auth_total{") == 75);
@@ -249,6 +249,8 @@ const char* const kRecordedEventLines[] = {
     "hopgate_connections_total{result=\"handshake_failed\"} 1",
     "hopgate_connections_total{result=\"other\"} 1",
     "hopgate_connections_total{result=\"rejected_max_startups\"} 0",
+    "hopgate_connections_total{result=\"rejected_per_source_max_startups\"} 0",
+    "hopgate_connections_total{result=\"rejected_penalty\"} 0",
     "hopgate_connections_active 2",
     "hopgate_auth_total{method=\"publickey\",reason=\"unknown_key\",result=\"failure\"} 2",
     "hopgate_auth_total{method=\"publickey\",reason=\"none\",result=\"success\"} 1",

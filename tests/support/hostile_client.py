@@ -11,6 +11,9 @@ on stdout and exits 0 (the test judges the JSON). Run with /usr/bin/python3.
           without waiting for replies
   serve   a TCP server that writes a banner to every connection (a service to
           forward to), until killed
+  slowloris  open PER_SOURCE connections from each of SOURCES (loopback
+          addresses) and send an endless identification string one byte per
+          second for SECONDS; report how long each connection stayed open
 """
 import argparse
 import json
@@ -213,6 +216,62 @@ def cmd_serve(args):
         threading.Thread(target=handle, args=(c,), daemon=True).start()
 
 
+def cmd_slowloris(args):
+    import select
+    conns = []  # [socket, source, opened_at, closed_at]
+    start = time.monotonic()
+    for source in args.sources.split(","):
+        for _ in range(args.per_source):
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.bind((source, 0))
+            try:
+                c.connect(("127.0.0.1", args.port))
+            except OSError:
+                c.close()
+                conns.append([None, source, time.monotonic() - start, time.monotonic() - start])
+                continue
+            c.setblocking(False)
+            conns.append([c, source, time.monotonic() - start, None])
+    print(json.dumps({"opened": len(conns)}), flush=True)
+    ident = b"SSH-2.0-" + b"s" * 4096
+    sent = 0
+    while time.monotonic() - start < args.seconds:
+        live = [x for x in conns if x[3] is None]
+        if not live:
+            break
+        for x in live:
+            try:
+                x[0].send(ident[sent:sent + 1])
+            except OSError:
+                pass
+        sent += 1
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            live = [x for x in conns if x[3] is None]
+            if not live:
+                break
+            ready, _, _ = select.select([x[0] for x in live], [], [],
+                                        max(0, deadline - time.monotonic()))
+            by_sock = {x[0]: x for x in live}
+            for r in ready:
+                try:
+                    data = r.recv(4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    x = by_sock[r]
+                    x[3] = time.monotonic() - start
+                    r.close()
+    lasted = {}
+    for c, source, opened, closed in conns:
+        end = closed if closed is not None else time.monotonic() - start
+        lasted.setdefault(source, []).append(round(end - opened, 2))
+        if c is not None and closed is None:
+            c.close()
+    print(json.dumps({"seconds_open": lasted,
+                      "still_open": sum(1 for x in conns if x[3] is None)}), flush=True)
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -244,9 +303,14 @@ def main():
     s.add_argument("--banner", required=True)
     s.add_argument("--bind", default="127.0.0.1", help="a loopback address")
     s.add_argument("--echo", action="store_true", help="echo what each client sends")
+    sl = sub.add_parser("slowloris")
+    sl.add_argument("--port", type=int, required=True)
+    sl.add_argument("--sources", required=True, help="comma-separated loopback addresses")
+    sl.add_argument("--per-source", type=int, default=150)
+    sl.add_argument("--seconds", type=float, default=20)
     args = p.parse_args()
     {"open": cmd_open, "banners": cmd_banners, "burst": cmd_burst, "stall": cmd_stall,
-     "serve": cmd_serve}[args.cmd](args)
+     "serve": cmd_serve, "slowloris": cmd_slowloris}[args.cmd](args)
 
 
 if __name__ == "__main__":
