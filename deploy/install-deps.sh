@@ -21,6 +21,8 @@ PACKAGES=(
   python3-paramiko python3-asyncssh putty-tools dropbear-bin
   # unshare and prlimit (a private /etc/hosts, descriptor limits)
   util-linux
+  # libfaketime: the wall clock stepped under a running gateway
+  libfaketime
   # a terminal the hopctl replay tests drive (send-keys, capture-pane)
   tmux
 )

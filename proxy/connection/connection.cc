@@ -368,7 +368,7 @@ int Connection::AuthCertificate(AuthAttempt& a, const std::string& blob, char st
                       "untrusted_ca");
   }
   certs::ValidationContext ctx;
-  ctx.now = gw_->NowMs() / 1000;
+  ctx.now = gw_->WallMs() / 1000;
   ctx.trusted_cas = trust->user_cas;
   ctx.expected_type = certs::CertType::kUser;
   ctx.principal = a.user;
@@ -407,7 +407,7 @@ int Connection::AuthPlainKey(AuthAttempt& a, const std::string& blob, char state
                         "source_address");
     }
   }
-  if (r.expiry_time && gw_->NowMs() / 1000 >= *r.expiry_time) {
+  if (r.expiry_time && gw_->WallMs() / 1000 >= *r.expiry_time) {
     return RefuseAuth(a,
                       "key expired at " + FormatRfc3339(*r.expiry_time) + " (expiry-time in " +
                           ak->location.ToString() + ")",

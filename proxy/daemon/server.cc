@@ -427,7 +427,7 @@ void Server::Accept(int listen_fd, const std::string& local) {
       if (candidate->load() < w->load()) w = candidate.get();
     }
     auto conn = std::make_shared<std::unique_ptr<Connection>>(std::make_unique<Connection>(
-        gw_.get(), w, std::move(session), client, Gateway::NewConnectionId(), WallMs()));
+        gw_.get(), w, std::move(session), client, Gateway::NewConnectionId(), SteadyMs()));
     (*conn)->HoldStartupSlot(std::move(slot));
     int64_t now = SteadyMs();
     w->Post([w, conn, now] { w->Adopt(std::move(*conn), now); });

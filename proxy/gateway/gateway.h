@@ -17,6 +17,7 @@
 
 #include "audit/sink.h"
 #include "policy/policy.h"
+#include "proxy/base/clock.h"
 #include "proxy/config/config.h"
 #include "proxy/gateway/startups.h"
 #include "proxy/metrics/metrics.h"
@@ -90,7 +91,12 @@ class Gateway {
   Resolver& resolver() { return *resolver_; }
   // Threads for work that blocks (routes through jump hosts).
   TaskPool& tasks() { return *task_pool_; }
-  int64_t NowMs() const { return audit_->Now(); }
+  // Steady milliseconds for deadlines and durations: a wall clock stepped
+  // back or forward does not stretch or cut a timeout.
+  int64_t NowMs() const { return SteadyMs(); }
+  // Wall-clock Unix milliseconds (the audit log's clock) for what people
+  // read: certificate validity, recordings' start times and file names.
+  int64_t WallMs() const { return audit_->Now(); }
 
   // Connection bookkeeping.
   void Register(LiveConnection* c);

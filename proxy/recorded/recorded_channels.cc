@@ -327,7 +327,8 @@ int RecordedSession::Start(Bridge& b, const std::string& request, const std::str
   if (b.sftp_mode) {
     b.sftp = std::make_unique<audit::SftpObserver>();
   } else {
-    std::string path = CastPath(gw_->config().recordings_dir, spec_.session_id, b.id, now);
+    std::string path =
+        CastPath(gw_->config().recordings_dir, spec_.session_id, b.id, gw_->WallMs());
     auto out = audit::FileCastOutput::Create(path);
     if (!out) {
       audit::RecordingFailed f;
@@ -353,7 +354,7 @@ int RecordedSession::Start(Bridge& b, const std::string& request, const std::str
     audit::CastHeader h;
     h.width = b.width;
     h.height = b.height;
-    h.timestamp = now / 1000;
+    h.timestamp = gw_->WallMs() / 1000;
     h.command = forced ? *forced : (request == "exec" ? command : "");
     h.title = spec_.user + " as " + login_ + " on " + spec_.target;
     if (!b.term.empty()) h.env["TERM"] = b.term;

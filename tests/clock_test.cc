@@ -1,0 +1,86 @@
+// The wall clock stepped back an hour under a running gateway (libfaketime,
+// Debian's libfaketime, changes what the gateway's wall clock reads while
+// its monotonic clock runs on): timeouts still fire on time, because every
+// deadline is kept on the monotonic clock, and the audit log's timestamps
+// follow the wall clock.
+#include <catch2/catch.hpp>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <thread>
+
+#include "tests/support/harness.h"
+
+using namespace hopgate::testing;
+
+namespace {
+
+const char* kFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+int ConnectRaw(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Seconds until the peer closes `fd` (reads and discards), at most `max`.
+double SecondsUntilClosed(int fd, int max_seconds) {
+  auto start = std::chrono::steady_clock::now();
+  char buf[4096];
+  for (;;) {
+    double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (spent >= max_seconds) return spent;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 200) > 0 && read(fd, buf, sizeof buf) <= 0) return spent;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a wall clock stepped back an hour does not stretch login_grace_time") {
+  REQUIRE(access(kFaketime, R_OK) == 0);  // Debian package libfaketime
+  std::string dir = MakeTempDir("clock");
+  KeyPair alice = GenerateKey(dir, "alice");
+  std::string offset_file = dir + "/faketime";
+  WriteFile(offset_file, "+0\n");
+  std::string policy = "version: 1\nusers:\n  alice:\n    keys: [\"" + alice.public_line +
+                       "\"]\nrules: []\n";
+  Gate gate(dir, policy, "limits:\n  login_grace_time: 3s\n", false);
+  gate.set_launcher({"env", std::string("LD_PRELOAD=") + kFaketime,
+                     "FAKETIME_TIMESTAMP_FILE=" + offset_file, "FAKETIME_NO_CACHE=1",
+                     "FAKETIME_DONT_FAKE_MONOTONIC=1"});
+  gate.Start();
+
+  int silent = ConnectRaw(gate.port());
+  REQUIRE(silent >= 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  WriteFile(offset_file, "-3600\n");  // the clock steps back an hour
+  double seconds = SecondsUntilClosed(silent, 20);
+  close(silent);
+  INFO(gate.Log());
+  CHECK(seconds >= 2);
+  CHECK(seconds < 10);  // at login_grace_time, not an hour later
+
+  // The step did reach the gateway: the close is stamped an hour back.
+  REQUIRE(WaitUntil([&] { return !gate.AuditEvents("connection_close").empty(); }, 5000));
+  std::string ts = gate.AuditEvents("connection_close").back()["ts"];
+  std::tm tm{};
+  REQUIRE(strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) != nullptr);
+  int64_t stamped = timegm(&tm);
+  int64_t now = time(nullptr);
+  INFO(ts);
+  CHECK(now - stamped > 3000);
+  CHECK(now - stamped < 4200);
+}
