@@ -126,6 +126,7 @@ FileCastOutput::~FileCastOutput() {
 }
 
 Status FileCastOutput::Write(std::string_view bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
   if (fd_ < 0) return Error{"recording " + path_ + ": already closed"};
   while (!bytes.empty()) {
     ssize_t n = write(fd_, bytes.data(), bytes.size());
@@ -140,6 +141,7 @@ Status FileCastOutput::Write(std::string_view bytes) {
 }
 
 Status FileCastOutput::Close() {
+  std::lock_guard<std::mutex> lock(mu_);
   if (fd_ < 0) return Status::Ok();
   int rc = close(fd_);
   fd_ = -1;
@@ -147,7 +149,23 @@ Status FileCastOutput::Close() {
   return Status::Ok();
 }
 
+uint64_t FileCastOutput::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return size_;
+}
+
 std::string FileCastOutput::Sha256Hex() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Sha256HexLocked();
+}
+
+void FileCastOutput::Progress(uint64_t* size, std::string* sha256_hex) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  *size = size_;
+  *sha256_hex = Sha256HexLocked();
+}
+
+std::string FileCastOutput::Sha256HexLocked() const {
   // Finalise a copy: the running digest keeps going.
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

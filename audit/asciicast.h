@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -52,13 +53,19 @@ class FileCastOutput : public CastOutput {
   Status Close();
 
   const std::string& path() const { return path_; }
-  uint64_t size() const { return size_; }
+  uint64_t size() const;
   std::string Sha256Hex() const;  // of all bytes written so far
+  // Both at once, consistent with each other. Thread-safe against Write:
+  // the audit log's checkpoints read an open recording's progress from
+  // another thread.
+  void Progress(uint64_t* size, std::string* sha256_hex) const;
 
  private:
   FileCastOutput(std::string path, int fd, evp_md_ctx_st* sha);
+  std::string Sha256HexLocked() const;
 
   std::string path_;
+  mutable std::mutex mu_;  // guards fd_, sha_ and size_ (Write vs Progress)
   int fd_;
   evp_md_ctx_st* sha_;
   uint64_t size_ = 0;

@@ -81,4 +81,38 @@ std::string FormatDuration(int64_t seconds) {
   return std::to_string(seconds) + "s";
 }
 
+Result<int64_t> ParseByteSize(std::string_view text) {
+  auto bad = [&] {
+    return Error{"invalid size \"" + std::string(text) +
+                 "\": expected a number with an optional unit (B, KiB, MiB, GiB, kB, MB, GB)"};
+  };
+  size_t i = 0;
+  int64_t n = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    n = n * 10 + (text[i] - '0');
+    if (n > (int64_t{1} << 50)) return Error{"size \"" + std::string(text) + "\" is too large"};
+    ++i;
+  }
+  if (i == 0) return bad();
+  std::string_view unit = text.substr(i);
+  struct Unit {
+    std::string_view name;
+    int64_t mult;
+  };
+  static constexpr Unit kUnits[] = {{"", 1},          {"B", 1},
+                                    {"KiB", 1 << 10}, {"MiB", 1 << 20},
+                                    {"GiB", 1 << 30}, {"TiB", int64_t{1} << 40},
+                                    {"kB", 1000},     {"MB", 1000 * 1000},
+                                    {"GB", 1000 * 1000 * 1000}, {"TB", int64_t{1000} * 1000 * 1000 * 1000}};
+  for (const auto& u : kUnits) {
+    if (unit == u.name) {
+      if (n > (int64_t{1} << 50) / u.mult) {
+        return Error{"size \"" + std::string(text) + "\" is too large"};
+      }
+      return n * u.mult;
+    }
+  }
+  return bad();
+}
+
 }  // namespace hopgate

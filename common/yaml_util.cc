@@ -217,6 +217,20 @@ std::optional<int64_t> ReadDuration(const YAML::Node& node, std::string_view wha
   return *d;
 }
 
+std::optional<int64_t> ReadByteSize(const YAML::Node& node, std::string_view what,
+                                    Diagnostics* diags) {
+  if (!node.IsScalar()) {
+    diags->Error(node, std::string(what) + " must be a size such as 64KiB or 100MiB");
+    return std::nullopt;
+  }
+  auto n = ParseByteSize(node.Scalar());
+  if (!n) {
+    diags->Error(node, std::string(what) + ": " + n.message());
+    return std::nullopt;
+  }
+  return *n;
+}
+
 std::optional<std::vector<std::string>> ReadStringList(const YAML::Node& node,
                                                        std::string_view what,
                                                        Diagnostics* diags) {

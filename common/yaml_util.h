@@ -79,6 +79,9 @@ std::optional<int64_t> ReadInt(const YAML::Node& node, std::string_view what,
                                int64_t min, int64_t max, Diagnostics* diags);
 std::optional<int64_t> ReadDuration(const YAML::Node& node, std::string_view what,
                                     Diagnostics* diags);
+// A byte size such as 64KiB or 100MiB (ParseByteSize).
+std::optional<int64_t> ReadByteSize(const YAML::Node& node, std::string_view what,
+                                    Diagnostics* diags);
 // A sequence of strings; a single scalar is refused so typos stay visible.
 std::optional<std::vector<std::string>> ReadStringList(const YAML::Node& node,
                                                        std::string_view what,

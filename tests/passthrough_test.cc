@@ -273,9 +273,16 @@ TEST_CASE("SIGTERM stops the daemon cleanly with the audit log complete") {
   CHECK(session.Wait(15'000).has_value());
   auto events = w.gate->Audit();  // every line parses
   REQUIRE(!events.empty());
-  CHECK(events.back()["type"] == "server_stop");
-  CHECK(events.back()["reason"] == "SIGTERM");
-  CHECK(events.back()["connections_closed"] == 1);
+  // The last line is the shutdown checkpoint, signing everything up to and
+  // including server_stop.
+  REQUIRE(events.size() >= 2);
+  CHECK(events.back()["type"] == "checkpoint");
+  CHECK(events.back()["reason"] == "shutdown");
+  CHECK(events.back()["tree_size"] == events.size() - 1);
+  const auto& stop = events[events.size() - 2];
+  CHECK(stop["type"] == "server_stop");
+  CHECK(stop["reason"] == "SIGTERM");
+  CHECK(stop["connections_closed"] == 1);
   int opens = 0, closes = 0, chan_opens = 0, chan_closes = 0;
   for (const auto& e : events) {
     opens += e["type"] == "connection_open";

@@ -1,5 +1,9 @@
 #include "proxy/config/config.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 #include <algorithm>
@@ -12,6 +16,12 @@
 
 namespace hopgate::proxy {
 namespace {
+
+std::string LocalHostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
 
 std::string DirOf(const std::string& path) {
   size_t slash = path.rfind('/');
@@ -44,6 +54,286 @@ std::optional<std::string> ReadPath(const YAML::Node& n, std::string_view what,
   return Resolve(file, *s);
 }
 
+// Top-level `listen`: the gateway's own host:port addresses (required).
+void ParseListen(const YAML::Node& r, Config* c, Diagnostics* d) {
+  if (auto n = r["listen"]) {
+    c->where["listen"] = d->Locate(n);
+    if (auto list = ReadStringList(n, "listen", d)) {
+      if (list->empty()) d->Error(n, "listen must name at least one host:port");
+      for (size_t i = 0; i < list->size(); ++i) {
+        auto hp = HostPort::Parse((*list)[i], /*allow_zero_port=*/true);
+        if (!hp) {
+          d->Error(n[i], "listen: " + hp.message());
+        } else if (!IpAddress::Parse(hp->host) && hp->host != "localhost") {
+          d->Error(n[i], "listen: " + Quote(hp->host) +
+                             " must be an IP address (IPv6 in brackets) or localhost");
+        } else {
+          c->listen.push_back(*hp);
+        }
+      }
+    }
+  } else {
+    d->Error(r, "missing listen (e.g. listen: [\"0.0.0.0:2222\"])");
+  }
+}
+
+// Top-level `host_keys`: the gateway's private key files (required).
+void ParseHostKeys(const YAML::Node& r, Config* c, Diagnostics* d) {
+  if (auto n = r["host_keys"]) {
+    c->where["host_keys"] = d->Locate(n);
+    if (auto list = ReadStringList(n, "host_keys", d)) {
+      if (list->empty()) d->Error(n, "host_keys must name at least one key file");
+      for (const auto& k : *list) c->host_keys.push_back(Resolve(c->file, k));
+    }
+  } else {
+    d->Error(r, "missing host_keys (private key files; missing ones are generated)");
+  }
+}
+
+// Top-level `policy` and `audit` (both required): the policy file, the audit
+// log and the recordings directory.
+// Reads a duration of at least 1s at `v` into `*out`; errors name `what`.
+void ReadPositiveDuration(const YAML::Node& v, const std::string& what, int64_t* out,
+                          Diagnostics* d) {
+  if (auto s = ReadDuration(v, what, d)) {
+    if (*s < 1) {
+      d->Error(v, what + " must be at least 1s");
+    } else {
+      *out = *s;
+    }
+  }
+}
+
+// audit.signing_key, origin, checkpoint_interval, rotate_size, rotate_interval.
+void ParseAuditTree(const YAML::Node& n, Config* c, Diagnostics* d) {
+  if (auto l = n["signing_key"]) {
+    if (auto p = ReadPath(l, "audit.signing_key", c->file, d, &c->where)) c->audit_signing_key = *p;
+  }
+  if (auto v = n["origin"]) {
+    if (auto o = ReadString(v, "audit.origin", d)) {
+      bool clean = !o->empty() && std::none_of(o->begin(), o->end(), [](unsigned char ch) {
+        return ch < 0x20 || ch == 0x7f;
+      });
+      if (!clean) {
+        d->Error(v, "audit.origin must be a non-empty line of text (e.g. hopgate/gate1)");
+      } else {
+        c->audit_origin = *o;
+      }
+    }
+  }
+  if (auto v = n["checkpoint_interval"]) {
+    ReadPositiveDuration(v, "audit.checkpoint_interval", &c->audit_checkpoint_interval, d);
+  }
+  if (auto v = n["rotate_size"]) {
+    if (auto b = ReadByteSize(v, "audit.rotate_size", d)) {
+      if (*b != 0 && *b < 4096) {
+        d->Error(v, "audit.rotate_size must be 0 (never) or at least 4KiB");
+      } else {
+        c->audit_rotate_size = *b;
+      }
+    }
+  }
+  if (auto v = n["rotate_interval"]) {
+    if (auto t = ReadDuration(v, "audit.rotate_interval", d)) {
+      if (*t != 0 && *t < 60) {
+        d->Error(v, "audit.rotate_interval must be 0 (never) or at least 1m");
+      } else {
+        c->audit_rotate_interval = *t;
+      }
+    }
+  }
+}
+
+void ParsePolicyAndAudit(const YAML::Node& r, Config* c, Diagnostics* d) {
+  const std::string& file = c->file;
+  if (auto n = r["policy"]) {
+    if (auto p = ReadPath(n, "policy", file, d, &c->where)) c->policy = *p;
+  } else {
+    d->Error(r, "missing policy (path of the policy file)");
+  }
+
+  if (auto n = r["audit"]) {
+    if (CheckMap(n, {"log", "recordings", "signing_key", "origin", "checkpoint_interval",
+                     "rotate_size", "rotate_interval"},
+                 "audit", d)) {
+      if (auto l = n["log"]) {
+        if (auto p = ReadPath(l, "audit.log", file, d, &c->where)) c->audit_log = *p;
+      } else {
+        d->Error(n, "missing audit.log (path of the JSON-lines audit log)");
+      }
+      if (auto l = n["recordings"]) {
+        if (auto p = ReadPath(l, "audit.recordings", file, d, &c->where)) c->recordings_dir = *p;
+      }
+      ParseAuditTree(n, c, d);
+    }
+  } else {
+    d->Error(r, "missing audit (audit: {log: /var/log/hopgate/audit.jsonl})");
+  }
+}
+
+
+// Optional `limits` section: timeouts and connection/session/channel caps.
+void ParseLimits(const YAML::Node& r, Config* c, Diagnostics* d) {
+  auto n = r["limits"];
+  if (!n) return;
+  if (!CheckMap(n, {"login_grace_time", "max_startups", "max_sessions_per_user",
+                    "max_auth_tries", "connect_timeout", "max_connections",
+                    "max_channels_per_connection"},
+                "limits", d)) {
+    return;
+  }
+  if (auto v = n["login_grace_time"]) {
+    ReadPositiveDuration(v, "limits.login_grace_time", &c->login_grace_time, d);
+  }
+  if (auto v = n["connect_timeout"]) {
+    ReadPositiveDuration(v, "limits.connect_timeout", &c->connect_timeout, d);
+  }
+  if (auto v = n["max_startups"]) {
+    if (auto i = ReadInt(v, "limits.max_startups", 1, 100000, d)) c->max_startups = *i;
+  }
+  if (auto v = n["max_sessions_per_user"]) {
+    if (auto i = ReadInt(v, "limits.max_sessions_per_user", 0, 1000000, d)) {
+      c->max_sessions_per_user = *i;
+    }
+  }
+  if (auto v = n["max_auth_tries"]) {
+    if (auto i = ReadInt(v, "limits.max_auth_tries", 1, 100, d)) c->max_auth_tries = *i;
+  }
+  if (auto v = n["max_channels_per_connection"]) {
+    if (auto i = ReadInt(v, "limits.max_channels_per_connection", 1, 100000, d)) {
+      c->max_channels_per_connection = *i;
+    }
+  }
+  if (auto v = n["max_connections"]) {
+    if (auto i = ReadInt(v, "limits.max_connections", 1, 1000000, d)) c->max_connections = *i;
+  }
+}
+
+// Optional `authentication` section: user CA keys, revocations, RSA size.
+void ParseAuthentication(const YAML::Node& r, Config* c, Diagnostics* d) {
+  auto n = r["authentication"];
+  if (!n) return;
+  if (!CheckMap(n, {"trusted_user_ca_keys", "revoked_keys", "close_revoked_sessions",
+                    "min_rsa_bits"},
+                "authentication", d)) {
+    return;
+  }
+  const std::string& file = c->file;
+  if (auto v = n["min_rsa_bits"]) {
+    if (auto i = ReadInt(v, "authentication.min_rsa_bits", 1024, 16384, d)) c->min_rsa_bits = *i;
+  }
+  if (auto v = n["trusted_user_ca_keys"]) {
+    if (auto p = ReadPath(v, "authentication.trusted_user_ca_keys", file, d, &c->where)) {
+      c->trusted_user_ca_keys = *p;
+    }
+  }
+  if (auto v = n["revoked_keys"]) {
+    if (auto p = ReadPath(v, "authentication.revoked_keys", file, d, &c->where)) {
+      c->revoked_keys = *p;
+    }
+  }
+  if (auto v = n["close_revoked_sessions"]) {
+    if (auto b = ReadBool(v, "authentication.close_revoked_sessions", d)) {
+      c->close_revoked_sessions = *b;
+    }
+  }
+}
+
+// Optional `metrics` section: the IPv4 address /metrics is served on.
+void ParseMetrics(const YAML::Node& r, Config* c, Diagnostics* d) {
+  auto n = r["metrics"];
+  if (!n) return;
+  if (!CheckMap(n, {"listen"}, "metrics", d)) return;
+  auto v = n["listen"];
+  if (!v) {
+    d->Error(n, "missing metrics.listen (e.g. metrics: {listen: \"127.0.0.1:9642\"})");
+    return;
+  }
+  c->where["metrics.listen"] = d->Locate(v);
+  if (auto text = ReadString(v, "metrics.listen", d)) {
+    auto hp = HostPort::Parse(*text, /*allow_zero_port=*/true);
+    if (!hp) {
+      d->Error(v, "metrics.listen: " + hp.message());
+    } else if (!IpAddress::Parse(hp->host)) {
+      d->Error(v, "metrics.listen: " + Quote(hp->host) + " must be an IP address");
+    } else if (IpAddress::Parse(hp->host)->v6) {
+      d->Error(v, "metrics.listen: IPv6 is not supported (Debian's civetweb has no IPv6); "
+                  "use an IPv4 address");
+    } else {
+      c->metrics_listen = *hp;
+    }
+  }
+}
+
+// Optional `recording` section: interception host keys, disk floor, notice.
+void ParseRecording(const YAML::Node& r, Config* c, Diagnostics* d) {
+  auto n = r["recording"];
+  if (!n) return;
+  if (!CheckMap(n, {"host_key", "host_keys", "min_free_bytes", "notice"}, "recording", d)) return;
+  const std::string& file = c->file;
+  if (auto v = n["notice"]) {
+    if (auto t = ReadString(v, "recording.notice", d)) c->recording_notice = *t;
+  }
+  if (n["host_key"] && n["host_keys"]) {
+    d->Error(n["host_keys"], "recording: give host_key or host_keys, not both");
+  }
+  if (auto v = n["host_key"]) {
+    if (auto p = ReadPath(v, "recording.host_key", file, d, &c->where)) {
+      c->recording_host_keys = {*p};
+    }
+  }
+  if (auto v = n["host_keys"]) {
+    if (auto list = ReadStringList(v, "recording.host_keys", d)) {
+      if (list->empty()) d->Error(v, "recording.host_keys must name at least one key file");
+      for (size_t i = 0; i < list->size(); ++i) {
+        if (auto p = ReadPath(v[i], "recording.host_keys", file, d, &c->where)) {
+          c->recording_host_keys.push_back(*p);
+        }
+      }
+    }
+  }
+  if (auto v = n["min_free_bytes"]) {
+    if (auto i = ReadInt(v, "recording.min_free_bytes", 0, int64_t{1} << 50, d)) {
+      c->recording_min_free_bytes = *i;
+    }
+  }
+}
+
+// Optional `upstream` section: how the gateway logs in to targets.
+void ParseUpstream(const YAML::Node& r, Config* c, Diagnostics* d) {
+  auto n = r["upstream"];
+  if (!n) return;
+  if (!CheckMap(n, {"user_ca_key", "max_channels_per_connection", "idle_close"}, "upstream", d)) {
+    return;
+  }
+  if (auto v = n["user_ca_key"]) {
+    if (auto p = ReadPath(v, "upstream.user_ca_key", c->file, d, &c->where)) {
+      c->upstream_user_ca_key = *p;
+    }
+  }
+  if (auto v = n["max_channels_per_connection"]) {
+    if (auto i = ReadInt(v, "upstream.max_channels_per_connection", 1, 10000, d)) {
+      c->upstream_max_channels = *i;
+    }
+  }
+  if (auto v = n["idle_close"]) {
+    if (auto s = ReadDuration(v, "upstream.idle_close", d)) c->upstream_idle_close = *s;
+  }
+}
+
+// Optional top-level `log_level`.
+void ParseLogLevel(const YAML::Node& r, Config* c, Diagnostics* d) {
+  auto n = r["log_level"];
+  if (!n) return;
+  if (auto s = ReadString(n, "log_level", d)) {
+    if (*s == "debug" || *s == "info" || *s == "warning" || *s == "error") {
+      c->log_level = *s;
+    } else {
+      d->Error(n, "log_level must be debug, info, warning or error");
+    }
+  }
+}
+
 }  // namespace
 
 ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
@@ -65,207 +355,24 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   } else {
     (void)ReadInt(r["version"], "version", 1, 1, d);
   }
-
-  if (auto n = r["listen"]) {
-    c.where["listen"] = d->Locate(n);
-    if (auto list = ReadStringList(n, "listen", d)) {
-      if (list->empty()) d->Error(n, "listen must name at least one host:port");
-      for (size_t i = 0; i < list->size(); ++i) {
-        auto hp = HostPort::Parse((*list)[i], /*allow_zero_port=*/true);
-        if (!hp) {
-          d->Error(n[i], "listen: " + hp.message());
-        } else if (!IpAddress::Parse(hp->host) && hp->host != "localhost") {
-          d->Error(n[i], "listen: " + Quote(hp->host) +
-                             " must be an IP address (IPv6 in brackets) or localhost");
-        } else {
-          c.listen.push_back(*hp);
-        }
-      }
-    }
-  } else {
-    d->Error(r, "missing listen (e.g. listen: [\"0.0.0.0:2222\"])");
-  }
-
-  if (auto n = r["host_keys"]) {
-    c.where["host_keys"] = d->Locate(n);
-    if (auto list = ReadStringList(n, "host_keys", d)) {
-      if (list->empty()) d->Error(n, "host_keys must name at least one key file");
-      for (const auto& k : *list) c.host_keys.push_back(Resolve(file, k));
-    }
-  } else {
-    d->Error(r, "missing host_keys (private key files; missing ones are generated)");
-  }
-
-  if (auto n = r["policy"]) {
-    if (auto p = ReadPath(n, "policy", file, d, &c.where)) c.policy = *p;
-  } else {
-    d->Error(r, "missing policy (path of the policy file)");
-  }
-
-  if (auto n = r["audit"]) {
-    if (CheckMap(n, {"log", "recordings"}, "audit", d)) {
-      if (auto l = n["log"]) {
-        if (auto p = ReadPath(l, "audit.log", file, d, &c.where)) c.audit_log = *p;
-      } else {
-        d->Error(n, "missing audit.log (path of the JSON-lines audit log)");
-      }
-      if (auto l = n["recordings"]) {
-        if (auto p = ReadPath(l, "audit.recordings", file, d, &c.where)) c.recordings_dir = *p;
-      }
-    }
-  } else {
-    d->Error(r, "missing audit (audit: {log: /var/log/hopgate/audit.jsonl})");
-  }
-
-  if (auto n = r["limits"]) {
-    if (CheckMap(n, {"login_grace_time", "max_startups", "max_sessions_per_user",
-                     "max_auth_tries", "connect_timeout", "max_connections",
-                     "max_channels_per_connection"},
-                 "limits", d)) {
-      if (auto v = n["login_grace_time"]) {
-        if (auto s = ReadDuration(v, "limits.login_grace_time", d)) {
-          if (*s < 1) {
-            d->Error(v, "limits.login_grace_time must be at least 1s");
-          } else {
-            c.login_grace_time = *s;
-          }
-        }
-      }
-      if (auto v = n["connect_timeout"]) {
-        if (auto s = ReadDuration(v, "limits.connect_timeout", d)) {
-          if (*s < 1) {
-            d->Error(v, "limits.connect_timeout must be at least 1s");
-          } else {
-            c.connect_timeout = *s;
-          }
-        }
-      }
-      if (auto v = n["max_startups"]) {
-        if (auto i = ReadInt(v, "limits.max_startups", 1, 100000, d)) c.max_startups = *i;
-      }
-      if (auto v = n["max_sessions_per_user"]) {
-        if (auto i = ReadInt(v, "limits.max_sessions_per_user", 0, 1000000, d)) {
-          c.max_sessions_per_user = *i;
-        }
-      }
-      if (auto v = n["max_auth_tries"]) {
-        if (auto i = ReadInt(v, "limits.max_auth_tries", 1, 100, d)) c.max_auth_tries = *i;
-      }
-      if (auto v = n["max_channels_per_connection"]) {
-        if (auto i = ReadInt(v, "limits.max_channels_per_connection", 1, 100000, d)) {
-          c.max_channels_per_connection = *i;
-        }
-      }
-      if (auto v = n["max_connections"]) {
-        if (auto i = ReadInt(v, "limits.max_connections", 1, 1000000, d)) c.max_connections = *i;
-      }
-    }
-  }
-
-  if (auto n = r["authentication"]) {
-    if (CheckMap(n, {"trusted_user_ca_keys", "revoked_keys", "close_revoked_sessions",
-                     "min_rsa_bits"},
-                 "authentication", d)) {
-      if (auto v = n["min_rsa_bits"]) {
-        if (auto i = ReadInt(v, "authentication.min_rsa_bits", 1024, 16384, d)) c.min_rsa_bits = *i;
-      }
-      if (auto v = n["trusted_user_ca_keys"]) {
-        if (auto p = ReadPath(v, "authentication.trusted_user_ca_keys", file, d, &c.where)) {
-          c.trusted_user_ca_keys = *p;
-        }
-      }
-      if (auto v = n["revoked_keys"]) {
-        if (auto p = ReadPath(v, "authentication.revoked_keys", file, d, &c.where)) c.revoked_keys = *p;
-      }
-      if (auto v = n["close_revoked_sessions"]) {
-        if (auto b = ReadBool(v, "authentication.close_revoked_sessions", d)) {
-          c.close_revoked_sessions = *b;
-        }
-      }
-    }
-  }
-
-  if (auto n = r["metrics"]) {
-    if (CheckMap(n, {"listen"}, "metrics", d)) {
-      if (auto v = n["listen"]) {
-        c.where["metrics.listen"] = d->Locate(v);
-        if (auto text = ReadString(v, "metrics.listen", d)) {
-          auto hp = HostPort::Parse(*text, /*allow_zero_port=*/true);
-          if (!hp) {
-            d->Error(v, "metrics.listen: " + hp.message());
-          } else if (!IpAddress::Parse(hp->host)) {
-            d->Error(v, "metrics.listen: " + Quote(hp->host) + " must be an IP address");
-          } else if (IpAddress::Parse(hp->host)->v6) {
-            d->Error(v, "metrics.listen: IPv6 is not supported (Debian's civetweb has no IPv6); "
-                        "use an IPv4 address");
-          } else {
-            c.metrics_listen = *hp;
-          }
-        }
-      } else {
-        d->Error(n, "missing metrics.listen (e.g. metrics: {listen: \"127.0.0.1:9642\"})");
-      }
-    }
-  }
-
-  if (auto n = r["recording"]) {
-    if (CheckMap(n, {"host_key", "host_keys", "min_free_bytes", "notice"}, "recording", d)) {
-      if (auto v = n["notice"]) {
-        if (auto t = ReadString(v, "recording.notice", d)) c.recording_notice = *t;
-      }
-      if (n["host_key"] && n["host_keys"]) {
-        d->Error(n["host_keys"], "recording: give host_key or host_keys, not both");
-      }
-      if (auto v = n["host_key"]) {
-        if (auto p = ReadPath(v, "recording.host_key", file, d, &c.where)) c.recording_host_keys = {*p};
-      }
-      if (auto v = n["host_keys"]) {
-        if (auto list = ReadStringList(v, "recording.host_keys", d)) {
-          if (list->empty()) d->Error(v, "recording.host_keys must name at least one key file");
-          for (size_t i = 0; i < list->size(); ++i) {
-            if (auto p = ReadPath(v[i], "recording.host_keys", file, d, &c.where)) {
-              c.recording_host_keys.push_back(*p);
-            }
-          }
-        }
-      }
-      if (auto v = n["min_free_bytes"]) {
-        if (auto i = ReadInt(v, "recording.min_free_bytes", 0, int64_t{1} << 50, d)) {
-          c.recording_min_free_bytes = *i;
-        }
-      }
-    }
-  }
-
-  if (auto n = r["upstream"]) {
-    if (CheckMap(n, {"user_ca_key", "max_channels_per_connection", "idle_close"}, "upstream", d)) {
-      if (auto v = n["user_ca_key"]) {
-        if (auto p = ReadPath(v, "upstream.user_ca_key", file, d, &c.where)) c.upstream_user_ca_key = *p;
-      }
-      if (auto v = n["max_channels_per_connection"]) {
-        if (auto i = ReadInt(v, "upstream.max_channels_per_connection", 1, 10000, d)) {
-          c.upstream_max_channels = *i;
-        }
-      }
-      if (auto v = n["idle_close"]) {
-        if (auto s = ReadDuration(v, "upstream.idle_close", d)) c.upstream_idle_close = *s;
-      }
-    }
-  }
-
-  if (auto n = r["log_level"]) {
-    if (auto s = ReadString(n, "log_level", d)) {
-      if (*s == "debug" || *s == "info" || *s == "warning" || *s == "error") {
-        c.log_level = *s;
-      } else {
-        d->Error(n, "log_level must be debug, info, warning or error");
-      }
-    }
-  }
+  // Sections in file-format order, so diagnostics keep their order.
+  ParseListen(r, &c, d);
+  ParseHostKeys(r, &c, d);
+  ParsePolicyAndAudit(r, &c, d);
+  ParseLimits(r, &c, d);
+  ParseAuthentication(r, &c, d);
+  ParseMetrics(r, &c, d);
+  ParseRecording(r, &c, d);
+  ParseUpstream(r, &c, d);
+  ParseLogLevel(r, &c, d);
 
   if (c.recordings_dir.empty()) {
     c.recordings_dir = c.audit_log.empty() ? "" : DirOf(c.audit_log) + "/recordings";
   }
+  if (c.audit_signing_key.empty() && !c.host_keys.empty()) {
+    c.audit_signing_key = DirOf(c.host_keys[0]) + "/audit_signing_ed25519";
+  }
+  if (c.audit_origin.empty()) c.audit_origin = "hopgate/" + LocalHostname();
   if (!d->has_errors()) out.config = std::move(c);
   return out;
 }
@@ -329,7 +436,15 @@ std::string Config::Dump() const {
          "\n";
   out += "  min_rsa_bits: " + std::to_string(min_rsa_bits) + "\n";
   if (metrics_listen) out += "metrics:\n  listen: " + Quote(metrics_listen->ToString()) + "\n";
-  out.insert(out.find("limits:\n"), "  recordings: " + Quote(recordings_dir) + "\n");
+  std::string tree = "  recordings: " + Quote(recordings_dir) + "\n";
+  if (!audit_signing_key.empty()) tree += "  signing_key: " + Quote(audit_signing_key) + "\n";
+  tree += "  origin: " + Quote(audit_origin) + "\n";
+  tree += "  checkpoint_interval: " + FormatDuration(audit_checkpoint_interval) + "\n";
+  if (audit_rotate_size != 0) tree += "  rotate_size: " + std::to_string(audit_rotate_size) + "\n";
+  if (audit_rotate_interval != 0) {
+    tree += "  rotate_interval: " + FormatDuration(audit_rotate_interval) + "\n";
+  }
+  out.insert(out.find("limits:\n"), tree);
   out += "recording:\n";
   if (!recording_host_keys.empty()) {
     out += "  host_keys:\n";

@@ -21,6 +21,14 @@ struct Config {
   std::vector<std::string> host_keys;  // private key files, absolute paths
   std::string policy;                  // policy file, absolute path
   std::string audit_log;               // JSON-lines audit log, absolute path
+  // The tamper-evident log (see audit/sink.h): checkpoints signed with an
+  // Ed25519 key (generated 0600 with its .pub if missing), the origin they
+  // name, how often they are written, and rotation.
+  std::string audit_signing_key;       // default <dir of the first host key>/audit_signing_ed25519
+  std::string audit_origin;            // default hopgate/<hostname>
+  int64_t audit_checkpoint_interval = 60;  // seconds
+  int64_t audit_rotate_size = 0;       // bytes; 0: never by size
+  int64_t audit_rotate_interval = 0;   // seconds; 0: never by age
 
   // limits
   int64_t login_grace_time = 30;    // seconds

@@ -9,38 +9,58 @@
 #include <set>
 
 #include "common/strings.h"
+#include "common/unique_fd.h"
 
 namespace hopgate::proxy {
 
+Status WriteFileAtomically(const std::string& path, const std::string& data, int mode) {
+  std::string tmp = path + ".tmp";
+  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd) return MakeError(Code::kPermissionDenied, tmp + ": " + strerror(errno));
+  fchmod(fd.get(), static_cast<mode_t>(mode));  // whatever the umask
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = write(fd.get(), data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::string err = strerror(n < 0 ? errno : EIO);
+      unlink(tmp.c_str());
+      return MakeError(Code::kDataLoss, tmp + ": " + err);
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (fsync(fd.get()) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string err = strerror(errno);
+    unlink(tmp.c_str());
+    return MakeError(Code::kDataLoss, path + ": " + err);
+  }
+  return Status::Ok();
+}
+
 Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     return MakeError(errno == ENOENT ? Code::kNotFound : Code::kPermissionDenied, strerror(errno));
   }
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return MakeError(Code::kInvalidArgument, "not a regular file");
   }
   std::string out;
   char buf[65536];
   while (true) {
-    ssize_t n = read(fd, buf, sizeof buf);
+    ssize_t n = read(fd.get(), buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      close(fd);
-      return Error{strerror(err)};
+      return Error{strerror(errno)};
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
     if (out.size() > max_bytes) {
-      close(fd);
       return MakeError(Code::kResourceExhausted,
                        "file is larger than " + std::to_string(max_bytes) + " bytes");
     }
   }
-  close(fd);
   return out;
 }
 

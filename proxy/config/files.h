@@ -15,6 +15,9 @@ namespace hopgate::proxy {
 
 // Reads a whole file; refuses anything over `max_bytes`.
 Result<std::string> ReadFile(const std::string& path, size_t max_bytes = 64 << 20);
+// Writes a whole file with `mode` through a temporary file and a rename, so
+// the path holds the old content or the new, never part of it.
+Status WriteFileAtomically(const std::string& path, const std::string& data, int mode);
 // Reads and parses a policy file (and the authorized_keys files it names).
 policy::LoadResult LoadPolicyFile(const std::string& path,
                                   const policy::PolicyOptions& options = {});

@@ -1,5 +1,6 @@
 // Connection lifecycle: key exchange, authentication, the event loop,
-// limits and teardown. Request handling is in connection_channels.cc.
+// limits and teardown. Request handling is in connection_channels.cc,
+// connection_direct.cc, connection_forward.cc and connection_info.cc.
 #include "proxy/connection/connection.h"
 
 #include <poll.h>
@@ -239,7 +240,8 @@ void Connection::CheckLimits(int64_t now) {
                        " reached; closing the connection\r\n";
     for (auto& is : info_sessions_) {
       if (is->channel != nullptr && !is->closed) {
-        ssh_channel_write_stderr(is->channel, text.data(), static_cast<uint32_t>(text.size()));
+        ssh_channel_write_stderr(is->channel.get(), text.data(),
+                                 static_cast<uint32_t>(text.size()));
       }
     }
     end_reason_ = std::string(what) + " reached";
@@ -463,7 +465,7 @@ void Connection::CheckRevocation() {
                      " was " + *reason + "; closing the connection\r\n";
   for (auto& is : info_sessions_) {
     if (is->channel != nullptr && !is->closed) {
-      ssh_channel_write_stderr(is->channel, text.data(), static_cast<uint32_t>(text.size()));
+      ssh_channel_write_stderr(is->channel.get(), text.data(), static_cast<uint32_t>(text.size()));
     }
   }
   end_reason_ = "credential " + *reason;
@@ -520,6 +522,9 @@ void Connection::Teardown(const std::string& reason) {
       gw_->metrics().ChannelsActive("session", -1);
     }
   }
+  // Like every other channel, before ssh_disconnect: libssh 0.10 frees the
+  // session's channels there, which would leave these pointing at freed ones.
+  info_sessions_.clear();
   if (ssh_is_connected(session_.get())) ssh_disconnect(session_.get());
   if (!authenticated_) {
     switch (drop_) {

@@ -72,6 +72,13 @@ class Connection : public Driven, public LiveConnection {
   const std::string& id() const { return id_; }
 
  private:
+  // Owns a libssh channel. Every list of channels is a member declared after
+  // session_, so channels are freed before their session.
+  struct ChannelDeleter {
+    void operator()(ssh_channel c) const { ssh_channel_free(c); }
+  };
+  using ChannelPtr = std::unique_ptr<ssh_channel_struct, ChannelDeleter>;
+
   struct Channel;        // a relayed channel and what its audit events need
   struct InfoSession;    // a session channel on the gateway itself
   struct RemoteForward;  // a -R listener on the gateway
@@ -110,11 +117,23 @@ class Connection : public Driven, public LiveConnection {
   void CheckRevocation();
   policy::Identity CurrentIdentity() const;
 
-  // Requests (connection_channels.cc, pending_direct.cc).
+  // Requests: direct-tcpip (connection_channels.cc, connection_direct.cc),
+  // -R (connection_forward.cc), the information session (connection_info.cc).
   void HandleDirectTcpip(ssh_message msg);
+  // Answers a direct-tcpip request at once, blocking this connection until
+  // decided and connected (libssh's message layout unknown to DeferredOpen).
+  void DirectTcpipNow(ssh_message msg, audit::ChannelOpen& e,
+                      const std::shared_ptr<const policy::Policy>& policy, const std::string& host,
+                      uint16_t port, const char* orig, int orig_port);
+  // Refuses a direct-tcpip request answered at once: audit, log, reply.
+  void RefuseDirectNow(ssh_message msg, const audit::ChannelOpen& e);
   // The deferred path: decide, resolve, route or connect without blocking.
   void StartDirect(std::unique_ptr<PendingDirect> p);
   void ContinueDirect(PendingDirect& p);
+  // Looks `name` up on the resolver; the answer comes back through Resolved().
+  void StartResolve(PendingDirect& p, const std::string& name);
+  // Opens the decided route on the task pool; it comes back through Routed().
+  void StartRoute(PendingDirect& p);
   void Resolved(uint64_t pending_id, std::vector<IpAddress> addresses, std::string error);
   static int64_t PendingDeadline(const PendingDirect& p);
   void Routed(uint64_t pending_id, int fd, std::string address, RouteFailure failure);
@@ -138,6 +157,12 @@ class Connection : public Driven, public LiveConnection {
   void HandleTcpipForward(ssh_message msg);
   void HandleCancelForward(ssh_message msg);
   void AcceptForwarded(RemoteForward& fwd);
+  // A connection accepted on `fwd` under a reloaded policy: decided again.
+  // False (with `fd` closed and the listener cancelled) when no longer allowed.
+  bool RecheckForward(RemoteForward& fwd, int fd, const std::string& peer, uint16_t peer_port);
+  // Audits the accepted connection `fd` (taken) and opens its forwarded-tcpip
+  // channel to the client, confirmed at the top of the loop (PendingOpen).
+  void OpenForwarded(RemoteForward& fwd, int fd, const std::string& peer, uint16_t peer_port);
   void NoteLimits(const policy::Decision& d);
   // limits.max_channels_per_connection: open channels of every kind.
   bool ChannelSlotFree() const;

@@ -85,24 +85,7 @@ void Connection::ContinueDirect(PendingDirect& p) {
   if (p.stage == PendingDirect::Stage::kNew && !p.resolved) {
     auto plan = policy::PlanOpen(*p.policy, p.host, p.port);
     if (plan && !plan->resolve.empty()) {
-      p.stage = PendingDirect::Stage::kResolving;
-      p.looked_up = plan->resolve;
-      p.deadline_ms = gw_->NowMs() + ToMs(cfg.connect_timeout);
-      uint64_t id = p.id;
-      // Hop back to our worker with the answer; a late one finds the
-      // request gone (timed out) and is dropped.
-      Worker* w = worker_;
-      std::string conn_id = id_;
-      Connection* self = this;
-      gw_->resolver().ResolveAsync(
-          plan->resolve, [w, self, conn_id, id](std::vector<IpAddress> a, ResolveError err) {
-            w->Post([w, self, conn_id, id, a = std::move(a), err = std::move(err)]() mutable {
-              if (w->Drives(self) && self->id_ == conn_id) {
-                self->Resolved(id, std::move(a), err.message);
-                w->Poke(self);
-              }
-            });
-          });
+      StartResolve(p, plan->resolve);
       return;
     }
   }
@@ -141,42 +124,68 @@ void Connection::ContinueDirect(PendingDirect& p) {
     return;
   }
   if (!d.route.empty()) {
-    // The route's SSH handshakes block: they run on the task pool.
-    p.stage = PendingDirect::Stage::kRouting;
-    p.deadline_ms = gw_->NowMs() + ToMs(cfg.connect_timeout) *
-                                       static_cast<int64_t>(d.route.size() + 1) + 1000;
-    RouteRequest rr;
-    rr.hops = HopsFor(*p.policy, d.route);
-    rr.user = user_;
-    rr.connection_id = id_;
-    rr.host = d.dial_host;
-    rr.port = d.dial_port;
-    rr.originator = p.originator;
-    rr.originator_port = p.originator_port;
-    uint64_t id = p.id;
-    Worker* w = worker_;
-    std::string conn_id = id_;
-    Connection* self = this;
-    Gateway* gw = gw_;
-    gw_->tasks().Run([gw, w, self, conn_id, id, rr = std::move(rr)] {
-      RouteFailure failure;
-      auto stream = gw->upstream().Open(rr, &failure);
-      int fd = stream ? stream->fd : -1;
-      std::string address = JoinHostPort(rr.host, rr.port);
-      w->Post([w, self, conn_id, id, fd, address, failure] {
-        if (w->Drives(self) && self->id_ == conn_id) {
-          self->Routed(id, fd, address, failure);
-          w->Poke(self);
-        } else if (fd >= 0) {
-          close(fd);  // the connection is gone
-        }
-      });
-    });
+    StartRoute(p);
     return;
   }
   p.stage = PendingDirect::Stage::kDialing;
   p.deadline_ms = gw_->NowMs() + ToMs(cfg.connect_timeout);
   StartDial(p);
+}
+
+void Connection::StartResolve(PendingDirect& p, const std::string& name) {
+  p.stage = PendingDirect::Stage::kResolving;
+  p.looked_up = name;
+  p.deadline_ms = gw_->NowMs() + ToMs(gw_->config().connect_timeout);
+  uint64_t id = p.id;
+  // Hop back to our worker with the answer; a late one finds the
+  // request gone (timed out) and is dropped.
+  Worker* w = worker_;
+  std::string conn_id = id_;
+  Connection* self = this;
+  gw_->resolver().ResolveAsync(
+      name, [w, self, conn_id, id](std::vector<IpAddress> a, ResolveError err) {
+        w->Post([w, self, conn_id, id, a = std::move(a), err = std::move(err)]() mutable {
+          if (w->Drives(self) && self->id_ == conn_id) {
+            self->Resolved(id, std::move(a), err.message);
+            w->Poke(self);
+          }
+        });
+      });
+}
+
+// The route's SSH handshakes block: they run on the task pool.
+void Connection::StartRoute(PendingDirect& p) {
+  const policy::Decision& d = p.decision;
+  p.stage = PendingDirect::Stage::kRouting;
+  p.deadline_ms = gw_->NowMs() + ToMs(gw_->config().connect_timeout) *
+                                     static_cast<int64_t>(d.route.size() + 1) + 1000;
+  RouteRequest rr;
+  rr.hops = HopsFor(*p.policy, d.route);
+  rr.user = user_;
+  rr.connection_id = id_;
+  rr.host = d.dial_host;
+  rr.port = d.dial_port;
+  rr.originator = p.originator;
+  rr.originator_port = p.originator_port;
+  uint64_t id = p.id;
+  Worker* w = worker_;
+  std::string conn_id = id_;
+  Connection* self = this;
+  Gateway* gw = gw_;
+  gw_->tasks().Run([gw, w, self, conn_id, id, rr = std::move(rr)] {
+    RouteFailure failure;
+    auto stream = gw->upstream().Open(rr, &failure);
+    int fd = stream ? stream->fd : -1;
+    std::string address = JoinHostPort(rr.host, rr.port);
+    w->Post([w, self, conn_id, id, fd, address, failure] {
+      if (w->Drives(self) && self->id_ == conn_id) {
+        self->Routed(id, fd, address, failure);
+        w->Poke(self);
+      } else if (fd >= 0) {
+        close(fd);  // the connection is gone
+      }
+    });
+  });
 }
 
 void Connection::Resolved(uint64_t pending_id, std::vector<IpAddress> addresses,

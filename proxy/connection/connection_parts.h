@@ -1,5 +1,5 @@
-// Private parts of Connection shared by connection.cc and
-// connection_channels.cc. Not for use elsewhere.
+// Private parts of Connection shared by its source files (connection*.cc).
+// Not for use elsewhere.
 #pragma once
 
 #include <unistd.h>
@@ -26,7 +26,7 @@ struct Connection::Channel {
 // and exits 0. No shell, no command ever runs on the gateway.
 struct Connection::InfoSession {
   uint32_t id = 0;
-  ssh_channel channel = nullptr;
+  ChannelPtr channel;
   ssh_channel_callbacks_struct cb{};
   bool pty = false;
   bool requested = false;  // shell or exec arrived: answered at the top of the loop
@@ -34,10 +34,8 @@ struct Connection::InfoSession {
   bool closed = false;     // the client closed the channel
 
   ~InfoSession() {
-    if (channel != nullptr) {
-      ssh_remove_channel_callbacks(channel, &cb);
-      ssh_channel_free(channel);
-    }
+    // The callbacks go before `channel` frees the channel.
+    if (channel) ssh_remove_channel_callbacks(channel.get(), &cb);
   }
 };
 
@@ -68,14 +66,13 @@ struct Connection::RemoteForward {
 // A forwarded-tcpip channel the client has not confirmed yet.
 struct Connection::PendingOpen {
   uint32_t id = 0;
-  ssh_channel channel = nullptr;
+  ChannelPtr channel;
   int fd = -1;
   std::string destination;
   int64_t started_ms = 0;
 
   ~PendingOpen() {
-    if (fd >= 0) close(fd);
-    if (channel != nullptr) ssh_channel_free(channel);
+    if (fd >= 0) close(fd);  // then `channel` frees the channel
   }
 };
 

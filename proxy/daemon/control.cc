@@ -34,7 +34,7 @@ int64_t NowMs() {
 }  // namespace
 
 void Server::StartControl() {
-  control_wake_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  control_wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   WatchPolicyFiles();
   control_thread_ = std::thread([this] { ControlLoop(); });
 }
@@ -43,16 +43,31 @@ void Server::StopControl() {
   if (!control_thread_.joinable()) return;
   control_stop_ = true;
   uint64_t one = 1;
-  (void)!write(control_wake_, &one, sizeof one);
+  (void)!write(control_wake_.get(), &one, sizeof one);
   control_thread_.join();
-  close(control_wake_);
-  control_wake_ = -1;
+  control_wake_.reset();
 }
 
 void Server::RequestReload() {
   reload_requested_ = true;
   uint64_t one = 1;
-  (void)!write(control_wake_, &one, sizeof one);
+  (void)!write(control_wake_.get(), &one, sizeof one);
+}
+
+// Every audit.checkpoint_interval: a signed checkpoint when anything was
+// written since the last one or a recording is open (its progress goes in
+// first), and rotation by age.
+void Server::CheckpointAuditLog() {
+  std::vector<audit::RecordingProgress> progress = gw_->OpenRecordings();
+  // checkpointed_size() is the last checkpoint's own seq: when it is the
+  // last line, nothing happened since and there is nothing new to sign.
+  bool news = audit_sink_->size() > audit_sink_->checkpointed_size() + 1;
+  if (news || !progress.empty()) {
+    if (Status st = audit_sink_->WriteCheckpoint("interval", progress); !st) {
+      spdlog::error("audit log: {}", st.message());
+    }
+  }
+  if (Status st = audit_sink_->MaybeRotate(); !st) spdlog::error("audit log: {}", st.message());
 }
 
 void Server::ControlLoop() {
@@ -60,11 +75,13 @@ void Server::ControlLoop() {
   int64_t reload_at = 0;  // 0: no file change waiting
   int64_t next_audit_check = now;
   int64_t next_names = now + kNamesRefreshMs;
+  const int64_t checkpoint_every = gw_->config().audit_checkpoint_interval * 1000;
+  int64_t next_checkpoint = now + checkpoint_every;
   while (!control_stop_) {
     now = NowMs();
-    int64_t next = std::min(next_audit_check, next_names);
+    int64_t next = std::min({next_audit_check, next_names, next_checkpoint});
     if (reload_at != 0) next = std::min(next, reload_at);
-    pollfd fds[2] = {{control_wake_, POLLIN, 0}, {watcher_.fd(), POLLIN, 0}};
+    pollfd fds[2] = {{control_wake_.get(), POLLIN, 0}, {watcher_.fd(), POLLIN, 0}};
     int n = poll(fds, watcher_.fd() >= 0 ? 2 : 1, static_cast<int>(std::max<int64_t>(0, next - now)));
     if (n < 0 && errno != EINTR) {
       spdlog::error("control thread: poll failed: {}", strerror(errno));
@@ -73,7 +90,7 @@ void Server::ControlLoop() {
     if (control_stop_) return;
     if (n > 0 && (fds[0].revents & POLLIN)) {
       uint64_t v;
-      (void)!read(control_wake_, &v, sizeof v);
+      (void)!read(control_wake_.get(), &v, sizeof v);
     }
     if (n > 0 && (fds[1].revents & POLLIN) && watcher_.Drain()) {
       reload_at = NowMs() + kReloadDebounceMs;
@@ -91,6 +108,10 @@ void Server::ControlLoop() {
     if (now >= next_audit_check) {
       next_audit_check = now + kAuditCheckMs;
       CheckAuditLog();
+    }
+    if (now >= next_checkpoint) {
+      next_checkpoint = now + checkpoint_every;
+      CheckpointAuditLog();
     }
     if (now >= next_names) {
       next_names = now + kNamesRefreshMs;

@@ -7,15 +7,11 @@
 
 namespace hopgate::proxy {
 
-FileWatcher::FileWatcher() { fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC); }
-
-FileWatcher::~FileWatcher() {
-  if (fd_ >= 0) close(fd_);
-}
+FileWatcher::FileWatcher() : fd_(inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {}
 
 void FileWatcher::Watch(const std::vector<std::string>& paths) {
-  if (fd_ < 0) return;
-  for (const auto& [wd, dir] : dirs_) inotify_rm_watch(fd_, wd);
+  if (!fd_) return;
+  for (const auto& [wd, dir] : dirs_) inotify_rm_watch(fd_.get(), wd);
   dirs_.clear();
   files_.clear();
   for (const auto& p : paths) {
@@ -25,7 +21,7 @@ void FileWatcher::Watch(const std::vector<std::string>& paths) {
     files_[dir].insert(base);
   }
   for (const auto& [dir, names] : files_) {
-    int wd = inotify_add_watch(fd_, dir.c_str(),
+    int wd = inotify_add_watch(fd_.get(), dir.c_str(),
                                IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MODIFY |
                                    IN_ATTRIB);
     if (wd >= 0) dirs_[wd] = dir;
@@ -33,11 +29,11 @@ void FileWatcher::Watch(const std::vector<std::string>& paths) {
 }
 
 bool FileWatcher::Drain() {
-  if (fd_ < 0) return false;
+  if (!fd_) return false;
   bool changed = false;
   alignas(inotify_event) char buf[8192];
   while (true) {
-    ssize_t n = read(fd_, buf, sizeof buf);
+    ssize_t n = read(fd_.get(), buf, sizeof buf);
     if (n <= 0) break;
     for (char* p = buf; p < buf + n;) {
       auto* ev = reinterpret_cast<inotify_event*>(p);

@@ -9,25 +9,26 @@
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
+
 namespace hopgate::proxy {
 
 class FileWatcher {
  public:
   FileWatcher();
-  ~FileWatcher();
   FileWatcher(const FileWatcher&) = delete;
   FileWatcher& operator=(const FileWatcher&) = delete;
 
   // Replaces the watched set. Files need not exist yet.
   void Watch(const std::vector<std::string>& paths);
   // The inotify fd to poll for POLLIN (-1 if inotify is unavailable).
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   // Reads pending events; true if any watched file was written, created,
   // moved or deleted.
   bool Drain();
 
  private:
-  int fd_ = -1;
+  UniqueFd fd_;
   std::map<int, std::string> dirs_;                 // watch descriptor -> directory
   std::map<std::string, std::set<std::string>> files_;  // directory -> base names
 };

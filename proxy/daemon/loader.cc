@@ -1,4 +1,5 @@
 #include "proxy/daemon/loader.h"
+#include "proxy/daemon/signing_key.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -9,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/unique_fd.h"
 #include "proxy/config/files.h"
 #include "proxy/ssh/host_keys.h"
 
@@ -90,6 +92,23 @@ void CheckKeys(const std::vector<std::string>& paths, const std::string& key,
   }
 }
 
+// audit.signing_key: a key that loads, or (missing) a directory to generate
+// it in.
+void CheckSigningKey(const Config& c, Loaded* out) {
+  const std::string& path = c.audit_signing_key;
+  if (path.empty()) return;
+  auto key = LoadSigningKey(path);
+  if (key) return;
+  if (key.code() == Code::kNotFound) {
+    if (std::string why = DirectoryProblem(DirOf(path)); !why.empty()) {
+      out->errors.push_back(c.Where("audit.signing_key") + ": " + path +
+                            " is missing and cannot be generated: " + why);
+    }
+    return;
+  }
+  out->errors.push_back(c.Where("audit.signing_key") + ": " + key.message());
+}
+
 // Binds and closes a socket on `hp`. In use (a running gateway) is fine.
 std::string BindProblem(const HostPort& hp) {
   std::string host = hp.host == "localhost" ? "127.0.0.1" : hp.host;
@@ -110,14 +129,13 @@ std::string BindProblem(const HostPort& hp) {
     memcpy(&a->sin_addr, ip->bytes.data(), 4);
     len = sizeof *a;
   }
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return hp.ToString() + ": " + strerror(errno);
+  UniqueFd fd(socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return hp.ToString() + ": " + strerror(errno);
   int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (ip->v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  int rc = bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ip->v6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  int rc = bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len);
   int err = errno;
-  close(fd);
   if (rc != 0 && err != EADDRINUSE) return "cannot listen on " + hp.ToString() + ": " + strerror(err);
   return "";
 }
@@ -150,6 +168,7 @@ Loaded LoadAll(const Config& config) {
     out.upstream_ca = std::move(*ca);
   }
   CheckAuditLog(config, &out);
+  CheckSigningKey(config, &out);
   CheckRecordings(config, &out);
   std::vector<HostKey> host_keys;
   CheckKeys(config.host_keys, "host_keys", config, &out, &host_keys);

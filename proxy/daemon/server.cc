@@ -21,6 +21,8 @@
 #include "proxy/net/dialer.h"
 #include "proxy/config/files.h"
 #include "proxy/daemon/loader.h"
+#include "proxy/daemon/signing_key.h"
+#include "certs/sshsig.h"
 #include "proxy/base/logging.h"
 #include "proxy/base/version.h"
 
@@ -43,7 +45,8 @@ int64_t WallMs() {
 }
 
 
-Result<int> Listen(const HostPort& hp) {
+// A non-blocking listening socket on `hp` (an IP address or localhost).
+Result<UniqueFd> Listen(const HostPort& hp) {
   std::string host = hp.host == "localhost" ? "127.0.0.1" : hp.host;
   auto ip = IpAddress::Parse(host);
   if (!ip) return Error{"listen " + hp.ToString() + ": not an IP address"};
@@ -62,14 +65,13 @@ Result<int> Listen(const HostPort& hp) {
     memcpy(&a->sin_addr, ip->bytes.data(), 4);
     len = sizeof *a;
   }
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return Error{"listen " + hp.ToString() + ": " + strerror(errno)};
+  UniqueFd fd(socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return Error{"listen " + hp.ToString() + ": " + strerror(errno)};
   int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (ip->v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, 1024) != 0) {
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ip->v6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd.get(), 1024) != 0) {
     std::string err = strerror(errno);
-    close(fd);
     return Error{"listen " + hp.ToString() + ": " + err};
   }
   return fd;
@@ -107,6 +109,22 @@ void RaiseOpenFilesLimit() {
                rl.rlim_cur, before, rl.rlim_max, rl.rlim_cur / 2);
 }
 
+// Blocks the signals the accept loop reads from a signalfd (connection
+// threads inherit the mask), ignores SIGPIPE and SIGXFSZ, and returns the
+// signalfd.
+int BlockSignals() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);  // inherited by connection threads
+  signal(SIGPIPE, SIG_IGN);
+  // A file size limit must fail writes (EFBIG, then fail closed), not kill us.
+  signal(SIGXFSZ, SIG_IGN);
+  return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::Start(Config config) {
@@ -127,114 +145,25 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
 
   s->metrics_ = Metrics::Create(kVersion);
   if (!s->metrics_) return Error{"internal error: cannot create the metrics registry"};
-
-  auto sink = audit::FileSink::Open(config.audit_log);
-  if (!sink) return Error{sink.message()};
-  s->audit_sink_ = std::move(*sink);
-  auto log = std::make_shared<audit::Log>(s->audit_sink_, &WallMs);
-  log->set_observer([m = s->metrics_](const char* type, bool ok) { m->AuditEvent(type, ok); });
-
-  auto keys = LoadOrGenerateHostKeys(config.host_keys, /*generate_missing=*/true);
-  if (!keys) return Error{keys.message()};
-  s->host_keys_ = std::move(*keys);
-  // The interception host keys recorded sessions answer with.
-  std::vector<std::string> types;
-  for (const auto& k : s->host_keys_) types.push_back(k.type);
-  config.recording_host_keys = RecordingHostKeyPaths(config, types);
-  auto recording_key = LoadOrGenerateHostKeys(config.recording_host_keys, true);
-  if (!recording_key) return Error{recording_key.message()};
-  for (const auto& k : *recording_key) {
-    spdlog::info("recording host key {} {} {}{} (clients trust it via hopctl known-hosts)", k.path,
-                 k.type, k.fingerprint, k.generated ? " (generated)" : "");
-  }
-
-  s->bind_.reset(ssh_bind_new());
-  ssh_bind b = s->bind_.get();
-  bool no_config = false;
-  ssh_bind_options_set(b, SSH_BIND_OPTIONS_PROCESS_CONFIG, &no_config);
-  for (const auto& k : s->host_keys_) {
-    if (ssh_bind_options_set(b, SSH_BIND_OPTIONS_HOSTKEY, k.path.c_str()) != SSH_OK) {
-      return Error{k.path + ": libssh refused the host key"};
-    }
-  }
-  ssh_bind_options_set(b, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, kAcceptedKeyTypes);
-  ssh_bind_options_set(b, SSH_BIND_OPTIONS_BANNER, "hopgate");
-
-  for (const auto& hp : config.listen) {
-    auto fd = Listen(hp);
-    if (!fd) {
-      for (auto& l : s->listeners_) close(l.fd);
-      s->listeners_.clear();
-      return Error{fd.message()};
-    }
-    HostPort bound = hp;
-    bound.port = BoundPort(*fd);
-    s->listeners_.push_back({*fd, bound.ToString()});
-  }
+  auto log = s->OpenAuditLog(config);
+  if (!log) return Error{log.message()};
+  if (Status st = s->LoadKeys(&config); !st) return st.error();
+  if (Status st = s->SetUpBind(); !st) return st.error();
+  if (Status st = s->OpenListeners(config.listen); !st) return st.error();
 
   // One descriptor kept in reserve, to shed a connection cleanly at the
   // open-files limit (see ShedAtDescriptorLimit).
-  s->spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  s->spare_fd_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  s->signal_fd_.reset(BlockSignals());
 
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &mask, nullptr);  // inherited by connection threads
-  signal(SIGPIPE, SIG_IGN);
-  // A file size limit must fail writes (EFBIG, then fail closed), not kill us.
-  signal(SIGXFSZ, SIG_IGN);
-  s->signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-
-  UpstreamPool::Options upstream;
-  upstream.connect_timeout_ms = config.connect_timeout * 1000;
-  upstream.max_channels = config.upstream_max_channels;
-  upstream.idle_close_ms = config.upstream_idle_close * 1000;
-  upstream.user_ca = std::move(loaded.upstream_ca);
-  s->gw_ = std::make_unique<Gateway>(std::move(config), log, s->metrics_, std::move(upstream));
-  // Workers drive the client connections: as many as there are cores.
-  size_t n = std::max<unsigned>(2, std::thread::hardware_concurrency());
-  for (size_t i = 0; i < n; ++i) {
-    s->workers_.push_back(std::make_unique<Worker>(static_cast<int>(i)));
-    s->workers_.back()->Start();
-  }
+  s->StartGateway(std::move(config), *log, std::move(loaded.upstream_ca));
   s->gw_->policy().Set(policy_ptr, trust,
                        s->ResolvePolicyNames(*policy_ptr, std::make_shared<policy::AddressMap>()));
   s->loaded_content_hash_ = policy_ptr->version + trust->version;
   s->metrics_->PolicyVersion(policy_ptr->version);
 
-  audit::ServerStart start;
-  start.version = kVersion;
-  for (const auto& l : s->listeners_) start.listen.push_back(l.local);
-  start.policy_version = policy_ptr->version;
-  for (const auto& k : s->host_keys_) {
-    start.host_key_fingerprints.push_back(k.type + " " + k.fingerprint);
-    spdlog::info("host key {} {} {}{}", k.path, k.type, k.fingerprint,
-                 k.generated ? " (generated)" : "");
-  }
-  Status st = log->Record("", start);
-  if (!st) return Error{st.message()};
-  if (const auto& ml = s->gw_->config().metrics_listen) {
-    Gateway* gw = s->gw_.get();
-    audit::FileSink* audit_sink = s->audit_sink_.get();
-    Metrics* metrics = s->metrics_.get();
-    Status served = s->metrics_->Serve(*ml, [gw, audit_sink, metrics](std::string* why) {
-      if (gw->stopping()) {
-        *why = "shutting down";
-        return false;
-      }
-      // One state for /healthz and hopgate_audit_log_healthy.
-      bool ok = audit_sink->Check(why);
-      metrics->AuditHealthy(ok);
-      if (!ok) return false;
-      return true;
-    });
-    if (!served) return Error{served.message()};
-    HostPort bound = *ml;
-    bound.port = static_cast<uint16_t>(s->metrics_->ServingPort());
-    spdlog::info("metrics on http://{}/metrics, health on /healthz", bound.ToString());
-  }
+  if (Status st = s->RecordStart(**log, policy_ptr->version); !st) return st.error();
+  if (Status st = s->ServeMetrics(); !st) return st.error();
   for (const auto& l : s->listeners_) spdlog::info("listening on {}", l.local);
   spdlog::info("policy {} loaded from {} ({} rules)", policy_ptr->version,
                s->gw_->config().policy, policy_ptr->rules.size());
@@ -245,13 +174,138 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   return s;
 }
 
+Result<std::shared_ptr<audit::Log>> Server::OpenAuditLog(const Config& config) {
+  audit::FileSinkOptions options;
+  options.origin = config.audit_origin;
+  options.rotate_size = static_cast<uint64_t>(config.audit_rotate_size);
+  options.rotate_interval_ms = config.audit_rotate_interval * 1000;
+  options.clock = &WallMs;
+  bool generated = false;
+  auto key = LoadOrGenerateSigningKey(config.audit_signing_key, &generated);
+  if (!key) return Error{config.Where("audit.signing_key") + ": " + key.message()};
+  auto signer = std::make_shared<certs::PrivateKey>(std::move(*key));
+  options.signer = [signer](std::string_view text) {
+    return certs::SshSigSign(*signer, audit::kCheckpointNamespace, text);
+  };
+  auto sink = audit::FileSink::Open(config.audit_log, options);
+  if (!sink) return Error{sink.message()};
+  audit_sink_ = std::move(*sink);
+  for (const auto& note : audit_sink_->notes()) spdlog::warn("audit log: {}", note);
+  spdlog::info("audit log {}: {} events; checkpoints for {} signed by {} {}{} every {}s",
+               config.audit_log, audit_sink_->size(), config.audit_origin,
+               signer->Public().TypeName(), signer->Public().Fingerprint(),
+               generated ? " (key generated)" : "", config.audit_checkpoint_interval);
+  // The tree as this run found it, signed before anything new is added.
+  if (Status st = audit_sink_->WriteCheckpoint("start"); !st) return st.error();
+  auto log = std::make_shared<audit::Log>(audit_sink_, &WallMs);
+  log->set_observer([m = metrics_](const char* type, bool ok) { m->AuditEvent(type, ok); });
+  return log;
+}
 
+Status Server::LoadKeys(Config* config) {
+  auto keys = LoadOrGenerateHostKeys(config->host_keys, /*generate_missing=*/true);
+  if (!keys) return Error{keys.message()};
+  host_keys_ = std::move(*keys);
+  // The interception host keys recorded sessions answer with.
+  std::vector<std::string> types;
+  for (const auto& k : host_keys_) types.push_back(k.type);
+  config->recording_host_keys = RecordingHostKeyPaths(*config, types);
+  auto recording_key = LoadOrGenerateHostKeys(config->recording_host_keys, true);
+  if (!recording_key) return Error{recording_key.message()};
+  for (const auto& k : *recording_key) {
+    spdlog::info("recording host key {} {} {}{} (clients trust it via hopctl known-hosts)", k.path,
+                 k.type, k.fingerprint, k.generated ? " (generated)" : "");
+  }
+  return Status::Ok();
+}
+
+Status Server::SetUpBind() {
+  bind_.reset(ssh_bind_new());
+  ssh_bind b = bind_.get();
+  bool no_config = false;
+  ssh_bind_options_set(b, SSH_BIND_OPTIONS_PROCESS_CONFIG, &no_config);
+  for (const auto& k : host_keys_) {
+    if (ssh_bind_options_set(b, SSH_BIND_OPTIONS_HOSTKEY, k.path.c_str()) != SSH_OK) {
+      return Error{k.path + ": libssh refused the host key"};
+    }
+  }
+  ssh_bind_options_set(b, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, kAcceptedKeyTypes);
+  ssh_bind_options_set(b, SSH_BIND_OPTIONS_BANNER, "hopgate");
+  return Status::Ok();
+}
+
+Status Server::OpenListeners(const std::vector<HostPort>& listen) {
+  for (const auto& hp : listen) {
+    auto fd = Listen(hp);
+    if (!fd) {
+      listeners_.clear();  // closes those already open
+      return Error{fd.message()};
+    }
+    HostPort bound = hp;
+    bound.port = BoundPort(fd->get());
+    listeners_.push_back({std::move(*fd), bound.ToString()});
+  }
+  return Status::Ok();
+}
+
+void Server::StartGateway(Config config, std::shared_ptr<audit::Log> log,
+                          std::optional<certs::PrivateKey> upstream_ca) {
+  UpstreamPool::Options upstream;
+  upstream.connect_timeout_ms = config.connect_timeout * 1000;
+  upstream.max_channels = config.upstream_max_channels;
+  upstream.idle_close_ms = config.upstream_idle_close * 1000;
+  upstream.user_ca = std::move(upstream_ca);
+  gw_ = std::make_unique<Gateway>(std::move(config), log, metrics_, std::move(upstream));
+  // Workers drive the client connections: as many as there are cores.
+  size_t n = std::max<unsigned>(2, std::thread::hardware_concurrency());
+  for (size_t i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<Worker>(static_cast<int>(i)));
+    workers_.back()->Start();
+  }
+}
+
+Status Server::RecordStart(audit::Log& log, const std::string& policy_version) {
+  audit::ServerStart start;
+  start.version = kVersion;
+  for (const auto& l : listeners_) start.listen.push_back(l.local);
+  start.policy_version = policy_version;
+  for (const auto& k : host_keys_) {
+    start.host_key_fingerprints.push_back(k.type + " " + k.fingerprint);
+    spdlog::info("host key {} {} {}{}", k.path, k.type, k.fingerprint,
+                 k.generated ? " (generated)" : "");
+  }
+  Status st = log.Record("", start);
+  if (!st) return Error{st.message()};
+  return Status::Ok();
+}
+
+Status Server::ServeMetrics() {
+  const auto& ml = gw_->config().metrics_listen;
+  if (!ml) return Status::Ok();
+  Gateway* gw = gw_.get();
+  audit::FileSink* audit_sink = audit_sink_.get();
+  Metrics* metrics = metrics_.get();
+  Status served = metrics_->Serve(*ml, [gw, audit_sink, metrics](std::string* why) {
+    if (gw->stopping()) {
+      *why = "shutting down";
+      return false;
+    }
+    // One state for /healthz and hopgate_audit_log_healthy.
+    bool ok = audit_sink->Check(why);
+    metrics->AuditHealthy(ok);
+    if (!ok) return false;
+    return true;
+  });
+  if (!served) return Error{served.message()};
+  HostPort bound = *ml;
+  bound.port = static_cast<uint16_t>(metrics_->ServingPort());
+  spdlog::info("metrics on http://{}/metrics, health on /healthz", bound.ToString());
+  return Status::Ok();
+}
 
 Server::~Server() {
   StopControl();
-  for (auto& l : listeners_) close(l.fd);
-  if (signal_fd_ >= 0) close(signal_fd_);
-  if (spare_fd_ >= 0) close(spare_fd_);
+  // The listeners, signalfd and spare descriptor close with their members.
 }
 
 int Server::Run() {
@@ -259,8 +313,8 @@ int Server::Run() {
   // a reload that lints thousands of rules never delays an accept.
   StartControl();
   std::vector<pollfd> fds;
-  fds.push_back({signal_fd_, POLLIN, 0});
-  for (const auto& l : listeners_) fds.push_back({l.fd, POLLIN, 0});
+  fds.push_back({signal_fd_.get(), POLLIN, 0});
+  for (const auto& l : listeners_) fds.push_back({l.fd.get(), POLLIN, 0});
   while (true) {
     int64_t now = WallMs();
     int timeout = -1;
@@ -277,7 +331,7 @@ int Server::Run() {
     }
     if (fds[0].revents & POLLIN) {
       signalfd_siginfo si;
-      while (read(signal_fd_, &si, sizeof si) == sizeof si) {
+      while (read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGHUP) {
           RequestReload();
         } else {
@@ -288,7 +342,7 @@ int Server::Run() {
       }
     }
     for (size_t i = 1; i < fds.size(); ++i) {
-      if (fds[i].revents & POLLIN) Accept(listeners_[i - 1].fd, listeners_[i - 1].local);
+      if (fds[i].revents & POLLIN) Accept(listeners_[i - 1].fd.get(), listeners_[i - 1].local);
     }
   }
 }
@@ -299,16 +353,15 @@ void Server::ShedAtDescriptorLimit(int listen_fd, const std::string& local, int 
   // than a hang, and stop accepting for a moment instead of spinning on a
   // listener that stays readable.
   int64_t now = WallMs();
-  if (spare_fd_ >= 0) {
-    close(spare_fd_);
-    spare_fd_ = -1;
+  if (spare_fd_) {
+    spare_fd_.reset();
     int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd >= 0) {
       close(fd);
       ++shed_;
       metrics_->Connection("rejected_no_descriptors");
     }
-    spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    spare_fd_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
   }
   accept_paused_until_ = now + kAcceptBackoffMs;
   if (now - shed_logged_ms_ >= 1000) {
@@ -324,6 +377,7 @@ void Server::Accept(int listen_fd, const std::string& local) {
   for (int burst = 0; burst < 64; ++burst) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
+    // A raw fd: ssh_bind_accept_fd takes it on success; closed by hand otherwise.
     int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len,
                      SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
@@ -392,8 +446,7 @@ void Server::Accept(int listen_fd, const std::string& local) {
 
 void Server::Shutdown(const std::string& reason) {
   spdlog::info("{}: stopping; closing {} connections", reason, gw_->active());
-  for (auto& l : listeners_) close(l.fd);
-  listeners_.clear();
+  listeners_.clear();  // closes them
   int64_t open = static_cast<int64_t>(gw_->active());
   // Every connection learns the gateway stops at its next step; recorded
   // sessions end first (each is woken), then the connections carrying them.
@@ -411,6 +464,10 @@ void Server::Shutdown(const std::string& reason) {
   e.reason = reason;
   e.connections_closed = open;
   (void)gw_->audit().Record("", e);
+  // The last checkpoint covers server_stop.
+  if (Status st = audit_sink_->WriteCheckpoint("shutdown"); !st) {
+    spdlog::error("audit log: {}", st.message());
+  }
   metrics_->StopServing();
   spdlog::info("stopped");
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "proxy/config/config.h"
 #include "proxy/daemon/file_watcher.h"
 #include "proxy/gateway/gateway.h"
@@ -33,6 +34,18 @@ class Server {
 
  private:
   Server() = default;
+  // Start's steps (server.cc), each filling in its part of the server.
+  // The tamper-evident audit log, its signing key, and a first checkpoint.
+  Result<std::shared_ptr<audit::Log>> OpenAuditLog(const Config& config);
+  // The host keys, and the recording keys (their paths into `config`).
+  Status LoadKeys(Config* config);
+  Status SetUpBind();  // the ssh_bind that accepts with the host keys
+  Status OpenListeners(const std::vector<HostPort>& listen);
+  // The gateway (which takes the config) and its workers.
+  void StartGateway(Config config, std::shared_ptr<audit::Log> log,
+                    std::optional<certs::PrivateKey> upstream_ca);
+  Status RecordStart(audit::Log& log, const std::string& policy_version);
+  Status ServeMetrics();  // when metrics.listen is set
   void Accept(int listen_fd, const std::string& local);
   void ShedAtDescriptorLimit(int listen_fd, const std::string& local, int err);
   // The control thread (control.cc): reloads on SIGHUP and on file
@@ -43,6 +56,8 @@ class Server {
   void ControlLoop();
   // Reopens a renamed audit log and publishes its health to the metrics.
   void CheckAuditLog();
+  // A signed checkpoint (with the open recordings' progress) and rotation.
+  void CheckpointAuditLog();
   // Reloads the policy (and everything it names), the trusted CA keys and
   // the revoked keys, all or nothing. `force`: record the outcome even if
   // nothing changed (SIGHUP); file-change reloads stay quiet when the
@@ -61,21 +76,21 @@ class Server {
   std::vector<HostKey> host_keys_;
   BindPtr bind_;
   struct Listener {
-    int fd;
+    UniqueFd fd;
     std::string local;
   };
   std::vector<Listener> listeners_;
-  int signal_fd_ = -1;
+  UniqueFd signal_fd_;
   FileWatcher watcher_;               // control thread only
   std::string loaded_content_hash_;  // of every file the policy reads; control thread only
   int64_t rejected_startups_ = 0;
-  int spare_fd_ = -1;                 // reserve descriptor for shedding at EMFILE
+  UniqueFd spare_fd_;                 // reserve descriptor for shedding at EMFILE
   bool audit_ok_ = true;              // control thread only
   int64_t accept_paused_until_ = 0;   // wall ms; listeners not polled before
   int64_t shed_logged_ms_ = -1'000'000;
   int64_t shed_ = 0;                  // shed since the last log line
   std::thread control_thread_;
-  int control_wake_ = -1;             // eventfd: a request is waiting
+  UniqueFd control_wake_;             // eventfd: a request is waiting
   std::atomic<bool> control_stop_{false};
   std::atomic<bool> reload_requested_{false};
 };

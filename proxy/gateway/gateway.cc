@@ -93,6 +93,25 @@ void Gateway::WakeAll() {
   }
 }
 
+uint64_t Gateway::AddRecording(RecordingProbe probe) {
+  std::lock_guard<std::mutex> lock(recordings_mu_);
+  uint64_t id = next_recording_++;
+  recordings_[id] = std::move(probe);
+  return id;
+}
+
+void Gateway::RemoveRecording(uint64_t id) {
+  std::lock_guard<std::mutex> lock(recordings_mu_);
+  recordings_.erase(id);
+}
+
+std::vector<audit::RecordingProgress> Gateway::OpenRecordings() {
+  std::lock_guard<std::mutex> lock(recordings_mu_);
+  std::vector<audit::RecordingProgress> out;
+  for (auto& [id, probe] : recordings_) out.push_back(probe());
+  return out;
+}
+
 void Gateway::AddWakeFd(int fd) {
   std::lock_guard<std::mutex> lock(mu_);
   wake_fds_.insert(fd);

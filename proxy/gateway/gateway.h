@@ -104,6 +104,14 @@ class Gateway {
   bool WaitForAll(int64_t timeout_ms);
   // Wakes every connection and every registered eventfd (recorded sessions).
   void WakeAll();
+
+  // Open recordings, so each audit checkpoint covers their prefix: a
+  // recording registers a probe (called on the control thread; it must be
+  // thread-safe) and removes it when it closes.
+  using RecordingProbe = std::function<audit::RecordingProgress()>;
+  uint64_t AddRecording(RecordingProbe probe);
+  void RemoveRecording(uint64_t id);
+  std::vector<audit::RecordingProgress> OpenRecordings();
   void AddWakeFd(int fd);
   void RemoveWakeFd(int fd);
   // Asks every connection to re-check its key or certificate against the
@@ -138,6 +146,9 @@ class Gateway {
   };
   std::vector<Task> tasks_;
   std::map<std::string, int64_t> user_slots_;
+  std::mutex recordings_mu_;  // apart from mu_: probes may take their own locks
+  std::map<uint64_t, RecordingProbe> recordings_;
+  uint64_t next_recording_ = 1;
   std::atomic<int> unauthenticated_{0};
   std::atomic<bool> stopping_{false};
 };

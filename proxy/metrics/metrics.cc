@@ -1,40 +1,30 @@
 // Metrics: a prometheus-cpp registry whose label children are all created in
-// the constructor, raw child pointers for the hot path, a /proc/self process
-// collector, and the HTTP front end (civetweb).
+// the constructor, and raw child pointers for the hot path. The /proc/self
+// process collector is in process_collector.cc, the HTTP front end
+// (civetweb) in http_listener.cc.
 
 #include "proxy/metrics/metrics.h"
 
-#include <CivetServer.h>
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
-#include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <array>
 #include <atomic>
-#include <chrono>
 #include <cmath>
-#include <cstring>
 #include <exception>
-#include <fstream>
 #include <iterator>
 #include <mutex>
 #include <span>
 #include <sstream>
 #include <string_view>
-#include <thread>
 #include <vector>
+
+#include "proxy/metrics/http_listener.h"
+#include "proxy/metrics/process_collector.h"
 
 namespace hopgate::proxy {
 
@@ -110,252 +100,6 @@ size_t LabelIndex(std::span<const char* const> values, std::string_view value) {
   return values.size() - 1;
 }
 
-// ---------------------------------------------------------------------------
-// Process metrics from /proc/self, read at scrape time.
-
-prometheus::MetricFamily OneValue(const char* name, const char* help, prometheus::MetricType type,
-                                  double value) {
-  prometheus::MetricFamily family;
-  family.name = name;
-  family.help = help;
-  family.type = type;
-  prometheus::ClientMetric metric;
-  if (type == prometheus::MetricType::Counter) {
-    metric.counter.value = value;
-  } else {
-    metric.gauge.value = value;
-  }
-  family.metric.push_back(metric);
-  return family;
-}
-
-class ProcessCollector : public prometheus::Collectable {
- public:
-  std::vector<prometheus::MetricFamily> Collect() const override {
-    std::vector<prometheus::MetricFamily> out;
-    const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-    const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
-    std::vector<std::string> stat = StatFields();
-    // Fields after "(comm)": index 0 is field 3 (state) of proc(5), so
-    // utime (14) is 11, stime (15) is 12, starttime (22) is 19, vsize (23)
-    // is 20 and rss (24) is 21.
-    if (stat.size() > 21 && ticks > 0) {
-      double utime = std::strtod(stat[11].c_str(), nullptr);
-      double stime = std::strtod(stat[12].c_str(), nullptr);
-      out.push_back(OneValue("process_cpu_seconds_total",
-                             "Total user and system CPU time spent in seconds.",
-                             prometheus::MetricType::Counter, (utime + stime) / ticks));
-      out.push_back(OneValue("process_virtual_memory_bytes", "Virtual memory size in bytes.",
-                             prometheus::MetricType::Gauge,
-                             std::strtod(stat[20].c_str(), nullptr)));
-      out.push_back(OneValue("process_resident_memory_bytes", "Resident memory size in bytes.",
-                             prometheus::MetricType::Gauge,
-                             std::strtod(stat[21].c_str(), nullptr) * page));
-      double boot = BootTime();
-      if (boot > 0) {
-        out.push_back(OneValue(
-            "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
-            prometheus::MetricType::Gauge, boot + std::strtod(stat[19].c_str(), nullptr) / ticks));
-      }
-    }
-    if (int fds = OpenFds(); fds >= 0) {
-      out.push_back(OneValue("process_open_fds", "Number of open file descriptors.",
-                             prometheus::MetricType::Gauge, fds));
-    }
-    struct rlimit limit {};
-    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
-      out.push_back(OneValue("process_max_fds", "Maximum number of open file descriptors.",
-                             prometheus::MetricType::Gauge, static_cast<double>(limit.rlim_cur)));
-    }
-    return out;
-  }
-
- private:
-  // The space-separated fields of /proc/self/stat after "(comm)", which may
-  // itself contain spaces and parentheses: split after the last ')'.
-  static std::vector<std::string> StatFields() {
-    std::ifstream in("/proc/self/stat");
-    std::string line;
-    if (!std::getline(in, line)) return {};
-    size_t close = line.rfind(')');
-    if (close == std::string::npos) return {};
-    std::istringstream rest(line.substr(close + 1));
-    std::vector<std::string> fields;
-    for (std::string field; rest >> field;) fields.push_back(field);
-    return fields;
-  }
-
-  static double BootTime() {
-    std::ifstream in("/proc/stat");
-    for (std::string line; std::getline(in, line);) {
-      if (line.rfind("btime ", 0) == 0) return std::strtod(line.c_str() + 6, nullptr);
-    }
-    return 0;
-  }
-
-  static int OpenFds() {
-    DIR* dir = opendir("/proc/self/fd");
-    if (dir == nullptr) return -1;
-    int own = dirfd(dir);
-    int count = 0;
-    while (struct dirent* entry = readdir(dir)) {
-      if (entry->d_name[0] == '.') continue;
-      if (std::atoi(entry->d_name) == own) continue;  // the fd reading the directory
-      ++count;
-    }
-    closedir(dir);
-    return count;
-  }
-};
-
-// ---------------------------------------------------------------------------
-// HTTP: one routing function, called by the civetweb listener.
-
-struct HttpReply {
-  int status = 200;
-  std::string content_type;
-  std::string body;
-  bool allow_header = false;  // 405: "Allow: GET, HEAD"
-};
-
-using Router = std::function<HttpReply(std::string_view method, std::string_view path)>;
-
-// civetweb reports why a start failed only through log_message, on the
-// starting thread: collect the first message there.
-thread_local std::string* civet_start_error = nullptr;
-
-int CivetLogMessage(const mg_connection*, const char* message) {
-  if (civet_start_error != nullptr && civet_start_error->empty() && message != nullptr) {
-    *civet_start_error = message;
-  }
-  return 1;  // civetweb itself prints nothing
-}
-
-class CivetListener {
- public:
-  // Throws CivetException if the address cannot be bound.
-  CivetListener(const std::string& address, Router router, std::string* error)
-      : handler_(std::move(router)) {
-    CivetCallbacks callbacks;
-    callbacks.log_message = CivetLogMessage;
-    civet_start_error = error;
-    struct Reset {
-      ~Reset() { civet_start_error = nullptr; }
-    } reset;
-    server_ = std::make_unique<CivetServer>(
-        std::vector<std::string>{
-            "listening_ports",
-            address,
-            "num_threads",
-            "2",
-            "request_timeout_ms",
-            "10000",
-            "enable_keep_alive",
-            "no",
-            "enable_directory_listing",
-            "no",
-        },
-        &callbacks);
-    // Every path goes to the router, which answers 404 itself: civetweb
-    // matches handler URIs by prefix ("/metricsx" would reach "/metrics").
-    server_->addHandler("/", handler_);
-    for (const mg_server_port& p : server_->getListeningPortsFull()) {
-      port_ = static_cast<uint16_t>(p.port);
-    }
-  }
-  ~CivetListener() { server_.reset(); }  // joins civetweb's threads first
-
-  uint16_t port() const { return port_; }
-
- private:
-  class Handler : public CivetHandler {
-   public:
-    explicit Handler(Router router) : router_(std::move(router)) {}
-    bool handleGet(CivetServer*, mg_connection* conn) override { return Reply(conn, "GET"); }
-    bool handleHead(CivetServer*, mg_connection* conn) override { return Reply(conn, "HEAD"); }
-    bool handlePost(CivetServer*, mg_connection* conn) override { return Reply(conn, "POST"); }
-    bool handlePut(CivetServer*, mg_connection* conn) override { return Reply(conn, "PUT"); }
-    bool handleDelete(CivetServer*, mg_connection* conn) override { return Reply(conn, "DELETE"); }
-    bool handleOptions(CivetServer*, mg_connection* conn) override {
-      return Reply(conn, "OPTIONS");
-    }
-    bool handlePatch(CivetServer*, mg_connection* conn) override { return Reply(conn, "PATCH"); }
-
-   private:
-    bool Reply(mg_connection* conn, const char* method) {
-      const mg_request_info* info = mg_get_request_info(conn);
-      std::string_view path = info != nullptr && info->local_uri != nullptr ? info->local_uri : "";
-      HttpReply reply = router_(method, path);
-      std::string length = std::to_string(reply.body.size());
-      mg_response_header_start(conn, reply.status);
-      mg_response_header_add(conn, "Content-Type", reply.content_type.c_str(), -1);
-      mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
-      mg_response_header_add(conn, "Cache-Control", "no-store", -1);
-      if (reply.allow_header) mg_response_header_add(conn, "Allow", "GET, HEAD", -1);
-      mg_response_header_send(conn);
-      if (std::strcmp(method, "HEAD") != 0) {
-        mg_write(conn, reply.body.data(), reply.body.size());
-      }
-      return true;
-    }
-
-    Router router_;
-  };
-
-  Handler handler_;
-  std::unique_ptr<CivetServer> server_;
-  uint16_t port_ = 0;
-};
-
-// The numeric address to bind for `host`: literals as given, a name resolved
-// once (first address).
-Result<sockaddr_storage> ResolveListen(const HostPort& listen, socklen_t* len) {
-  sockaddr_storage addr{};
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
-  if (inet_pton(AF_INET, listen.host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(listen.port);
-    *len = sizeof(sockaddr_in);
-    return addr;
-  }
-  if (inet_pton(AF_INET6, listen.host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(listen.port);
-    *len = sizeof(sockaddr_in6);
-    return addr;
-  }
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  int rc = getaddrinfo(listen.host.c_str(), nullptr, &hints, &found);
-  if (rc != 0 || found == nullptr) {
-    return Error{"cannot resolve \"" + listen.host + "\": " + gai_strerror(rc)};
-  }
-  std::memcpy(&addr, found->ai_addr, found->ai_addrlen);
-  *len = found->ai_addrlen;
-  freeaddrinfo(found);
-  if (addr.ss_family == AF_INET) {
-    v4->sin_port = htons(listen.port);
-  } else {
-    v6->sin6_port = htons(listen.port);
-  }
-  return addr;
-}
-
-std::string NumericHost(const sockaddr_storage& addr) {
-  char text[INET6_ADDRSTRLEN] = {0};
-  if (addr.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr, text, sizeof text);
-  } else {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr, text,
-              sizeof text);
-  }
-  return text;
-}
-
-// ---------------------------------------------------------------------------
-
 class MetricsImpl final : public Metrics {
  public:
   explicit MetricsImpl(const std::string& version);
@@ -411,6 +155,12 @@ class MetricsImpl final : public Metrics {
     }
   }
 
+  // Label children are created up front, one family group at a time.
+  void RegisterConnectionMetrics();  // connections_*, connections_active_, auth_
+  void RegisterChannelMetrics();     // channels_*, relay_*
+  void RegisterUpstreamMetrics();    // upstream_connect_, hop_connect_, upstream_failures_
+  void RegisterPolicyAndAuditMetrics();  // policy_*, audit_*
+
   HttpReply Route(std::string_view method, std::string_view path);
   std::string Scrape() const;
 
@@ -452,7 +202,13 @@ MetricsImpl::MetricsImpl(const std::string& version) {
       .Register(registry_)
       .Add({{"version", version}})
       .Set(1);
+  RegisterConnectionMetrics();
+  RegisterChannelMetrics();
+  RegisterUpstreamMetrics();
+  RegisterPolicyAndAuditMetrics();
+}
 
+void MetricsImpl::RegisterConnectionMetrics() {
   auto& connections = prometheus::BuildCounter()
                           .Name("hopgate_connections_total")
                           .Help("Client TCP connections, by what became of them.")
@@ -478,7 +234,9 @@ MetricsImpl::MetricsImpl(const std::string& version) {
           {{"method", kAuthMethods[m]}, {"result", "failure"}, {"reason", kAuthReasons[r]}});
     }
   }
+}
 
+void MetricsImpl::RegisterChannelMetrics() {
   auto& channels = prometheus::BuildCounter()
                        .Name("hopgate_channels_total")
                        .Help("SSH channel requests, by kind and policy decision.")
@@ -499,7 +257,9 @@ MetricsImpl::MetricsImpl(const std::string& version) {
                     .Register(registry_);
   relay_c2t_ = &relay.Add({{"direction", "client_to_target"}});
   relay_t2c_ = &relay.Add({{"direction", "target_to_client"}});
+}
 
+void MetricsImpl::RegisterUpstreamMetrics() {
   upstream_connect_ = &prometheus::BuildHistogram()
                            .Name("hopgate_upstream_connect_seconds")
                            .Help(
@@ -521,7 +281,9 @@ MetricsImpl::MetricsImpl(const std::string& version) {
   for (size_t i = 0; i < kNumUpstreamFailureReasons; ++i) {
     upstream_failures_[i] = &failures.Add({{"reason", kUpstreamFailureReasons[i]}});
   }
+}
 
+void MetricsImpl::RegisterPolicyAndAuditMetrics() {
   auto& reloads = prometheus::BuildCounter()
                       .Name("hopgate_policy_reloads_total")
                       .Help("Policy reloads, by result (a failed reload keeps the old policy).")
@@ -614,7 +376,7 @@ Status MetricsImpl::Serve(const HostPort& listen, std::function<bool(std::string
   Result<sockaddr_storage> addr = ResolveListen(listen, &len);
   if (!addr.ok()) return Error{failed + addr.message()};
   healthy_ = std::move(healthy);
-  Router router = [this](std::string_view method, std::string_view path) {
+  HttpRouter router = [this](std::string_view method, std::string_view path) {
     return Route(method, path);
   };
   std::string why;

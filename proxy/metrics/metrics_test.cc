@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/unique_fd.h"
+
 namespace hopgate::proxy {
 namespace {
 
@@ -51,25 +53,20 @@ HttpResponse Http(const std::string& host, uint16_t port, const std::string& met
   } else {
     return out;
   }
-  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return out;
+  UniqueFd fd(socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return out;
   timeval timeout{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-    close(fd);
-    return out;
-  }
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) return out;
   std::string request =
       method + " " + path + " HTTP/1.1\r\nHost: metrics\r\n" + "Connection: close\r\n\r\n";
-  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+  if (send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size())) {
-    close(fd);
     return out;
   }
   std::string raw;
   char buf[4096];
-  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) raw.append(buf, n);
-  close(fd);
+  for (ssize_t n; (n = recv(fd.get(), buf, sizeof buf, 0)) > 0;) raw.append(buf, n);
   size_t end = raw.find("\r\n\r\n");
   if (raw.rfind("HTTP/1.", 0) != 0 || end == std::string::npos) return out;
   out.status = std::atoi(raw.c_str() + raw.find(' ') + 1);
@@ -246,6 +243,52 @@ TEST_CASE("every series exists at zero before any traffic") {
   CHECK(HasLine(text, "hopgate_audit_write_errors_total 0"));
 }
 
+// The exposition lines RecordEvents leads to (a sample of the zeros too).
+const char* const kRecordedEventLines[] = {
+    "hopgate_connections_total{result=\"accepted\"} 3",
+    "hopgate_connections_total{result=\"handshake_failed\"} 1",
+    "hopgate_connections_total{result=\"other\"} 1",
+    "hopgate_connections_total{result=\"rejected_max_startups\"} 0",
+    "hopgate_connections_active 2",
+    "hopgate_auth_total{method=\"publickey\",reason=\"unknown_key\",result=\"failure\"} 2",
+    "hopgate_auth_total{method=\"publickey\",reason=\"none\",result=\"success\"} 1",
+    "hopgate_auth_total{method=\"certificate\",reason=\"expired\",result=\"failure\"} 1",
+    "hopgate_auth_total{method=\"password\",reason=\"method_refused\",result=\"failure\"} 1",
+    "hopgate_auth_total{method=\"other\",reason=\"other\",result=\"failure\"} 1",
+    "hopgate_auth_total{method=\"publickey\",reason=\"other\",result=\"failure\"} 1",
+    "hopgate_auth_total{method=\"publickey\",reason=\"expired\",result=\"failure\"} 0",
+    "hopgate_channels_total{decision=\"allow\",kind=\"direct-tcpip\"} 2",
+    "hopgate_channels_total{decision=\"deny\",kind=\"direct-tcpip\"} 1",
+    "hopgate_channels_total{decision=\"deny\",kind=\"other\"} 1",
+    "hopgate_channels_total{decision=\"allow\",kind=\"session\"} 0",
+    "hopgate_channels_active{kind=\"direct-tcpip\"} 1",
+    "hopgate_channels_active{kind=\"session\"} 1",
+    "hopgate_channels_active{kind=\"tcpip-forward\"} 0",
+    "hopgate_relay_bytes_total{direction=\"client_to_target\"} 1024",
+    "hopgate_relay_bytes_total{direction=\"target_to_client\"} 250000",
+    "hopgate_upstream_connect_seconds_bucket{le=\"0.001\"} 0",
+    "hopgate_upstream_connect_seconds_bucket{le=\"0.0025\"} 0",
+    "hopgate_upstream_connect_seconds_bucket{le=\"0.005\"} 1",
+    "hopgate_upstream_connect_seconds_bucket{le=\"0.1\"} 1",
+    "hopgate_upstream_connect_seconds_bucket{le=\"0.25\"} 2",
+    "hopgate_upstream_connect_seconds_bucket{le=\"10\"} 2",
+    "hopgate_upstream_connect_seconds_bucket{le=\"+Inf\"} 3",
+    "hopgate_upstream_connect_seconds_count 3",
+    "hopgate_upstream_connect_seconds_sum 16.25390625",
+    "hopgate_upstream_connect_failures_total{reason=\"refused\"} 1",
+    "hopgate_upstream_connect_failures_total{reason=\"timeout\"} 2",
+    "hopgate_upstream_connect_failures_total{reason=\"other\"} 1",
+    "hopgate_upstream_connect_failures_total{reason=\"resolve\"} 0",
+    "hopgate_policy_reloads_total{result=\"success\"} 2",
+    "hopgate_policy_reloads_total{result=\"failure\"} 1",
+    "hopgate_policy_info{version=\"sha256:10c22bdd0273f078\"} 1",
+    "hopgate_audit_events_total{type=\"auth\"} 2",
+    "hopgate_audit_events_total{type=\"channel_open\"} 1",
+    "hopgate_audit_events_total{type=\"other\"} 1",
+    "hopgate_audit_events_total{type=\"server_start\"} 0",
+    "hopgate_audit_write_errors_total 1",
+};
+
 TEST_CASE("recorded events scrape as exact values") {
   auto m = NewMetrics();
   uint16_t port = ServeLoopback(*m);
@@ -257,50 +300,7 @@ TEST_CASE("recorded events scrape as exact values") {
   const std::string& text = r.body;
   INFO(text);
 
-  for (const char* line : {
-           "hopgate_connections_total{result=\"accepted\"} 3",
-           "hopgate_connections_total{result=\"handshake_failed\"} 1",
-           "hopgate_connections_total{result=\"other\"} 1",
-           "hopgate_connections_total{result=\"rejected_max_startups\"} 0",
-           "hopgate_connections_active 2",
-           "hopgate_auth_total{method=\"publickey\",reason=\"unknown_key\",result=\"failure\"} 2",
-           "hopgate_auth_total{method=\"publickey\",reason=\"none\",result=\"success\"} 1",
-           "hopgate_auth_total{method=\"certificate\",reason=\"expired\",result=\"failure\"} 1",
-           "hopgate_auth_total{method=\"password\",reason=\"method_refused\",result=\"failure\"} 1",
-           "hopgate_auth_total{method=\"other\",reason=\"other\",result=\"failure\"} 1",
-           "hopgate_auth_total{method=\"publickey\",reason=\"other\",result=\"failure\"} 1",
-           "hopgate_auth_total{method=\"publickey\",reason=\"expired\",result=\"failure\"} 0",
-           "hopgate_channels_total{decision=\"allow\",kind=\"direct-tcpip\"} 2",
-           "hopgate_channels_total{decision=\"deny\",kind=\"direct-tcpip\"} 1",
-           "hopgate_channels_total{decision=\"deny\",kind=\"other\"} 1",
-           "hopgate_channels_total{decision=\"allow\",kind=\"session\"} 0",
-           "hopgate_channels_active{kind=\"direct-tcpip\"} 1",
-           "hopgate_channels_active{kind=\"session\"} 1",
-           "hopgate_channels_active{kind=\"tcpip-forward\"} 0",
-           "hopgate_relay_bytes_total{direction=\"client_to_target\"} 1024",
-           "hopgate_relay_bytes_total{direction=\"target_to_client\"} 250000",
-           "hopgate_upstream_connect_seconds_bucket{le=\"0.001\"} 0",
-           "hopgate_upstream_connect_seconds_bucket{le=\"0.0025\"} 0",
-           "hopgate_upstream_connect_seconds_bucket{le=\"0.005\"} 1",
-           "hopgate_upstream_connect_seconds_bucket{le=\"0.1\"} 1",
-           "hopgate_upstream_connect_seconds_bucket{le=\"0.25\"} 2",
-           "hopgate_upstream_connect_seconds_bucket{le=\"10\"} 2",
-           "hopgate_upstream_connect_seconds_bucket{le=\"+Inf\"} 3",
-           "hopgate_upstream_connect_seconds_count 3",
-           "hopgate_upstream_connect_seconds_sum 16.25390625",
-           "hopgate_upstream_connect_failures_total{reason=\"refused\"} 1",
-           "hopgate_upstream_connect_failures_total{reason=\"timeout\"} 2",
-           "hopgate_upstream_connect_failures_total{reason=\"other\"} 1",
-           "hopgate_upstream_connect_failures_total{reason=\"resolve\"} 0",
-           "hopgate_policy_reloads_total{result=\"success\"} 2",
-           "hopgate_policy_reloads_total{result=\"failure\"} 1",
-           "hopgate_policy_info{version=\"sha256:10c22bdd0273f078\"} 1",
-           "hopgate_audit_events_total{type=\"auth\"} 2",
-           "hopgate_audit_events_total{type=\"channel_open\"} 1",
-           "hopgate_audit_events_total{type=\"other\"} 1",
-           "hopgate_audit_events_total{type=\"server_start\"} 0",
-           "hopgate_audit_write_errors_total 1",
-       }) {
+  for (const char* line : kRecordedEventLines) {
     CHECK(HasLine(text, line));
   }
   // The 13 configured buckets and +Inf.

@@ -1,6 +1,7 @@
-// Recorded sessions, channel side: the client's channels and requests, the
-// channels the target opens back (agent, X11, -R), and the data pumps with
-// recording. The loop and set-up are in recorded_session.cc.
+// Recorded sessions, channel side: the client's channels and requests, each
+// decided under the live policy. The channels the target opens back are in
+// recorded_reverse.cc, the data pumps with recording in recorded_relay.cc,
+// the loop and set-up in recorded_session.cc.
 #include <fcntl.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
@@ -58,10 +59,10 @@ ssh_channel RecordedSession::OnSessionOpen(ssh_session s, void* userdata) {
   b->id = self->next_channel_++;
   b->kind = "session";
   b->opened_ms = self->gw_->NowMs();
-  b->in = ssh_channel_new(s);
+  b->in.reset(ssh_channel_new(s));
   if (b->in == nullptr) return nullptr;
   self->SetCallbacks(*b);
-  ssh_channel ch = b->in;
+  ssh_channel ch = b->in.get();
   self->incoming_.push_back(std::move(b));
   return ch;
 }
@@ -211,7 +212,7 @@ void RecordedSession::HandleDirectTcpip(ssh_message msg) {
   b->id = next_channel_++;
   b->kind = "direct-tcpip";
   b->opened_ms = gw_->NowMs();
-  b->in = ch;
+  b->in.reset(ch);
   b->dest_host = open_host;
   b->dest_port = static_cast<uint16_t>(port);
   SetCallbacks(*b);
@@ -243,7 +244,7 @@ void RecordedSession::SetCallbacks(Bridge& b) {
   b.in_cb.channel_close_function = &RecordedSession::OnInClose;
   if (b.kind != "session") {
     // Data only: session requests on other channels are refused by libssh.
-    ssh_set_channel_callbacks(b.in, &b.in_cb);
+    ssh_set_channel_callbacks(b.in.get(), &b.in_cb);
     return;
   }
   b.in_cb.channel_pty_request_function = &RecordedSession::OnPty;
@@ -255,7 +256,7 @@ void RecordedSession::SetCallbacks(Bridge& b) {
   b.in_cb.channel_signal_function = &RecordedSession::OnSignal;
   b.in_cb.channel_auth_agent_req_function = &RecordedSession::OnAgentReq;
   b.in_cb.channel_x11_req_function = &RecordedSession::OnX11Req;
-  ssh_set_channel_callbacks(b.in, &b.in_cb);
+  ssh_set_channel_callbacks(b.in.get(), &b.in_cb);
 }
 
 int RecordedSession::OnPty(ssh_session, ssh_channel, const char* term, int w, int h, int, int,
@@ -340,6 +341,15 @@ int RecordedSession::Start(Bridge& b, const std::string& request, const std::str
       return -1;  // nothing runs unrecorded
     }
     b.cast_out = std::move(*out);
+    audit::FileCastOutput* cast = b.cast_out.get();
+    audit::RecordingProgress progress;
+    progress.session = spec_.session_id;
+    progress.channel = b.id;
+    progress.path = path;
+    b.listed = OpenRecording(gw_, gw_->AddRecording([cast, progress]() mutable {
+      cast->Progress(&progress.bytes, &progress.sha256);
+      return progress;
+    }));
     audit::CastHeader h;
     h.width = b.width;
     h.height = b.height;
@@ -417,176 +427,7 @@ void RecordedSession::OnX11Req(ssh_session, ssh_channel, int single, const char*
   b.reqs.push_back(std::move(r));
 }
 
-RecordedSession::Bridge* RecordedSession::AddReverse(const std::string& kind, ssh_channel up) {
-  auto b = std::make_unique<Bridge>();
-  b->rs = this;
-  b->id = next_channel_++;
-  b->kind = kind;
-  b->opened_ms = gw_->NowMs();
-  b->up = up;
-  Bridge* raw = b.get();
-  SetUpCallbacks(*raw);
-  incoming_.push_back(std::move(b));
-  return raw;
-}
-
-ssh_channel RecordedSession::OnUpAgentOpen(ssh_session s, void* userdata) {
-  auto* self = static_cast<RecordedSession*>(userdata);
-  if (!self->agent_requested_ || !self->Live().grants.agent_forwarding) return nullptr;
-  ssh_channel ch = ssh_channel_new(s);
-  if (ch == nullptr) return nullptr;
-  self->AddReverse("auth-agent", ch);
-  return ch;
-}
-
-ssh_channel RecordedSession::OnUpX11Open(ssh_session s, const char* addr, int port,
-                                         void* userdata) {
-  auto* self = static_cast<RecordedSession*>(userdata);
-  if (!self->x11_requested_ || !self->Live().grants.x11_forwarding) return nullptr;
-  ssh_channel ch = ssh_channel_new(s);
-  if (ch == nullptr) return nullptr;
-  Bridge* b = self->AddReverse("x11", ch);
-  b->dest_host = addr ? addr : "127.0.0.1";
-  b->dest_port = static_cast<uint16_t>(port);
-  return ch;
-}
-
-// -R inside the recorded session: the target listens, decided by the
-// policy's permit_listen like -R through the gateway.
-void RecordedSession::HandleTcpipForward(ssh_message msg, bool cancel) {
-  const char* addr = ssh_message_global_request_address(msg);
-  int port = ssh_message_global_request_port(msg);
-  std::string address = addr ? addr : "";
-  audit::SessionRequest e = RequestEvent(0, cancel ? "cancel-tcpip-forward" : "tcpip-forward");
-  e.command = JoinHostPort(address.empty() ? "*" : address, static_cast<uint16_t>(port));
-  if (port < 0 || port > 65535) {
-    e.reason = "malformed port";
-    Audit(e);
-    ssh_message_reply_default(msg);
-    return;
-  }
-  if (cancel) {
-    busy_ = true;
-    ssh_set_blocking(up_.get(), 1);
-    int rc = ssh_channel_cancel_forward(up_.get(), address.c_str(), port);
-    ssh_set_blocking(up_.get(), 0);
-    busy_ = false;
-    forwards_.erase(std::remove_if(forwards_.begin(), forwards_.end(),
-                                   [&](const RemoteForward& f) {
-                                     return f.address == address && f.port == port;
-                                   }),
-                    forwards_.end());
-    e.allow = rc == SSH_OK;
-    Audit(e);
-    if (rc == SSH_OK) {
-      ssh_message_global_request_reply_success(msg, 0);
-    } else {
-      ssh_message_reply_default(msg);
-    }
-    return;
-  }
-  if (std::string why = LiveRefusal(); !why.empty()) {
-    e.reason = why;
-    Audit(e);
-    ssh_message_reply_default(msg);
-    return;
-  }
-  policy::Decision d = policy::Decide(*gw_->policy().Get(), spec_.identity,
-                                      policy::Request::Listen(address, static_cast<uint16_t>(port)));
-  e.rule = d.rule;
-  if (d.allow && !policy::AllowsRemote(Live().grants.tcp_forwarding)) {
-    d.allow = false;
-    d.reason = "remote forwarding is not granted in this recorded session";
-  }
-  e.allow = d.allow;
-  e.reason = d.allow ? "rule " + d.rule : d.reason;
-  if (!d.allow) {
-    Audit(e);
-    ssh_message_reply_default(msg);
-    return;
-  }
-  int bound = 0;
-  busy_ = true;
-  ssh_set_blocking(up_.get(), 1);
-  int rc = ssh_channel_listen_forward(up_.get(), address.c_str(), port, &bound);
-  ssh_set_blocking(up_.get(), 0);
-  busy_ = false;
-  if (rc != SSH_OK) {
-    e.allow = false;
-    e.reason = "the target refused to listen: " + SessionError(up_.get());
-    Audit(e);
-    ssh_message_reply_default(msg);
-    return;
-  }
-  Audit(e);
-  forwards_.push_back(
-      {address, static_cast<uint16_t>(port), static_cast<uint16_t>(bound > 0 ? bound : port)});
-  ssh_message_global_request_reply_success(msg, static_cast<uint16_t>(bound));
-}
-
-// Connections to a -R port arrive as forwarded-tcpip channels from the
-// target; libssh 0.10 queues them for ssh_channel_open_forward_port.
-void RecordedSession::AcceptForwarded() {
-  if (forwards_.empty()) return;
-  while (true) {
-    int dport = 0, oport = 0;
-    char* origin = nullptr;
-    ssh_channel ch = ssh_channel_open_forward_port(up_.get(), 0, &dport, &origin, &oport);
-    if (ch == nullptr) return;
-    std::string originator = origin ? origin : "127.0.0.1";
-    ssh_string_free_char(origin);
-    const RemoteForward* fwd = nullptr;
-    for (const auto& f : forwards_) {
-      if (f.bound == dport || f.port == dport) fwd = &f;
-    }
-    if (fwd == nullptr) {
-      ssh_channel_close(ch);
-      ssh_channel_free(ch);
-      continue;
-    }
-    Bridge* b = AddReverse("forwarded-tcpip", ch);
-    b->dest_host = fwd->address;
-    b->dest_port = fwd->port != 0 ? fwd->port : fwd->bound;
-    b->origin_host = originator;
-    b->origin_port = static_cast<uint16_t>(oport);
-  }
-}
-
-void RecordedSession::OpenInner(Bridge& b) {
-  busy_ = true;
-  ssh_set_blocking(inner_.get(), 1);
-  ssh_channel ch = ssh_channel_new(inner_.get());
-  int rc = SSH_ERROR;
-  if (ch != nullptr) {
-    if (b.kind == "auth-agent") {
-      rc = ssh_channel_open_auth_agent(ch);
-    } else if (b.kind == "x11") {
-      rc = ssh_channel_open_x11(ch, b.dest_host.c_str(), b.dest_port);
-    } else {
-      rc = ssh_channel_open_reverse_forward(ch, b.dest_host.c_str(), b.dest_port,
-                                            b.origin_host.c_str(), b.origin_port);
-    }
-  }
-  ssh_set_blocking(inner_.get(), 0);
-  busy_ = false;
-  audit::SessionRequest e = RequestEvent(b.id, b.kind);
-  e.command = b.kind == "auth-agent" ? "" : JoinHostPort(b.dest_host, b.dest_port);
-  e.allow = rc == SSH_OK;
-  if (rc != SSH_OK) e.reason = "the client refused the channel: " + SessionError(inner_.get());
-  Audit(e);
-  if (rc != SSH_OK) {
-    if (ch) ssh_channel_free(ch);
-    b.up_failed = true;
-    Finish(b, e.reason);
-    return;
-  }
-  b.in = ch;
-  SetCallbacks(b);
-  // What the target sent while the client's side was opening.
-  b.up_pending = true;
-}
-
-// ------------------------------------------------------------------ data
+// ------------------------------------------------------------------ audit
 
 audit::SessionRequest RecordedSession::RequestEvent(uint32_t channel,
                                                     const std::string& request) const {
@@ -597,166 +438,6 @@ audit::SessionRequest RecordedSession::RequestEvent(uint32_t channel,
   e.request = request;
   e.policy_version = gw_->policy().Get()->version;
   return e;
-}
-
-void RecordedSession::AuditSftpOps(Bridge& b, bool closing) {
-  std::vector<audit::SftpOp> ops = b.sftp->TakeOps();
-  if (closing) {
-    // Forwarded but unanswered: the target may have done them.
-    for (auto& op : b.sftp->TakeUnanswered()) ops.push_back(std::move(op));
-  }
-  for (auto& op : ops) {
-    audit::SftpOperation e;
-    e.session = spec_.session_id;
-    e.channel = b.id;
-    e.op = op.op;
-    e.path = op.path;
-    e.new_path = op.new_path;
-    e.mode = op.mode;
-    e.status = op.status;
-    e.bytes_read = op.bytes_read;
-    e.bytes_written = op.bytes_written;
-    Audit(e);
-  }
-}
-
-void RecordedSession::Record(Bridge& b, bool output, const char* data, size_t len) {
-  if (b.sftp) {
-    // Client bytes go through GateSftp; the target's replies are observed.
-    Status st = b.sftp->FromServer(std::string_view(data, len));
-    AuditSftpOps(b);
-    if (!st) RefuseSftp(b, "the target's SFTP stream is malformed: " + st.message());
-    return;
-  }
-  if (!b.cast) return;
-  int64_t now = gw_->NowMs();
-  Status st =
-      output ? b.cast->Output(now, std::string_view(data, len))
-             : (Live().grants.record_input ? b.cast->Input(now, std::string_view(data, len))
-                                                   : Status::Ok());
-  if (!st) RecordFailed(b, st.message());
-}
-
-void RecordedSession::RecordFailed(Bridge& b, const std::string& error) {
-  if (!end_reason_.empty()) return;
-  audit::RecordingFailed f;
-  f.session = spec_.session_id;
-  f.channel = b.id;
-  f.recording = b.cast_out ? b.cast_out->path() : "";
-  f.error = error;
-  Audit(f);
-  spdlog::error("conn={} recording of session {} failed ({}): closing it", spec_.connection_id,
-                spec_.session_id, error);
-  end_reason_ = "recording failed: " + error;
-  recording_failed_ = true;
-}
-
-void RecordedSession::RefuseSftp(Bridge& b, const std::string& why) {
-  if (b.done || !b.close_reason.empty()) return;
-  spdlog::warn("conn={} recorded session {}: sftp channel {} closed: {}", spec_.connection_id,
-               spec_.session_id, b.id, why);
-  std::string msg = "hopgate: " + why + "; channel closed\r\n";
-  if (b.in) ssh_channel_write_stderr(b.in, msg.data(), static_cast<uint32_t>(msg.size()));
-  b.close_reason = why;
-  b.in_closed = true;  // ends the channel at the top of the loop, not the session
-}
-
-size_t RecordedSession::UpRoom(Bridge& b) {
-  if (!b.sftp) return ssh_channel_window_size(b.up);
-  FlushSftp(b);
-  size_t queued = b.sftp_out.size() + b.sftp->buffered_client_bytes();
-  return queued >= kSftpQueue ? 0 : kSftpQueue - queued;
-}
-
-void RecordedSession::FlushSftp(Bridge& b) {
-  // A channel write flushes the socket, which polls the whole event: our own
-  // callbacks can run inside it and append to sftp_out. Only the outermost
-  // call writes, and it takes each piece out of the queue before writing it.
-  if (b.sftp_flushing) return;
-  b.sftp_flushing = true;
-  while (!b.sftp_out.empty() && !b.done) {
-    uint32_t window = ssh_channel_window_size(b.up);
-    size_t n = std::min<size_t>(b.sftp_out.size(), std::min<uint32_t>(window, 64 * 1024));
-    if (n == 0) break;
-    std::string piece = b.sftp_out.substr(0, n);
-    b.sftp_out.erase(0, n);
-    int w = ssh_channel_write(b.up, piece.data(), static_cast<uint32_t>(n));
-    if (w != static_cast<int>(n)) {
-      // Within the window a write is whole or the channel is gone.
-      RefuseSftp(b, "cannot write to the target: " + SessionError(up_.get()));
-      break;
-    }
-    b.c2t += n;
-    last_activity_ms_ = gw_->NowMs();
-  }
-  b.sftp_flushing = false;
-}
-
-// SFTP from the client: only complete packets the observer parsed and
-// accounted for reach the target; anything else closes the channel before
-// the target sees a byte of it.
-size_t RecordedSession::GateSftp(Bridge& b, const char* data, size_t len) {
-  size_t n = std::min(len, UpRoom(b));
-  if (n == 0 || !b.close_reason.empty()) return b.close_reason.empty() ? 0 : len;
-  Status st = b.sftp->FromClient(std::string_view(data, n), &b.sftp_out);
-  FlushSftp(b);
-  if (!st) RefuseSftp(b, "SFTP request refused, not forwarded: " + st.message());
-  return n;
-}
-
-size_t RecordedSession::MoveToUp(Bridge& b, const char* data, size_t len) {
-  if (b.sftp) return GateSftp(b, data, len);
-  uint32_t window = ssh_channel_window_size(b.up);
-  size_t n = std::min<size_t>(len, window);
-  if (n == 0) return 0;
-  if (SniffSsh(b, &b.sniff_up, data, n)) return n;  // dropped: the channel is closed
-  Record(b, false, data, n);
-  int w = ssh_channel_write(b.up, data, static_cast<uint32_t>(n));
-  if (w <= 0) return 0;
-  b.c2t += static_cast<uint64_t>(w);
-  last_activity_ms_ = gw_->NowMs();
-  return static_cast<size_t>(w);
-}
-
-size_t RecordedSession::MoveToIn(Bridge& b, const char* data, size_t len, bool is_stderr) {
-  uint32_t window = ssh_channel_window_size(b.in);
-  size_t n = std::min<size_t>(len, window);
-  if (n == 0) return 0;
-  if (SniffSsh(b, &b.sniff_in, data, n)) return n;  // dropped: the channel is closed
-  // Recorded before the client sees it.
-  Record(b, true, data, n);
-  if (!end_reason_.empty()) return 0;
-  int w = is_stderr ? ssh_channel_write_stderr(b.in, data, static_cast<uint32_t>(n))
-                    : ssh_channel_write(b.in, data, static_cast<uint32_t>(n));
-  if (w <= 0) return 0;
-  b.t2c += static_cast<uint64_t>(w);
-  last_activity_ms_ = gw_->NowMs();
-  return static_cast<size_t>(w);
-}
-
-int RecordedSession::OnInData(ssh_session, ssh_channel, void* data, uint32_t len, int, void* u) {
-  auto& b = *static_cast<Bridge*>(u);
-  RecordedSession* rs = b.rs;
-  if (rs->busy_ || !b.Ready() || b.done || !b.reqs.empty()) {
-    b.in_pending = true;
-    return 0;
-  }
-  size_t n = rs->MoveToUp(b, static_cast<const char*>(data), len);
-  if (n < len) b.in_pending = true;
-  return static_cast<int>(n);
-}
-
-int RecordedSession::OnUpData(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,
-                              void* u) {
-  auto& b = *static_cast<Bridge*>(u);
-  RecordedSession* rs = b.rs;
-  if (rs->busy_ || b.done || !b.Ready() || !rs->end_reason_.empty()) {
-    (is_stderr ? b.up_err_pending : b.up_pending) = true;
-    return 0;
-  }
-  size_t n = rs->MoveToIn(b, static_cast<const char*>(data), len, is_stderr != 0);
-  if (n < len) (is_stderr ? b.up_err_pending : b.up_pending) = true;
-  return static_cast<int>(n);
 }
 
 }  // namespace hopgate::proxy

@@ -1,3 +1,7 @@
+// Recorded sessions: the set-up (the inner server session, its key exchange
+// and login, the upstream login) and the loop with its session limits. The
+// channels are in recorded_channels.cc, recorded_reverse.cc and
+// recorded_relay.cc.
 #include "proxy/recorded/recorded_session.h"
 
 #include "policy/credentials.h"
@@ -23,7 +27,6 @@
 namespace hopgate::proxy {
 namespace {
 
-constexpr size_t kChunk = 64 * 1024;
 constexpr int64_t kFlushMs = 100;
 // AES-GCM first (the cheapest second layer of encryption with AES-NI), then
 // what every other client speaks: paramiko and Dropbear have no GCM.
@@ -102,13 +105,8 @@ RecordedSession::~RecordedSession() {
     if (event_) ssh_event_remove_fd(event_.get(), wake_fd_);
     close(wake_fd_);
   }
-  for (auto* list : {&bridges_, &incoming_}) {
-    for (auto& b : *list) {
-      if (b->in) ssh_channel_free(b->in);
-      if (b->up) ssh_channel_free(b->up);
-    }
-    list->clear();
-  }
+  // Every channel (freed by ~Bridge) before the sessions it belongs to.
+  for (auto* list : {&bridges_, &incoming_}) list->clear();
   if (event_) {
     if (inner_) ssh_event_remove_session(event_.get(), inner_.get());
     if (up_) ssh_event_remove_session(event_.get(), up_.get());
@@ -143,7 +141,7 @@ void RecordedSession::Run() {
 
 // ------------------------------------------------------------------ set-up
 
-bool RecordedSession::Handshake() {
+bool RecordedSession::AcceptInner() {
   const Config& cfg = gw_->config();
   bind_.reset(ssh_bind_new());
   inner_.reset(ssh_new());
@@ -186,7 +184,12 @@ bool RecordedSession::Handshake() {
   ssh_set_server_callbacks(inner_.get(), &server_cb_);
   ssh_set_auth_methods(inner_.get(), SSH_AUTH_METHOD_PUBLICKEY);
   ssh_set_message_callback(inner_.get(), &RecordedSession::OnMessage, this);
+  return true;
+}
 
+bool RecordedSession::Handshake() {
+  const Config& cfg = gw_->config();
+  if (!AcceptInner()) return false;
   if (ssh_handle_key_exchange(inner_.get()) != SSH_OK) {
     end_reason_ = InnerKexFailure(SessionError(inner_.get()));
     return false;
@@ -255,11 +258,8 @@ void RecordedSession::Refuse(const std::string& why) {
   // A banner is the one place an OpenSSH client shows the reason before
   // "Permission denied".
   std::string text = "hopgate: " + why + "\n";
-  ssh_string banner = ssh_string_from_char(text.c_str());
-  if (banner) {
-    ssh_send_issue_banner(inner_.get(), banner);
-    ssh_string_free(banner);
-  }
+  SshStringPtr banner(ssh_string_from_char(text.c_str()));
+  if (banner) ssh_send_issue_banner(inner_.get(), banner.get());
 }
 
 void RecordedSession::ShowNotice() {
@@ -267,10 +267,9 @@ void RecordedSession::ShowNotice() {
   if (notice_sent_ || notice.empty()) return;
   notice_sent_ = true;
   std::string text = notice + "\n";
-  ssh_string banner = ssh_string_from_char(text.c_str());
+  SshStringPtr banner(ssh_string_from_char(text.c_str()));
   if (banner == nullptr) return;
-  notice_shown_ = ssh_send_issue_banner(inner_.get(), banner) == SSH_OK;
-  ssh_string_free(banner);
+  notice_shown_ = ssh_send_issue_banner(inner_.get(), banner.get()) == SSH_OK;
 }
 
 int RecordedSession::AuthPubkey(const std::string& user, ssh_key key, char state) {
@@ -402,205 +401,12 @@ bool RecordedSession::ConnectUpstream(const std::string& login, std::string* why
 
 // ------------------------------------------------------------------ the loop
 
-void RecordedSession::OpenUpstream(Bridge& b) {
-  busy_ = true;
-  ssh_set_blocking(up_.get(), 1);
-  ssh_channel ch = ssh_channel_new(up_.get());
-  int rc = SSH_ERROR;
-  if (ch != nullptr) {
-    rc = b.kind == "session"
-             ? ssh_channel_open_session(ch)
-             : ssh_channel_open_forward(ch, b.dest_host.c_str(), b.dest_port, "127.0.0.1", 0);
-  }
-  ssh_set_blocking(up_.get(), 0);
-  busy_ = false;
-  if (rc != SSH_OK) {
-    std::string why = SessionError(up_.get());
-    if (ch) ssh_channel_free(ch);
-    b.up_failed = true;
-    b.close_reason = "the target refused the channel: " + why;
-    if (b.kind == "session") {
-      std::string msg =
-          "hopgate: " + spec_.target + " refused the session channel: " + why + "\r\n";
-      ssh_channel_write_stderr(b.in, msg.data(), static_cast<uint32_t>(msg.size()));
-      ssh_channel_request_send_exit_status(b.in, 255);
-    }
-    ssh_channel_send_eof(b.in);
-    ssh_channel_close(b.in);
-    b.done = true;
-    return;
-  }
-  b.up = ch;
-  SetUpCallbacks(b);
-}
-
-void RecordedSession::SetUpCallbacks(Bridge& b) {
-  ssh_callbacks_init(&b.up_cb);
-  b.up_cb.userdata = &b;
-  b.up_cb.channel_data_function = &RecordedSession::OnUpData;
-  b.up_cb.channel_eof_function = &RecordedSession::OnUpEof;
-  b.up_cb.channel_close_function = &RecordedSession::OnUpClose;
-  b.up_cb.channel_exit_status_function = &RecordedSession::OnUpExitStatus;
-  b.up_cb.channel_exit_signal_function = &RecordedSession::OnUpExitSignal;
-  ssh_set_channel_callbacks(b.up, &b.up_cb);
-}
-
-void RecordedSession::ApplyRequests(Bridge& b) {
-  while (!b.reqs.empty() && !b.done) {
-    Bridge::Req r = std::move(b.reqs.front());
-    b.reqs.pop_front();
-    int rc = SSH_OK;
-    busy_ = true;
-    if (r.type == "resize") {
-      rc = ssh_channel_change_pty_size(b.up, r.w, r.h);  // no reply awaited
-    } else if (r.type == "signal") {
-      rc = ssh_channel_request_send_signal(b.up, r.a.c_str());
-    } else {
-      ssh_set_blocking(up_.get(), 1);
-      if (r.type == "pty") {
-        rc = ssh_channel_request_pty_size(b.up, r.a.empty() ? "xterm" : r.a.c_str(), r.w, r.h);
-      } else if (r.type == "env") {
-        (void)ssh_channel_request_env(b.up, r.a.c_str(), r.b.c_str());  // the target may refuse
-      } else if (r.type == "shell") {
-        rc = ssh_channel_request_shell(b.up);
-      } else if (r.type == "exec") {
-        rc = ssh_channel_request_exec(b.up, r.a.c_str());
-      } else if (r.type == "subsystem") {
-        rc = ssh_channel_request_subsystem(b.up, r.a.c_str());
-      } else if (r.type == "agent") {
-        (void)ssh_channel_request_auth_agent(b.up);  // no reply is awaited
-      } else if (r.type == "x11") {
-        if (ssh_channel_request_x11(b.up, r.w, r.a.c_str(), r.b.c_str(), r.h) != SSH_OK) {
-          spdlog::info("conn={} session {}: the target refused X11 forwarding", spec_.connection_id,
-                       spec_.session_id);
-        }
-      }
-      ssh_set_blocking(up_.get(), 0);
-    }
-    busy_ = false;
-    if (rc != SSH_OK && r.type != "resize" && r.type != "signal") {
-      std::string msg = "hopgate: " + spec_.target + " refused " + r.type + ": " +
-                        SessionError(up_.get()) + "\r\n";
-      ssh_channel_write_stderr(b.in, msg.data(), static_cast<uint32_t>(msg.size()));
-      ssh_channel_request_send_exit_status(b.in, 255);
-      Finish(b, "the target refused " + r.type);
-      return;
-    }
-  }
-}
-
-void RecordedSession::Service(Bridge& b) {
-  if (b.done) return;
-  if (!b.up && !b.up_failed) OpenUpstream(b);
-  if (!b.in && !b.up_failed && !b.done) OpenInner(b);
-  if (b.done) return;
-  if (b.in_closed && !b.up_closed) {
-    Finish(b, b.close_reason.empty() ? "client closed the channel" : b.close_reason);
-    return;
-  }
-  ApplyRequests(b);
-  if (b.done || !b.Ready()) return;
-  char buf[kChunk];
-  // Client -> target: what libssh still holds.
-  if (b.sftp) FlushSftp(b);
-  while (b.in_pending && end_reason_.empty()) {
-    size_t room = UpRoom(b);
-    if (room == 0) break;
-    int n = ssh_channel_read_nonblocking(b.in, buf, std::min<size_t>(room, kChunk), 0);
-    if (n <= 0) {
-      b.in_pending = false;
-      break;
-    }
-    size_t moved = MoveToUp(b, buf, static_cast<size_t>(n));
-    if (b.done) return;
-    if (moved < static_cast<size_t>(n)) {
-      // Cannot happen: we read no more than the window. Keep it loud.
-      b.close_reason = "internal error: relay lost data";
-      Finish(b, b.close_reason);
-      return;
-    }
-  }
-  // Target -> client, stdout then stderr.
-  for (int err = 0; err <= 1; ++err) {
-    bool& pending = err ? b.up_err_pending : b.up_pending;
-    while (pending && end_reason_.empty()) {
-      uint32_t window = ssh_channel_window_size(b.in);
-      if (window == 0) break;
-      int n = ssh_channel_read_nonblocking(b.up, buf, std::min<uint32_t>(window, kChunk), err);
-      if (n <= 0) {
-        pending = false;
-        break;
-      }
-      size_t moved = MoveToIn(b, buf, static_cast<size_t>(n), err != 0);
-      if (b.done) return;
-      if (moved < static_cast<size_t>(n)) {
-        Finish(b, "internal error: relay lost data");
-        return;
-      }
-    }
-  }
-  if (b.in_eof && !b.in_pending && !b.eof_to_up && b.sftp_out.empty()) {
-    ssh_channel_send_eof(b.up);
-    b.eof_to_up = true;
-  }
-  bool up_drained = !b.up_pending && !b.up_err_pending;
-  if (b.up_eof && up_drained && !b.eof_to_in) {
-    ssh_channel_send_eof(b.in);
-    b.eof_to_in = true;
-  }
-  if (b.up_closed && up_drained) {
-    if (b.exit_status) ssh_channel_request_send_exit_status(b.in, *b.exit_status);
-    if (!b.exit_signal.empty()) {
-      ssh_channel_request_send_exit_signal(b.in, b.exit_signal.c_str(), 0, "", "");
-    }
-    Finish(b, "closed by the target");
-  }
-}
-
-void RecordedSession::Finish(Bridge& b, const std::string& reason) {
-  if (b.done && b.close_reason == "finished") return;
-  int64_t now = gw_->NowMs();
-  audit::SessionClose c;
-  c.session = spec_.session_id;
-  c.channel = b.id;
-  c.kind = b.kind;
-  if (b.cast) {
-    Status st = b.cast->Close(now);
-    if (!st) RecordFailed(b, st.message());
-  }
-  if (b.cast_out) {
-    c.recording = b.cast_out->path();
-    c.recording_sha256 = b.cast_out->Sha256Hex();
-    c.recording_size = b.cast_out->size();
-    (void)b.cast_out->Close();
-  }
-  if (b.sftp) AuditSftpOps(b, /*closing=*/true);
-  c.exit_status = b.exit_status;
-  c.exit_signal = b.exit_signal;
-  c.bytes_client_to_target = b.c2t;
-  c.bytes_target_to_client = b.t2c;
-  c.duration_ms = now - b.opened_ms;
-  c.reason = reason;
-  Audit(c);
-  if (b.up) {
-    ssh_remove_channel_callbacks(b.up, &b.up_cb);
-    ssh_channel_close(b.up);
-  }
-  if (b.in) {
-    ssh_remove_channel_callbacks(b.in, &b.in_cb);
-    if (!b.eof_to_in) ssh_channel_send_eof(b.in);
-    ssh_channel_close(b.in);
-  }
-  b.done = true;
-  b.close_reason = "finished";
-}
-
 void RecordedSession::EndAll(const std::string& message, const std::string& reason) {
   for (auto& b : bridges_) {
     if (b->done) continue;
     if (b->kind == "session" && b->in) {
-      ssh_channel_write_stderr(b->in, message.data(), static_cast<uint32_t>(message.size()));
-      ssh_channel_request_send_exit_status(b->in, 255);
+      ssh_channel_write_stderr(b->in.get(), message.data(), static_cast<uint32_t>(message.size()));
+      ssh_channel_request_send_exit_status(b->in.get(), 255);
     }
     Finish(*b, reason);
   }
@@ -656,9 +462,7 @@ void RecordedSession::Loop() {
     for (size_t i = 0; i < bridges_.size();) {
       if (bridges_[i]->done) {
         // libssh frees a closed channel once the peer's CLOSE arrived; freeing
-        // here is the documented way to let go of it.
-        if (bridges_[i]->in) ssh_channel_free(bridges_[i]->in);
-        if (bridges_[i]->up) ssh_channel_free(bridges_[i]->up);
+        // here (~Bridge) is the documented way to let go of it.
         bridges_.erase(bridges_.begin() + static_cast<long>(i));
       } else {
         ++i;
@@ -670,8 +474,8 @@ void RecordedSession::Loop() {
     bool pending = false;
     for (auto& b : bridges_) {
       pending |= !b->reqs.empty() || !b->up || !b->in ||
-                 (b->in_pending && b->Ready() && ssh_channel_window_size(b->up) > 0) ||
-                 (!b->sftp_out.empty() && b->up && ssh_channel_window_size(b->up) > 0);
+                 (b->in_pending && b->Ready() && ssh_channel_window_size(b->up.get()) > 0) ||
+                 (!b->sftp_out.empty() && b->up && ssh_channel_window_size(b->up.get()) > 0);
     }
     if (buffered) next = std::min(next, now + kFlushMs);
     if (pending || !incoming_.empty()) next = std::min(next, now + 5);

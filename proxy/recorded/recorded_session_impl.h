@@ -1,7 +1,8 @@
-// Private to the recorded-session implementation (recorded_session.cc and
-// recorded_channels.cc): the class that runs one recorded session on its
-// own thread. See recorded_session.h for what it does. Not thread-safe: every
-// member is used by the session's thread only.
+// Private to the recorded-session implementation (recorded_session.cc,
+// recorded_channels.cc, recorded_reverse.cc and recorded_relay.cc): the class
+// that runs one recorded session on its own thread. See recorded_session.h
+// for what it does. Not thread-safe: every member is used by the session's
+// thread only.
 #pragma once
 
 #include <libssh/callbacks.h>
@@ -24,6 +25,34 @@
 
 namespace hopgate::proxy {
 
+// An open recording in the gateway's list (Gateway::AddRecording): its
+// progress goes into every audit checkpoint until it closes. Leaves the list
+// when reset or destroyed.
+class OpenRecording {
+ public:
+  OpenRecording() = default;
+  OpenRecording(Gateway* gw, uint64_t id) : gw_(gw), id_(id) {}
+  OpenRecording(OpenRecording&& o) noexcept : gw_(o.gw_), id_(o.id_) { o.gw_ = nullptr; }
+  OpenRecording& operator=(OpenRecording&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      gw_ = o.gw_;
+      id_ = o.id_;
+      o.gw_ = nullptr;
+    }
+    return *this;
+  }
+  ~OpenRecording() { Reset(); }
+  void Reset() {
+    if (gw_ != nullptr) gw_->RemoveRecording(id_);
+    gw_ = nullptr;
+  }
+
+ private:
+  Gateway* gw_ = nullptr;
+  uint64_t id_ = 0;
+};
+
 class RecordedSession {
  public:
   RecordedSession(Gateway* gw, RecordedSessionSpec spec, int fd)
@@ -32,13 +61,28 @@ class RecordedSession {
   void Run();
 
  private:
+  // Owners of libssh objects. Channels live in bridges_ and incoming_, which
+  // the destructor empties before the sessions (inner_, up_) go.
+  struct ChannelDeleter {
+    void operator()(ssh_channel c) const { ssh_channel_free(c); }
+  };
+  using ChannelPtr = std::unique_ptr<ssh_channel_struct, ChannelDeleter>;
+  struct SshStringDeleter {
+    void operator()(ssh_string s) const { ssh_string_free(s); }
+  };
+  using SshStringPtr = std::unique_ptr<ssh_string_struct, SshStringDeleter>;
+  struct SshCharDeleter {  // strings libssh allocated for us
+    void operator()(char* c) const { ssh_string_free_char(c); }
+  };
+  using SshCharPtr = std::unique_ptr<char, SshCharDeleter>;
+
   // One inner channel and its upstream twin.
   struct Bridge {
     RecordedSession* rs = nullptr;
     uint32_t id = 0;
     std::string kind;  // "session" or "direct-tcpip"
-    ssh_channel in = nullptr;
-    ssh_channel up = nullptr;
+    ChannelPtr in;     // the client's channel (inner_)
+    ChannelPtr up;     // the target's channel (up_)
     ssh_channel_callbacks_struct in_cb{}, up_cb{};
     int64_t opened_ms = 0;
     // Requests from the client, applied upstream in order at the top of
@@ -72,6 +116,9 @@ class RecordedSession {
     uint64_t c2t = 0, t2c = 0;
     // Recording.
     std::unique_ptr<audit::FileCastOutput> cast_out;
+    // Lists cast_out among the gateway's open recordings (for the audit
+    // log's checkpoints); declared after it, so it leaves the list first.
+    OpenRecording listed;
     std::unique_ptr<audit::CastWriter> cast;
     std::unique_ptr<audit::SftpObserver> sftp;
     std::string sftp_out;  // validated client packets waiting for the target's window
@@ -82,10 +129,19 @@ class RecordedSession {
       return kind == "auth-agent" || kind == "x11" || kind == "forwarded-tcpip";
     }
     bool Ready() const { return up != nullptr && in != nullptr && (kind != "session" || started); }
+    // The channels go first, the client's then the target's, before the
+    // recording and the callbacks they point to.
+    ~Bridge() {
+      in.reset();
+      up.reset();
+    }
   };
 
   // Setup.
   bool Handshake();
+  // The inner server session on fd_: interception host keys, algorithms,
+  // key exchange callbacks. False (with end_reason_ set) when it cannot start.
+  bool AcceptInner();
   static int OnWake(socket_t fd, int revents, void* userdata);
   static int OnAuthPubkey(ssh_session s, const char* user, ssh_key_struct* key, char state,
                           void* userdata);
@@ -121,7 +177,7 @@ class RecordedSession {
   // Channels the target opens towards the client.
   static ssh_channel OnUpAgentOpen(ssh_session s, void* userdata);
   static ssh_channel OnUpX11Open(ssh_session s, const char* addr, int port, void* userdata);
-  Bridge* AddReverse(const std::string& kind, ssh_channel up);
+  Bridge* AddReverse(const std::string& kind, ChannelPtr up);
   void OpenInner(Bridge& b);
   void HandleTcpipForward(ssh_message msg, bool cancel);
   void AcceptForwarded();

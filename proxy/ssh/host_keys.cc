@@ -12,10 +12,11 @@
 namespace hopgate::proxy {
 namespace {
 
-Result<HostKey> Describe(const std::string& path, ssh_key key) {
+Result<HostKey> Describe(const std::string& path, KeyPtr owned) {
   HostKey hk;
   hk.path = path;
-  hk.key.reset(key);
+  hk.key = std::move(owned);
+  ssh_key key = hk.key.get();
   auto blob = KeyBlob(key);
   if (!blob) return Error{path + ": " + blob.message()};
   hk.type = KeyTypeName(key);
@@ -83,14 +84,14 @@ Result<std::vector<HostKey>> LoadOrGenerateHostKeys(const std::vector<std::strin
     if (ssh_pki_import_privkey_file(path.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK) {
       return Error{path + ": cannot load private key (unreadable, encrypted or not a key)"};
     }
+    KeyPtr loaded(key);
     enum ssh_keytypes_e type = ssh_key_type(key);
     if (type != SSH_KEYTYPE_ED25519 && type != SSH_KEYTYPE_ECDSA_P256 &&
         type != SSH_KEYTYPE_ECDSA_P384 && type != SSH_KEYTYPE_ECDSA_P521 &&
         type != SSH_KEYTYPE_RSA) {
-      ssh_key_free(key);
       return Error{path + ": unsupported host key type"};
     }
-    auto hk = Describe(path, key);
+    auto hk = Describe(path, std::move(loaded));
     if (!hk) return Error{hk.message()};
     hk->generated = generated;
     if (generated) {

@@ -275,6 +275,8 @@ void TcpRelay::Finish(const std::string& reason) {
   finished_ = true;
   close_reason_ = reason;
   SetInterest(0);
+  // Freed by hand, not by RAII members: the relay ends here (socket closed,
+  // CLOSE sent), while a finished relay may be kept until its loop drops it.
   if (fd_ >= 0) {
     close(fd_);
     fd_ = -1;

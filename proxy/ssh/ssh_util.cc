@@ -1,18 +1,27 @@
 #include "proxy/ssh/ssh_util.h"
 
 #include <cstdlib>
+#include <memory>
 
 #include "common/encoding.h"
 
 namespace hopgate::proxy {
+namespace {
+
+// Frees a string libssh allocated for the caller.
+struct SshCharDeleter {
+  void operator()(char* p) const { ssh_string_free_char(p); }
+};
+
+}  // namespace
 
 Result<std::string> KeyBlob(ssh_key key) {
   char* b64 = nullptr;
   if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK || b64 == nullptr) {
     return Error{"cannot export public key"};
   }
+  std::unique_ptr<char, SshCharDeleter> owned(b64);
   auto blob = Base64Decode(b64);
-  ssh_string_free_char(b64);
   if (!blob) return Error{"cannot decode exported public key: " + blob.message()};
   return std::move(*blob);
 }

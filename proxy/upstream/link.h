@@ -20,10 +20,17 @@
 #include <mutex>
 #include <thread>
 
+#include "common/unique_fd.h"
 #include "proxy/ssh/relay.h"
 #include "proxy/upstream/upstream.h"
 
 namespace hopgate::proxy {
+
+// Owns a channel until it is freed or handed to a TcpRelay (release()).
+struct ChannelDeleter {
+  void operator()(ssh_channel c) const { ssh_channel_free(c); }
+};
+using ChannelPtr = std::unique_ptr<ssh_channel_struct, ChannelDeleter>;
 
 inline int64_t SteadyMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -44,7 +51,9 @@ struct StreamRequest {
   bool abandoned = false;  // the requester gave up waiting: close what arrives
   int fd = -1;
   std::string error;
-  ssh_channel channel = nullptr;  // link thread only
+  // Link thread only: always freed or handed on there before the request
+  // completes, so it never reaches the requester's thread.
+  ChannelPtr channel;
 };
 
 class Link : public std::enable_shared_from_this<Link> {
@@ -53,10 +62,6 @@ class Link : public std::enable_shared_from_this<Link> {
 
   Link(UpstreamPool* pool, std::string key, std::string name, int64_t idle_close_ms)
       : pool_(pool), key_(std::move(key)), name_(std::move(name)), idle_close_ms_(idle_close_ms) {}
-  ~Link() {
-    if (wake_[0] >= 0) close(wake_[0]);
-    if (wake_[1] >= 0) close(wake_[1]);
-  }
 
   const std::string& key() const { return key_; }
   const std::string& name() const { return name_; }
@@ -85,10 +90,14 @@ class Link : public std::enable_shared_from_this<Link> {
     std::string reason, message;
     bool ok = Handshake(fd, hop, req, ca, timeout_ms, &reason, &message);
     if (ok) {
-      if (pipe2(wake_, O_NONBLOCK | O_CLOEXEC) != 0) {
+      int wake[2];
+      if (pipe2(wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         ok = false;
         reason = "other";
         message = "hop " + hop.name + ": cannot create a pipe";
+      } else {
+        wake_read_.reset(wake[0]);
+        wake_write_.reset(wake[1]);
       }
     }
     if (ok) {
@@ -96,7 +105,7 @@ class Link : public std::enable_shared_from_this<Link> {
       if (event_) fds_ = std::make_unique<EventFds>(event_.get(), nullptr, nullptr);
       ssh_set_blocking(session_.get(), 0);
       if (!event_ || ssh_event_add_session(event_.get(), session_.get()) != SSH_OK ||
-          ssh_event_add_fd(event_.get(), wake_[0], POLLIN, &Link::OnWake, this) != SSH_OK) {
+          ssh_event_add_fd(event_.get(), wake_read_.get(), POLLIN, &Link::OnWake, this) != SSH_OK) {
         ok = false;
         reason = "other";
         message = "hop " + hop.name + ": cannot set up the event loop";
@@ -212,16 +221,16 @@ class Link : public std::enable_shared_from_this<Link> {
     return 0;
   }
   void Wake() {
-    if (wake_[1] >= 0) {
+    if (wake_write_) {
       char c = 1;
-      (void)!write(wake_[1], &c, 1);
+      (void)!write(wake_write_.get(), &c, 1);
     }
   }
 
   static void Complete(StreamRequest& req, int fd, const std::string& error) {
     std::lock_guard<std::mutex> lock(req.mu);
     if (req.abandoned) {
-      if (fd >= 0) close(fd);
+      if (fd >= 0) close(fd);  // nobody will take it now
       fd = -1;
     }
     req.fd = fd;
@@ -238,86 +247,111 @@ class Link : public std::enable_shared_from_this<Link> {
     std::string end;
     while (true) {
       int64_t now = SteadyMs();
-      std::deque<std::shared_ptr<StreamRequest>> fresh;
-      bool stopping;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        fresh.swap(queue_);
-        stopping = stopping_;
-      }
-      if (stopping) {
+      if (!TakeRequests(s)) {
         end = "gateway shutting down";
-        for (auto& r : fresh) Complete(*r, -1, "the gateway is shutting down");
         break;
       }
-      for (auto& r : fresh) {
-        r->channel = ssh_channel_new(s);
-        if (r->channel == nullptr) {
-          Complete(*r, -1, "cannot create a channel: " + SessionError(s));
-          continue;
-        }
-        opening_.push_back(r);
-      }
-      // Channel opens are non-blocking: each call moves the open on or
-      // reports its outcome.
-      for (size_t i = 0; i < opening_.size();) {
-        StreamRequest& r = *opening_[i];
-        int rc = ssh_channel_open_forward(r.channel, r.host.c_str(), r.port, r.originator.c_str(),
-                                          r.originator_port);
-        if (rc == SSH_AGAIN) {
-          ++i;
-          continue;
-        }
-        if (rc == SSH_OK) {
-          int sp[2];
-          if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) != 0) {
-            ssh_channel_close(r.channel);
-            ssh_channel_free(r.channel);
-            Complete(r, -1, "cannot create a socket pair");
-          } else {
-            relays_.push_back(std::make_unique<TcpRelay>(fds_.get(), r.channel, sp[0], now));
-            Complete(r, sp[1], "");
-          }
-        } else {
-          std::string why = SessionError(s);
-          ssh_channel_free(r.channel);
-          Complete(r, -1,
-                   "it refused to open a channel to " + JoinHostPort(r.host, r.port) + ": " + why);
-        }
-        r.channel = nullptr;
-        opening_.erase(opening_.begin() + static_cast<long>(i));
-      }
-      for (auto& relay : relays_) relay->Sync(now);
-      for (size_t i = 0; i < relays_.size();) {
-        if (relays_[i]->finished()) {
-          relays_.erase(relays_.begin() + static_cast<long>(i));
-        } else {
-          ++i;
-        }
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        int streams = static_cast<int>(relays_.size() + opening_.size());
-        if (streams > 0) idle_since_ms_ = now;
-        streams_ = streams;
-      }
+      AdvanceOpens(s, now);
+      SyncRelays(now);
       if (relays_.empty() && opening_.empty() && pool_->RetireIfIdle(this)) {
         end = "idle";
         break;
       }
       int64_t timeout = opening_.empty() ? std::min<int64_t>(idle_close_ms_ + 10, 60'000) : 1000;
       // Nested polls above may have seen the hop go: do not sleep on it.
-      if ((ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) || !ssh_is_connected(s)) {
+      if (HopGone(s)) {
         end = "the hop closed the connection";
         break;
       }
       ssh_event_dopoll(event_.get(), static_cast<int>(timeout));
-      if ((ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) || !ssh_is_connected(s)) {
+      if (HopGone(s)) {
         end = "the hop closed the connection";
         break;
       }
     }
-    // Ending: refuse what waits, abort every stream, then leave the pool.
+    Teardown(s, end);
+  }
+
+  static bool HopGone(ssh_session s) {
+    return (ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) || !ssh_is_connected(s);
+  }
+
+  // Moves queued requests to opening_, each with a new channel. False when
+  // the link is stopping (every queued request is then refused).
+  bool TakeRequests(ssh_session s) {
+    std::deque<std::shared_ptr<StreamRequest>> fresh;
+    bool stopping;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fresh.swap(queue_);
+      stopping = stopping_;
+    }
+    if (stopping) {
+      for (auto& r : fresh) Complete(*r, -1, "the gateway is shutting down");
+      return false;
+    }
+    for (auto& r : fresh) {
+      r->channel.reset(ssh_channel_new(s));
+      if (r->channel == nullptr) {
+        Complete(*r, -1, "cannot create a channel: " + SessionError(s));
+        continue;
+      }
+      opening_.push_back(r);
+    }
+    return true;
+  }
+
+  // Channel opens are non-blocking: each call moves the open on or reports
+  // its outcome. An open channel goes to a new relay, the socket pair's
+  // other end to the requester.
+  void AdvanceOpens(ssh_session s, int64_t now) {
+    for (size_t i = 0; i < opening_.size();) {
+      StreamRequest& r = *opening_[i];
+      int rc = ssh_channel_open_forward(r.channel.get(), r.host.c_str(), r.port,
+                                        r.originator.c_str(), r.originator_port);
+      if (rc == SSH_AGAIN) {
+        ++i;
+        continue;
+      }
+      if (rc == SSH_OK) {
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) != 0) {
+          ssh_channel_close(r.channel.get());
+          r.channel.reset();
+          Complete(r, -1, "cannot create a socket pair");
+        } else {
+          relays_.push_back(
+              std::make_unique<TcpRelay>(fds_.get(), r.channel.release(), sp[0], now));
+          Complete(r, sp[1], "");
+        }
+      } else {
+        std::string why = SessionError(s);
+        r.channel.reset();
+        Complete(r, -1,
+                 "it refused to open a channel to " + JoinHostPort(r.host, r.port) + ": " + why);
+      }
+      opening_.erase(opening_.begin() + static_cast<long>(i));
+    }
+  }
+
+  // Moves every relay on, drops finished ones, and publishes the stream count.
+  void SyncRelays(int64_t now) {
+    for (auto& relay : relays_) relay->Sync(now);
+    for (size_t i = 0; i < relays_.size();) {
+      if (relays_[i]->finished()) {
+        relays_.erase(relays_.begin() + static_cast<long>(i));
+      } else {
+        ++i;
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    int streams = static_cast<int>(relays_.size() + opening_.size());
+    if (streams > 0) idle_since_ms_ = now;
+    streams_ = streams;
+  }
+
+  // Ending: refuse what waits, abort every stream, then leave the pool.
+  void Teardown(ssh_session s, const std::string& end) {
     pool_->Remove(this);
     std::deque<std::shared_ptr<StreamRequest>> rest;
     {
@@ -327,15 +361,14 @@ class Link : public std::enable_shared_from_this<Link> {
     }
     for (auto& r : rest) Complete(*r, -1, "the connection to it closed");
     for (auto& r : opening_) {
-      if (r->channel) ssh_channel_free(r->channel);
-      r->channel = nullptr;
+      r->channel.reset();
       Complete(*r, -1, "the connection to it closed");
     }
     opening_.clear();
     for (auto& relay : relays_) relay->Abort(end);
     relays_.clear();
     spdlog::info("upstream {}: connection closed ({})", name_, end);
-    ssh_event_remove_fd(event_.get(), wake_[0]);
+    ssh_event_remove_fd(event_.get(), wake_read_.get());
     ssh_event_remove_session(event_.get(), s);
     ssh_disconnect(s);
     fds_.reset();
@@ -350,7 +383,7 @@ class Link : public std::enable_shared_from_this<Link> {
   SessionPtr session_;
   EventPtr event_;
   std::unique_ptr<EventFds> fds_;  // the relays' sockets in event_ (this thread's own loop)
-  int wake_[2] = {-1, -1};
+  UniqueFd wake_read_, wake_write_;  // a pipe: Wake() interrupts the link's poll
 
   std::mutex mu_;
   std::condition_variable cv_;

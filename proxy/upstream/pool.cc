@@ -100,6 +100,96 @@ Result<std::vector<IpAddress>> UpstreamPool::ResolveHop(const std::string& host,
   return addrs;
 }
 
+void UpstreamPool::Release(const std::shared_ptr<Link>& link) {
+  if (!link) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  --link->reserved;
+}
+
+Error UpstreamPool::Failed(const std::shared_ptr<Link>& link, const RouteFailure& failure) {
+  Release(link);
+  if (metrics_) metrics_->UpstreamConnectFailure(failure.reason);
+  return Error{failure.message};
+}
+
+std::shared_ptr<Link> UpstreamPool::ReserveLink(const std::string& key, const Hop& hop,
+                                                Link* prev, bool* create) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shut_down_) {
+    if (prev) --prev->reserved;
+    return nullptr;
+  }
+  std::shared_ptr<Link> link;
+  for (auto& l : links_[key]) {
+    if (l->Usable(options_.max_channels)) {
+      link = l;
+      break;
+    }
+  }
+  if (!link) {
+    link = std::make_shared<Link>(this, key, hop.name, options_.idle_close_ms);
+    links_[key].push_back(link);
+    *create = true;
+  }
+  ++link->reserved;
+  return link;
+}
+
+int UpstreamPool::DialFirstHop(const Hop& hop, RouteFailure* failure) {
+  const int64_t timeout = options_.connect_timeout_ms;
+  // The first jump host is the administrator's, not a client's
+  // choice: its name is resolved here, once, and dialled as resolved.
+  DialError derr;
+  Result<Dialed> dialed = Error{""};
+  auto addrs = ResolveHop(hop.address.host, timeout, &derr);
+  if (addrs) dialed = Dial(*addrs, hop.address.port, timeout, &derr);
+  if (!addrs || !dialed) {
+    failure->hop = hop.name;
+    failure->reason = DialFailureName(derr.kind);
+    failure->message = "hop " + hop.name + ": " + derr.message;
+    return -1;
+  }
+  if (metrics_) metrics_->UpstreamConnect(static_cast<double>(dialed->elapsed_ms) / 1000.0);
+  return dialed->fd;
+}
+
+bool UpstreamPool::ConnectLink(Link& link, size_t i, const RouteRequest& req,
+                               std::shared_ptr<Link> prev, RouteFailure* failure) {
+  const Hop& hop = req.hops[i];
+  const int64_t timeout = options_.connect_timeout_ms;
+  int64_t started = SteadyMs();
+  int fd = -1;
+  if (i == 0) {
+    fd = DialFirstHop(hop, failure);
+  } else {
+    auto stream = prev->OpenStream(hop.address.host, hop.address.port, "", 0, timeout);
+    if (!stream) {
+      failure->hop = hop.name;
+      failure->reason = "open_refused";
+      failure->message = "hop " + hop.name + ": cannot reach it from " + prev->name() + ": " +
+                         stream.message();
+    } else {
+      fd = *stream;
+    }
+  }
+  Release(prev);
+  prev.reset();
+  bool ok = false;
+  if (fd >= 0) {
+    ok = link.Establish(fd, hop, req, options_.user_ca, timeout, failure);
+  } else {
+    link.MarkFailed(*failure);  // waiters see the failure too
+  }
+  if (!ok) return false;
+  if (metrics_) {
+    metrics_->UpstreamHopConnect(static_cast<int>(i) + 1,
+                                 static_cast<double>(SteadyMs() - started) / 1000.0);
+  }
+  spdlog::info("upstream {}: connected as {} (hop {} of {})", hop.name, hop.login, i + 1,
+               req.hops.size());
+  return true;
+}
+
 Result<RouteStream> UpstreamPool::Open(const RouteRequest& req, RouteFailure* failure) {
   if (req.hops.empty()) {
     failure->reason = "other";
@@ -110,97 +200,29 @@ Result<RouteStream> UpstreamPool::Open(const RouteRequest& req, RouteFailure* fa
   std::shared_ptr<Link> prev;
   std::string key;
   RouteStream out;
-  auto release = [&](const std::shared_ptr<Link>& l) {
-    if (!l) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    --l->reserved;
-  };
-  auto failed = [&](const std::shared_ptr<Link>& l) -> Result<RouteStream> {
-    release(l);
-    if (metrics_) metrics_->UpstreamConnectFailure(failure->reason);
-    return Error{failure->message};
-  };
-
   for (size_t i = 0; i < req.hops.size(); ++i) {
     const Hop& hop = req.hops[i];
     key += (i ? ">" : "") + hop.name + "@" + JoinHostPort(hop.address.host, hop.address.port) +
            "[" + (hop.identity_text.empty() ? "cert:" + req.user : "identity") + "]";
-    std::shared_ptr<Link> link;
     bool create = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (shut_down_) {
-        failure->hop = hop.name;
-        failure->reason = "other";
-        failure->message = "the gateway is shutting down";
-        if (prev) --prev->reserved;
-        return Error{failure->message};
-      }
-      for (auto& l : links_[key]) {
-        if (l->Usable(options_.max_channels)) {
-          link = l;
-          break;
-        }
-      }
-      if (!link) {
-        link = std::make_shared<Link>(this, key, hop.name, options_.idle_close_ms);
-        links_[key].push_back(link);
-        create = true;
-      }
-      ++link->reserved;
+    std::shared_ptr<Link> link = ReserveLink(key, hop, prev.get(), &create);
+    if (!link) {
+      failure->hop = hop.name;
+      failure->reason = "other";
+      failure->message = "the gateway is shutting down";
+      return Error{failure->message};
     }
     if (create) {
-      int64_t started = SteadyMs();
-      int fd = -1;
-      if (i == 0) {
-        // The first jump host is the administrator's, not a client's
-        // choice: its name is resolved here, once, and dialled as resolved.
-        DialError derr;
-        Result<Dialed> dialed = Error{""};
-        auto addrs = ResolveHop(hop.address.host, timeout, &derr);
-        if (addrs) dialed = Dial(*addrs, hop.address.port, timeout, &derr);
-        if (!addrs || !dialed) {
-          failure->hop = hop.name;
-          failure->reason = DialFailureName(derr.kind);
-          failure->message = "hop " + hop.name + ": " + derr.message;
-        } else {
-          fd = dialed->fd;
-          if (metrics_) metrics_->UpstreamConnect(static_cast<double>(dialed->elapsed_ms) / 1000.0);
-        }
-      } else {
-        auto stream = prev->OpenStream(hop.address.host, hop.address.port, "", 0, timeout);
-        if (!stream) {
-          failure->hop = hop.name;
-          failure->reason = "open_refused";
-          failure->message = "hop " + hop.name + ": cannot reach it from " + prev->name() + ": " +
-                             stream.message();
-        } else {
-          fd = *stream;
-        }
-      }
-      release(prev);
-      prev.reset();
-      bool ok = false;
-      if (fd >= 0) {
-        ok = link->Establish(fd, hop, req, options_.user_ca, timeout, failure);
-      } else {
-        link->MarkFailed(*failure);  // waiters see the failure too
-      }
-      if (!ok) {
+      // Releases the reservation on prev once link's transport exists.
+      if (!ConnectLink(*link, i, req, std::move(prev), failure)) {
         Remove(link.get());
-        return failed(link);
+        return Failed(link, *failure);
       }
-      if (metrics_) {
-        metrics_->UpstreamHopConnect(static_cast<int>(i) + 1,
-                                     static_cast<double>(SteadyMs() - started) / 1000.0);
-      }
-      spdlog::info("upstream {}: connected as {} (hop {} of {})", hop.name, hop.login, i + 1,
-                   req.hops.size());
     } else {
-      release(prev);
+      Release(prev);
       prev.reset();
       if (!link->WaitReady(timeout * static_cast<int64_t>(req.hops.size()), failure)) {
-        return failed(link);
+        return Failed(link, *failure);
       }
       if (i == 0) out.first_hop_reused = true;
     }
@@ -213,9 +235,9 @@ Result<RouteStream> UpstreamPool::Open(const RouteRequest& req, RouteFailure* fa
     failure->reason = "open_refused";
     failure->message = "hop " + prev->name() + ": cannot reach " +
                        JoinHostPort(req.host, req.port) + ": " + stream.message();
-    return failed(prev);
+    return Failed(prev, *failure);
   }
-  release(prev);
+  Release(prev);
   out.fd = *stream;
   return out;
 }

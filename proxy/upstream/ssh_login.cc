@@ -26,21 +26,16 @@ constexpr const char* kUpstreamCiphers =
     "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"
     "aes256-ctr,aes192-ctr,aes128-ctr";
 
-}  // namespace
+// Sets `*reason` (a metric reason) and returns the error `message`.
+Error Fail(std::string* reason, const char* r, const std::string& message) {
+  *reason = r;
+  return Error{message};
+}
 
-Result<SessionPtr> ConnectSsh(int fd, const SshLogin& hop,
-                              const std::optional<certs::PrivateKey>& ca, int64_t timeout_ms,
-                              std::string* reason) {
-  auto fail = [&](const char* r, const std::string& m) -> Result<SessionPtr> {
-    *reason = r;
-    return Error{m};
-  };
-  SessionPtr session(ssh_new());
-  if (!session) {
-    close(fd);
-    return fail("other", "cannot create an SSH session");
-  }
-  ssh_session s = session.get();
+// Client options: SSH over `fd`, no ssh_config files, the hop's known_hosts,
+// host key and cipher preferences, no compression. False if libssh refused
+// one.
+bool SetClientOptions(ssh_session s, int fd, const SshLogin& hop, int64_t timeout_ms) {
   long timeout_s = std::max<int64_t>(1, timeout_ms / 1000);
   int port = hop.address.port;
   int no = 0;
@@ -65,98 +60,133 @@ Result<SessionPtr> ConnectSsh(int fd, const SshLogin& hop,
               ssh_options_set(s, SSH_OPTIONS_CIPHERS_S_C, kUpstreamCiphers) == SSH_OK;
   }
   DisableCompression(s);
-  if (!opts_ok) return fail("other", "cannot set SSH options: " + SessionError(s));
-  if (ssh_connect(s) != SSH_OK) {
-    return fail("other", "SSH connection failed: " + SessionError(s));
-  }
+  return opts_ok;
+}
 
-  // The hop's host key: pinned, or in its known_hosts file. Never trusted
-  // on first use.
+// The hop's host key: pinned, or in its known_hosts file. Never trusted on
+// first use.
+Status CheckHostKey(ssh_session s, const SshLogin& hop, std::string* reason) {
   ssh_key raw = nullptr;
   if (ssh_get_server_publickey(s, &raw) != SSH_OK || raw == nullptr) {
-    return fail("host_key", "no host key received");
+    return Fail(reason, "host_key", "no host key received");
   }
   KeyPtr server_key(raw);
   auto blob = KeyBlob(server_key.get());
-  if (!blob) return fail("host_key", "cannot read its host key: " + blob.message());
+  if (!blob) return Fail(reason, "host_key", "cannot read its host key: " + blob.message());
   std::string presented = Sha256Fingerprint(*blob);
   if (!hop.host_key_blob.empty()) {
     if (*blob != hop.host_key_blob) {
-      return fail("host_key", "host key mismatch: it presented " + KeyTypeName(server_key.get()) +
-                                  " " + presented + ", the policy pins " +
-                                  Sha256Fingerprint(hop.host_key_blob));
+      return Fail(reason, "host_key",
+                  "host key mismatch: it presented " + KeyTypeName(server_key.get()) + " " +
+                      presented + ", the policy pins " + Sha256Fingerprint(hop.host_key_blob));
     }
-  } else {
-    switch (ssh_session_is_known_server(s)) {
-      case SSH_KNOWN_HOSTS_OK:
-        break;
-      case SSH_KNOWN_HOSTS_CHANGED:
-        return fail("host_key", "host key changed: it presented " + presented +
-                                    ", which does not match " + hop.known_hosts_path);
-      case SSH_KNOWN_HOSTS_OTHER:
-        return fail("host_key", "it presented a key of another type than " + hop.known_hosts_path +
-                                    " lists (" + presented + ")");
-      default:
-        return fail("host_key", "host key " + presented + " is not in " + hop.known_hosts_path);
-    }
+    return Status::Ok();
   }
+  switch (ssh_session_is_known_server(s)) {
+    case SSH_KNOWN_HOSTS_OK:
+      return Status::Ok();
+    case SSH_KNOWN_HOSTS_CHANGED:
+      return Fail(reason, "host_key", "host key changed: it presented " + presented +
+                                          ", which does not match " + hop.known_hosts_path);
+    case SSH_KNOWN_HOSTS_OTHER:
+      return Fail(reason, "host_key", "it presented a key of another type than " +
+                                          hop.known_hosts_path + " lists (" + presented + ")");
+    default:
+      return Fail(reason, "host_key",
+                  "host key " + presented + " is not in " + hop.known_hosts_path);
+  }
+}
+
+// Logs in with the hop's static identity (an OpenSSH private key).
+Status LoginWithIdentity(ssh_session s, const SshLogin& hop, std::string* reason) {
+  ssh_key priv = nullptr;
+  if (ssh_pki_import_privkey_base64(hop.identity_text.c_str(), nullptr, nullptr, nullptr,
+                                    &priv) != SSH_OK) {
+    return Fail(reason, "auth", "cannot load its identity key");
+  }
+  KeyPtr key(priv);
+  if (ssh_userauth_publickey(s, nullptr, key.get()) != SSH_AUTH_SUCCESS) {
+    return Fail(reason, "auth", "login as " + hop.login + " with its identity key was refused");
+  }
+  return Status::Ok();
+}
+
+// Logs in with a fresh Ed25519 key and a short-lived certificate for it,
+// minted by `ca` for hop.login.
+Status LoginWithMintedCertificate(ssh_session s, const SshLogin& hop, const certs::PrivateKey& ca,
+                                  std::string* reason) {
+  ssh_key priv = nullptr;
+  if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &priv) != SSH_OK) {
+    return Fail(reason, "auth", "cannot generate a key");
+  }
+  KeyPtr key(priv);
+  ssh_key pub = nullptr;
+  if (ssh_pki_export_privkey_to_pubkey(key.get(), &pub) != SSH_OK) {
+    return Fail(reason, "auth", "cannot derive the public key");
+  }
+  KeyPtr pubkey(pub);
+  auto pub_blob = KeyBlob(pubkey.get());
+  if (!pub_blob) return Fail(reason, "auth", "cannot encode the public key");
+  auto parsed = certs::ParsePublicKeyBlob(*pub_blob);
+  if (!parsed) return Fail(reason, "auth", "cannot parse the public key: " + parsed.message());
+  certs::CertificateSpec spec;
+  spec.key = *parsed;
+  RAND_bytes(reinterpret_cast<unsigned char*>(&spec.serial), sizeof spec.serial);
+  spec.key_id = hop.key_id;
+  spec.principals = {hop.login};
+  uint64_t now = static_cast<uint64_t>(time(nullptr));
+  spec.valid_after = now - 60;
+  spec.valid_before = now + static_cast<uint64_t>(std::max<int64_t>(60, hop.valid_seconds));
+  spec.extensions = hop.extensions;
+  spec.force_command = hop.force_command;
+  auto cert = certs::MintUserCertificate(spec, ca);
+  if (!cert) return Fail(reason, "auth", "cannot mint a certificate: " + cert.message());
+  ssh_key cert_key = nullptr;
+  std::string b64 = Base64Encode(*cert);
+  if (ssh_pki_import_cert_base64(b64.c_str(), SSH_KEYTYPE_ED25519_CERT01, &cert_key) != SSH_OK) {
+    return Fail(reason, "auth", "libssh cannot load the minted certificate");
+  }
+  KeyPtr certk(cert_key);
+  if (ssh_pki_copy_cert_to_privkey(certk.get(), key.get()) != SSH_OK) {
+    return Fail(reason, "auth", "libssh cannot attach the minted certificate");
+  }
+  if (ssh_userauth_try_publickey(s, nullptr, certk.get()) != SSH_AUTH_SUCCESS ||
+      ssh_userauth_publickey(s, nullptr, key.get()) != SSH_AUTH_SUCCESS) {
+    return Fail(reason, "auth", "login as " + hop.login + " with a certificate minted by " +
+                                    "upstream.user_ca_key was refused");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<SessionPtr> ConnectSsh(int fd, const SshLogin& hop,
+                              const std::optional<certs::PrivateKey>& ca, int64_t timeout_ms,
+                              std::string* reason) {
+  SessionPtr session(ssh_new());
+  if (!session) {
+    close(fd);  // not handed to libssh yet, and the caller gave it up
+    return Fail(reason, "other", "cannot create an SSH session");
+  }
+  ssh_session s = session.get();
+  if (!SetClientOptions(s, fd, hop, timeout_ms)) {
+    return Fail(reason, "other", "cannot set SSH options: " + SessionError(s));
+  }
+  if (ssh_connect(s) != SSH_OK) {
+    return Fail(reason, "other", "SSH connection failed: " + SessionError(s));
+  }
+  if (Status st = CheckHostKey(s, hop, reason); !st) return st.error();
 
   // Log in: a static identity, or a certificate minted for this user.
+  Status login = Status::Ok();
   if (!hop.identity_text.empty()) {
-    ssh_key priv = nullptr;
-    if (ssh_pki_import_privkey_base64(hop.identity_text.c_str(), nullptr, nullptr, nullptr,
-                                      &priv) != SSH_OK) {
-      return fail("auth", "cannot load its identity key");
-    }
-    KeyPtr key(priv);
-    if (ssh_userauth_publickey(s, nullptr, key.get()) != SSH_AUTH_SUCCESS) {
-      return fail("auth", "login as " + hop.login + " with its identity key was refused");
-    }
+    login = LoginWithIdentity(s, hop, reason);
+  } else if (!ca) {
+    login = Fail(reason, "auth", "no identity and no upstream.user_ca_key to mint a certificate");
   } else {
-    if (!ca) {
-      return fail("auth", "no identity and no upstream.user_ca_key to mint a certificate");
-    }
-    ssh_key priv = nullptr;
-    if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &priv) != SSH_OK) {
-      return fail("auth", "cannot generate a key");
-    }
-    KeyPtr key(priv);
-    ssh_key pub = nullptr;
-    if (ssh_pki_export_privkey_to_pubkey(key.get(), &pub) != SSH_OK) {
-      return fail("auth", "cannot derive the public key");
-    }
-    KeyPtr pubkey(pub);
-    auto pub_blob = KeyBlob(pubkey.get());
-    if (!pub_blob) return fail("auth", "cannot encode the public key");
-    auto parsed = certs::ParsePublicKeyBlob(*pub_blob);
-    if (!parsed) return fail("auth", "cannot parse the public key: " + parsed.message());
-    certs::CertificateSpec spec;
-    spec.key = *parsed;
-    RAND_bytes(reinterpret_cast<unsigned char*>(&spec.serial), sizeof spec.serial);
-    spec.key_id = hop.key_id;
-    spec.principals = {hop.login};
-    uint64_t now = static_cast<uint64_t>(time(nullptr));
-    spec.valid_after = now - 60;
-    spec.valid_before = now + static_cast<uint64_t>(std::max<int64_t>(60, hop.valid_seconds));
-    spec.extensions = hop.extensions;
-    spec.force_command = hop.force_command;
-    auto cert = certs::MintUserCertificate(spec, *ca);
-    if (!cert) return fail("auth", "cannot mint a certificate: " + cert.message());
-    ssh_key cert_key = nullptr;
-    std::string b64 = Base64Encode(*cert);
-    if (ssh_pki_import_cert_base64(b64.c_str(), SSH_KEYTYPE_ED25519_CERT01, &cert_key) != SSH_OK) {
-      return fail("auth", "libssh cannot load the minted certificate");
-    }
-    KeyPtr certk(cert_key);
-    if (ssh_pki_copy_cert_to_privkey(certk.get(), key.get()) != SSH_OK) {
-      return fail("auth", "libssh cannot attach the minted certificate");
-    }
-    if (ssh_userauth_try_publickey(s, nullptr, certk.get()) != SSH_AUTH_SUCCESS ||
-        ssh_userauth_publickey(s, nullptr, key.get()) != SSH_AUTH_SUCCESS) {
-      return fail("auth", "login as " + hop.login + " with a certificate minted by " +
-                              "upstream.user_ca_key was refused");
-    }
+    login = LoginWithMintedCertificate(s, hop, *ca, reason);
   }
+  if (!login) return login.error();
   return session;
 }
 

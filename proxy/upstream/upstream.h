@@ -108,6 +108,20 @@ class UpstreamPool {
                                            DialError* error);
   void Remove(Link* link);
   void EraseLocked(Link* link);  // mu_ held
+  // Open's steps. ReserveLink finds a usable link for `key` or makes one
+  // (`*create`) and reserves a stream on it; null once shut down (then it
+  // drops prev's reservation too).
+  std::shared_ptr<Link> ReserveLink(const std::string& key, const Hop& hop, Link* prev,
+                                    bool* create);
+  // A TCP connection to the route's first hop (its fd), or -1 with `*failure`.
+  int DialFirstHop(const Hop& hop, RouteFailure* failure);
+  // Reaches hop `i` (dialled, or a stream through `prev`, whose reservation
+  // it then drops) and logs `link` in to it; false with `*failure`.
+  bool ConnectLink(Link& link, size_t i, const RouteRequest& req, std::shared_ptr<Link> prev,
+                   RouteFailure* failure);
+  void Release(const std::shared_ptr<Link>& link);  // drops a reservation
+  // Drops the reservation on `link`, counts the failure; the error to return.
+  Error Failed(const std::shared_ptr<Link>& link, const RouteFailure& failure);
 
   Options options_;
   Metrics* metrics_;

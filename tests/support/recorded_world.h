@@ -27,7 +27,9 @@ struct RecordedWorld {
   std::string ssh_config = dir + "/ssh_config";
 
   // `rule_extra` is appended to alice's rule; `host_extra` to db1's entry.
-  // `config_extra` is appended to the gateway's config.
+  // `config_extra` is appended to the gateway's config right after its
+  // audit: section, so indented lines ("  checkpoint_interval: 1s\n") add
+  // to that section and unindented ones start sections of their own.
   explicit RecordedWorld(const std::string& rule_extra = "", const std::string& host_extra = "",
                          const std::string& host_key = "", std::vector<std::string> launcher = {},
                          const std::string& config_extra = "") {
@@ -53,7 +55,7 @@ struct RecordedWorld {
         "    permit_open: [\"db1:22\"]\n"
         "    logins: [root]\n" + rule_extra;
     gate = std::make_unique<Gate>(
-        dir, policy, "upstream:\n  user_ca_key: " + ca.private_path + "\n" + config_extra, false);
+        dir, policy, config_extra + "upstream:\n  user_ca_key: " + ca.private_path + "\n", false);
     if (!launcher.empty()) gate->set_launcher(launcher);
     gate->Start();
     RunResult kh = Run({Gate::HopctlBinary(), "known-hosts", "--config", gate->config_path()});
