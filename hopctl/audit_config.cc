@@ -43,6 +43,12 @@ Result<AuditPaths> LoadAuditPaths(const std::string& config_file) {
     path("recordings", &out.recordings);
     path("signing_key", &out.signing_key);
     if (!audit["log"]) d.Error(audit, "missing audit.log (path of the JSON-lines audit log)");
+    // The gateway's default key: <dir of the first host key>/audit_signing_ed25519.
+    const YAML::Node host_keys = (*root)["host_keys"];
+    if (out.signing_key.empty() && host_keys && host_keys.IsSequence() && host_keys.size() > 0 &&
+        host_keys[0].IsScalar() && !host_keys[0].Scalar().empty()) {
+      out.signing_key = DirOf(Resolve(config_file, host_keys[0].Scalar())) + "/audit_signing_ed25519";
+    }
   }
   if (d.has_errors()) return MakeError(Code::kInvalidArgument, d.ToString());
   if (out.recordings.empty()) out.recordings = DirOf(out.log) + "/recordings";

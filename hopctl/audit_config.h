@@ -13,7 +13,9 @@ namespace hopgate::hopctl {
 struct AuditPaths {
   std::string log;          // audit.log
   std::string recordings;   // audit.recordings, default <log dir>/recordings
-  std::string signing_key;  // audit.signing_key ("" when not set)
+  // audit.signing_key, or the gateway's default beside the first host key;
+  // "" when the config names neither.
+  std::string signing_key;
 };
 
 // Errors name FILE:LINE:COL (or FILE) and say what is missing.

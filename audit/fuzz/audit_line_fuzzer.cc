@@ -3,11 +3,7 @@
 // never reads out of bounds and agrees with nlohmann's parser on every line
 // both accept (the members it reports are the parser's); the checkpoint text
 // and allowed_signers parsers never crash. Under libFuzzer, from the root:
-//   clang++-14 -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -I. -o fuzzer
-//     audit/fuzz/audit_line_fuzzer.cc audit/{line_scan,trust,checkpoint}.cc
-//     certs/{key,sshsig,signature,openssl_util,private_key}.cc
-//     common/{encoding,strings,wire}.cc -lcrypto
-//   ./fuzzer -max_len=4096 CORPUS_COPY audit/fuzz/audit_line_corpus
+//   audit/fuzz/run_fuzzer.sh 60 audit_line_fuzzer
 #include <cstdint>
 #include <cstdlib>
 #include <string>
