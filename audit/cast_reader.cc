@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -24,11 +26,13 @@ constexpr int kMaxDepth = 16;       // nesting of arrays and objects in one line
 constexpr size_t kMaxCodeBytes = 16;
 
 // nlohmann's parser is iterative, but a line of a million '[' still builds
-// a million nested values: refuse deep nesting before parsing at all.
-bool NestingWithin(std::string_view text, int max_depth) {
+// a million nested values: refuse deep nesting before parsing at all. The
+// 1-based column where nesting first goes deeper than `max_depth`, 0 if never.
+size_t TooDeepAt(std::string_view text, int max_depth) {
   int depth = 0;
   bool in_string = false, escaped = false;
-  for (char c : text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
     if (in_string) {
       if (escaped) {
         escaped = false;
@@ -42,24 +46,26 @@ bool NestingWithin(std::string_view text, int max_depth) {
     if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
+      if (++depth > max_depth) return i + 1;
     } else if (c == ']' || c == '}') {
       --depth;
     }
   }
-  return true;
+  return 0;
 }
 
-// Parses one line as JSON, or says why not (nlohmann's message without its
-// "[json.exception...] parse error at line 1, " prefix; escaped, since it
-// quotes the hostile bytes it stopped at).
-Result<json> ParseJson(std::string_view text) {
-  if (!NestingWithin(text, kMaxDepth)) {
-    return MakeError(Code::kInvalidArgument,
-                     "nested deeper than " + std::to_string(kMaxDepth) + " levels");
+// Parses one line as JSON, or says why not and at which 1-based column
+// (nlohmann's message without its "[json.exception...] parse error at line
+// 1, " prefix; escaped, since it quotes the hostile bytes it stopped at).
+bool ParseJson(std::string_view text, json* out, std::string* why, size_t* column) {
+  if (size_t deep = TooDeepAt(text, kMaxDepth); deep > 0) {
+    *why = "nested deeper than " + std::to_string(kMaxDepth) + " levels";
+    *column = deep;
+    return false;
   }
   try {
-    return json::parse(text.begin(), text.end());
+    *out = json::parse(text.begin(), text.end());
+    return true;
   } catch (const json::exception& e) {
     std::string what = e.what();
     if (auto at = what.find("parse error at line 1, "); at != std::string::npos) {
@@ -67,8 +73,83 @@ Result<json> ParseJson(std::string_view text) {
     } else if (auto sp = what.find("] "); sp != std::string::npos) {
       what = what.substr(sp + 2);
     }
-    return MakeError(Code::kInvalidArgument, "not JSON: " + EscapeControl(what));
+    // "column N: ..." repeats what the location already says.
+    if (what.rfind("column ", 0) == 0) {
+      if (auto colon = what.find(": "); colon != std::string::npos) what = what.substr(colon + 2);
+    }
+    *why = "not JSON: " + EscapeControl(what);
+    const auto* pe = dynamic_cast<const json::parse_error*>(&e);
+    *column = pe != nullptr && pe->byte > 0 ? std::min(pe->byte, text.size() + 1) : 1;
+    return false;
   }
+}
+
+// Where the values of a JSON line's top-level array or object start
+// (1-based columns): an array's elements in order, an object's members with
+// their raw key text. Only for text that parsed as JSON, to point errors
+// at the value they are about.
+struct TopValue {
+  std::string_view key;
+  size_t column;
+};
+std::vector<TopValue> TopLevelValues(std::string_view text) {
+  std::vector<TopValue> out;
+  int depth = 0;
+  bool in_string = false, escaped = false, is_object = false;
+  bool expect_value = false, expect_key = false, in_key = false;
+  size_t key_start = 0;
+  std::string_view key;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+        if (in_key) key = text.substr(key_start, i - key_start);
+        in_key = false;
+      }
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+    if (depth == 1 && expect_value && c != ']' && c != '}') {
+      out.push_back({is_object ? key : std::string_view(), i + 1});
+      expect_value = false;
+    } else if (depth == 1 && expect_key && c == '"') {
+      in_key = true;
+      expect_key = false;
+      key_start = i + 1;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (depth++ == 0) {
+        is_object = c == '{';
+        expect_value = !is_object;
+        expect_key = is_object;
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    } else if (c == ',' && depth == 1) {
+      (is_object ? expect_key : expect_value) = true;
+    } else if (c == ':' && depth == 1 && is_object) {
+      expect_value = true;
+    }
+  }
+  return out;
+}
+
+size_t MemberColumn(const std::vector<TopValue>& values, std::string_view key) {
+  for (const auto& v : values) {
+    if (v.key == key) return v.column;
+  }
+  return 1;
+}
+
+size_t ElementColumn(const std::vector<TopValue>& values, size_t index) {
+  return index < values.size() ? values[index].column : 1;
 }
 
 // Header members that must be integers in a range, when present.
@@ -144,18 +225,21 @@ std::string Number(double v) {
 
 }  // namespace
 
-std::string Located(const std::string& file, const Error& error) {
-  if (error.line > 0) return file + ":" + std::to_string(error.line) + ": " + error.message;
-  return file + ": " + error.message;
+std::string Located(const std::string& file, const Error& error, int column) {
+  if (error.line <= 0) return file + ": " + error.message;
+  std::string at = file + ":" + std::to_string(error.line);
+  if (column > 0) at += ":" + std::to_string(column);
+  return at + ": " + error.message;
 }
 
 // --- CastParser ---
 
 CastParser::CastParser(CastLimits limits) : limits_(limits) {}
 
-Error CastParser::Fail(std::string message) {
+Error CastParser::Fail(std::string message, size_t column) {
   Error e = MakeError(Code::kInvalidArgument, std::move(message));
   e.line = static_cast<int>(std::min<uint64_t>(line_, INT32_MAX));
+  error_column_ = static_cast<int>(std::min<size_t>(column, INT32_MAX));
   error_ = e;
   return e;
 }
@@ -174,7 +258,8 @@ Status CastParser::Feed(std::string_view bytes) {
         std::count(buf_.begin() + static_cast<std::ptrdiff_t>(pos_),
                    buf_.begin() + static_cast<std::ptrdiff_t>(tail_start), '\n'));
     line_ += complete + 1;
-    return Fail("line is longer than " + std::to_string(limits_.max_line_bytes) + " bytes");
+    return Fail("line is longer than " + std::to_string(limits_.max_line_bytes) + " bytes",
+                limits_.max_line_bytes + 1);
   }
   return Status::Ok();
 }
@@ -189,102 +274,109 @@ Result<bool> CastParser::Next(CastEvent* out) {
     consumed_ += text.size() + 1;
     pos_ = nl + 1;
     if (text.size() > limits_.max_line_bytes) {
-      return Fail("line is longer than " + std::to_string(limits_.max_line_bytes) + " bytes");
+      return Fail("line is longer than " + std::to_string(limits_.max_line_bytes) + " bytes",
+                  limits_.max_line_bytes + 1);
     }
     if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
     if (!has_header_) {
-      if (Status s = ParseHeader(text); !s.ok()) return Fail(s.message());
+      if (auto p = ParseHeader(text)) return Fail(p->message, p->column);
       has_header_ = true;
       continue;
     }
-    auto r = ParseEvent(text, out);
-    if (!r) return Fail(r.message());
+    if (auto p = ParseEvent(text, out)) return Fail(p->message, p->column);
     out->line = line_;
     out->end_offset = consumed_;
     return true;
   }
 }
 
-Status CastParser::ParseHeader(std::string_view text) {
-  if (text.empty()) return MakeError(Code::kInvalidArgument, "empty line where the header belongs");
-  auto parsed = ParseJson(text);
-  if (!parsed) return MakeError(Code::kInvalidArgument, "header " + parsed.message());
-  const json& h = *parsed;
-  if (!h.is_object()) {
-    return MakeError(Code::kInvalidArgument,
-                     "the first line is not an asciicast header (a JSON object)");
+std::optional<CastParser::Problem> CastParser::ParseHeader(std::string_view text) {
+  if (text.empty()) return Problem{"empty line where the header belongs", 1};
+  json h;
+  Problem p;
+  if (!ParseJson(text, &h, &p.message, &p.column)) {
+    p.message = "header " + p.message;
+    return p;
   }
+  if (!h.is_object()) return Problem{"the first line is not an asciicast header (a JSON object)", 1};
+  const std::vector<TopValue> at = TopLevelValues(text);
+  auto member = [&](const char* name, const std::string& message) {
+    return Problem{message, MemberColumn(at, name)};
+  };
   if (!h.contains("version") || !h["version"].is_number_integer() || h["version"] != 2) {
-    return MakeError(Code::kInvalidArgument,
-                     "not an asciicast version 2 header (\"version\": 2 is missing)");
+    return member("version", "not an asciicast version 2 header (\"version\": 2 is missing)");
   }
   for (const char* name : {"width", "height"}) {
-    if (!h.contains(name)) {
-      return MakeError(Code::kInvalidArgument, std::string("header: \"") + name + "\" is missing");
-    }
+    if (!h.contains(name)) return Problem{std::string("header: \"") + name + "\" is missing", 1};
     auto v = IntegerMember(h, name, 1, limits_.max_dimension);
-    if (!v) return v.error();
+    if (!v) return member(name, v.message());
     (name[0] == 'w' ? header_.width : header_.height) = static_cast<int>(*v);
   }
   if (h.contains("timestamp") && !h["timestamp"].is_null()) {
     auto v = IntegerMember(h, "timestamp", 0, INT64_MAX / 1000);
-    if (!v) return v.error();
+    if (!v) return member("timestamp", v.message());
     header_.timestamp = *v;
   }
   if (h.contains("idle_time_limit") && !h["idle_time_limit"].is_null()) {
     const json& v = h["idle_time_limit"];
     if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() <= 0) {
-      return MakeError(Code::kInvalidArgument,
-                       "header: \"idle_time_limit\" is not a positive number");
+      return member("idle_time_limit", "header: \"idle_time_limit\" is not a positive number");
     }
     header_.idle_time_limit = v.get<double>();
   }
-  if (Status s = OptionalString(h, "command", &header_.command); !s.ok()) return s;
-  if (Status s = OptionalString(h, "title", &header_.title); !s.ok()) return s;
-  if (Status s = StringMap(h, "env", &header_.env); !s.ok()) return s;
-  return StringMap(h, "hopgate", &header_.hopgate);
+  if (Status s = OptionalString(h, "command", &header_.command); !s.ok()) {
+    return member("command", s.message());
+  }
+  if (Status s = OptionalString(h, "title", &header_.title); !s.ok()) {
+    return member("title", s.message());
+  }
+  if (Status s = StringMap(h, "env", &header_.env); !s.ok()) return member("env", s.message());
+  if (Status s = StringMap(h, "hopgate", &header_.hopgate); !s.ok()) {
+    return member("hopgate", s.message());
+  }
+  return std::nullopt;
 }
 
-Result<bool> CastParser::ParseEvent(std::string_view text, CastEvent* out) {
-  if (text.empty()) return MakeError(Code::kInvalidArgument, "empty line");
-  auto parsed = ParseJson(text);
-  if (!parsed) return parsed.error();
-  const json& e = *parsed;
+std::optional<CastParser::Problem> CastParser::ParseEvent(std::string_view text, CastEvent* out) {
+  if (text.empty()) return Problem{"empty line", 1};
+  json e;
+  Problem p;
+  if (!ParseJson(text, &e, &p.message, &p.column)) return p;
   if (!e.is_array() || e.size() != 3) {
-    return MakeError(Code::kInvalidArgument,
-                     "an event must be a JSON array of three: [time, code, data]");
+    return Problem{"an event must be a JSON array of three: [time, code, data]", 1};
   }
-  if (!e[0].is_number()) return MakeError(Code::kInvalidArgument, "the event time is not a number");
+  const std::vector<TopValue> at = TopLevelValues(text);
+  auto element = [&](size_t index, std::string message) {
+    return Problem{std::move(message), ElementColumn(at, index)};
+  };
+  if (!e[0].is_number()) return element(0, "the event time is not a number");
   double t = e[0].get<double>();
   if (!std::isfinite(t) || t < 0 || t > limits_.max_time) {
-    return MakeError(Code::kInvalidArgument, "the event time " + Number(t) + " is out of range");
+    return element(0, "the event time " + Number(t) + " is out of range");
   }
   if (t < last_time_) {
-    return MakeError(Code::kInvalidArgument, "the event time " + Number(t) +
-                                                 " is before the previous event's (" +
-                                                 Number(last_time_) + ")");
+    return element(0, "the event time " + Number(t) + " is before the previous event's (" +
+                          Number(last_time_) + ")");
   }
   if (!e[1].is_string() || e[1].get_ref<const std::string&>().empty() ||
       e[1].get_ref<const std::string&>().size() > kMaxCodeBytes) {
-    return MakeError(Code::kInvalidArgument, "the event code is not a short string");
+    return element(1, "the event code is not a short string");
   }
   const std::string& code = e[1].get_ref<const std::string&>();
   bool known = code == "o" || code == "i" || code == "m" || code == "r";
   if (known && !e[2].is_string()) {
-    return MakeError(Code::kInvalidArgument,
-                     "the data of an \"" + code + "\" event is not a string");
+    return element(2, "the data of an \"" + code + "\" event is not a string");
   }
   CastEvent ev;
   ev.time = t;
   ev.code = code;
   ev.data = known ? e[2].get<std::string>() : e[2].dump();
   if (code == "r" && !ParseSize(ev.data, limits_.max_dimension, &ev.width, &ev.height)) {
-    return MakeError(Code::kInvalidArgument,
-                     "a resize event's data is not COLSxROWS: " + Quote(EscapeControl(ev.data)));
+    return element(2, "a resize event's data is not COLSxROWS: " + Quote(EscapeControl(ev.data)));
   }
   last_time_ = t;
   *out = std::move(ev);
-  return true;
+  return std::nullopt;
 }
 
 // --- CastFileReader ---
@@ -345,7 +437,7 @@ Result<bool> CastFileReader::ReadMore() {
   read_ += static_cast<uint64_t>(n);
   if (Status s = parser_.Feed(std::string_view(buf, static_cast<size_t>(n))); !s.ok()) {
     Error e = s.error();
-    e.message = Located(path_, e);
+    e.message = Located(path_, e, parser_.error_column());
     return e;
   }
   return true;
@@ -356,7 +448,7 @@ Result<CastFileReader::Step> CastFileReader::Next(CastEvent* out) {
     auto r = parser_.Next(out);
     if (!r) {
       Error e = r.error();
-      e.message = Located(path_, e);
+      e.message = Located(path_, e, parser_.error_column());
       return e;
     }
     if (*r) return Step::kEvent;
@@ -402,7 +494,8 @@ Result<CastSummary> ScanCast(const std::string& path, CastLimits limits) {
     return MakeError(Code::kInvalidArgument,
                      path + ((*reader)->bytes_read() == 0
                                  ? ": empty file, not an asciicast recording"
-                                 : ":1: the header line is incomplete (no newline)"));
+                                 : ":1:" + std::to_string((*reader)->pending_bytes() + 1) +
+                                       ": the header line is incomplete (no newline)"));
   }
   sum.header = *header;
   sum.size = (*reader)->bytes_read();

@@ -57,18 +57,26 @@ class CastParser {
   // The next event of a complete line: true with *out filled, false when no
   // complete line is buffered (feed more). The header line is consumed
   // first (header() is set from then on). Errors carry `line`, stay sticky
-  // and say what is wrong without the file name (see Located()).
+  // and say what is wrong without the file name (see Located());
+  // error_column() then says where in the line.
   Result<bool> Next(CastEvent* out);
 
   const CastInfo* header() const { return has_header_ ? &header_ : nullptr; }
   uint64_t lines() const { return line_; }            // complete lines consumed
   uint64_t consumed_bytes() const { return consumed_; }  // through the last one
   size_t pending_bytes() const { return buf_.size() - pos_; }  // unterminated tail
+  // The 1-based byte column of the error in its line (0: none yet).
+  int error_column() const { return error_column_; }
 
  private:
-  Status ParseHeader(std::string_view text);
-  Result<bool> ParseEvent(std::string_view text, CastEvent* out);
-  Error Fail(std::string message);
+  // A problem at a 1-based byte column of the line being parsed.
+  struct Problem {
+    std::string message;
+    size_t column = 1;
+  };
+  std::optional<Problem> ParseHeader(std::string_view text);
+  std::optional<Problem> ParseEvent(std::string_view text, CastEvent* out);
+  Error Fail(std::string message, size_t column);
 
   CastLimits limits_;
   std::string buf_;
@@ -79,10 +87,12 @@ class CastParser {
   CastInfo header_;
   double last_time_ = 0;
   std::optional<Error> error_;
+  int error_column_ = 0;
 };
 
-// "FILE:LINE: message" (or "FILE: message" for errors without a line).
-std::string Located(const std::string& file, const Error& error);
+// "FILE:LINE:COLUMN: message" ("FILE:LINE: message" without a column,
+// "FILE: message" without a line).
+std::string Located(const std::string& file, const Error& error, int column = 0);
 
 class CastFileReader {
  public:
@@ -97,7 +107,7 @@ class CastFileReader {
   // The next event; kNoMoreNow when the file holds no further complete line
   // now (at its end, or at the size limit): a file still being written may
   // have more later, so calling again after it grew continues where this
-  // stopped. Errors are located (FILE:LINE: ...).
+  // stopped. Errors are located (FILE:LINE:COLUMN: ...).
   Result<Step> Next(CastEvent* out);
 
   // Never reads past `bytes` (the size the audit log vouches for).
@@ -128,7 +138,7 @@ class CastFileReader {
 };
 
 // One full pass over a finished recording: its size, SHA-256, header,
-// number of events and duration, or the first problem (FILE:LINE: ...).
+// number of events and duration, or the first problem (FILE:LINE:COLUMN: ...).
 // A final line without its newline (a recording cut short) is not an error:
 // `partial_tail` says how many bytes it has.
 struct CastSummary {

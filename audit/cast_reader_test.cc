@@ -24,6 +24,7 @@ struct Parsed {
   std::vector<CastEvent> events;
   std::string error;
   int error_line = 0;
+  int error_column = 0;
 };
 
 Parsed ParseAll(const std::string& text, size_t piece = 0, CastLimits limits = {}) {
@@ -36,6 +37,7 @@ Parsed ParseAll(const std::string& text, size_t piece = 0, CastLimits limits = {
       if (!r) {
         p.error = r.message();
         p.error_line = r.error().line;
+        p.error_column = parser.error_column();
         return false;
       }
       if (!*r) return true;
@@ -47,6 +49,7 @@ Parsed ParseAll(const std::string& text, size_t piece = 0, CastLimits limits = {
     if (Status s = parser.Feed(std::string_view(text).substr(i, step)); !s.ok()) {
       p.error = s.message();
       p.error_line = s.error().line;
+      p.error_column = parser.error_column();
       return p;
     }
     if (!drain()) return p;
@@ -102,35 +105,37 @@ TEST_CASE("cast reader: reads what the writer writes, byte for byte, in any feed
   CHECK(parser.header()->hopgate.at("session_id") == "c1-0");
 }
 
-TEST_CASE("cast reader: every malformed line is an error naming its line") {
+TEST_CASE("cast reader: every malformed line is an error naming its line and column") {
   struct Case {
     std::string text;
     int line;
+    int column;  // 1-based byte column of what is wrong; -1: not checked
     std::string says;
   };
   std::vector<Case> cases = {
-      {"", 0, ""},  // nothing yet: not an error
-      {"not json\n", 1, "header not JSON"},
-      {"[1,\"o\",\"x\"]\n", 1, "not an asciicast header"},
-      {"{\"version\":1,\"width\":80,\"height\":24}\n", 1, "version 2"},
-      {"{\"version\":2,\"width\":0,\"height\":24}\n", 1, "\"width\" is 0"},
-      {"{\"version\":2,\"width\":80}\n", 1, "\"height\" is missing"},
-      {"{\"version\":2,\"width\":\"80\",\"height\":24}\n", 1, "not an integer"},
-      {"{\"version\":2,\"width\":80,\"height\":24,\"env\":{\"TERM\":1}}\n", 1, "env.TERM"},
-      {std::string(kHeader) + "[0.5,\"o\",\"a\"]\n{\"x\":1}\n", 3, "array of three"},
-      {std::string(kHeader) + "[0.5,\"o\"]\n", 2, "array of three"},
-      {std::string(kHeader) + "[\"0.5\",\"o\",\"a\"]\n", 2, "time is not a number"},
-      {std::string(kHeader) + "[-1,\"o\",\"a\"]\n", 2, "out of range"},
-      {std::string(kHeader) + "[1e400,\"o\",\"a\"]\n", 2, ""},
-      {std::string(kHeader) + "[2,\"o\",\"a\"]\n[1,\"o\",\"b\"]\n", 3, "before the previous"},
-      {std::string(kHeader) + "[2,\"o\",7]\n", 2, "not a string"},
-      {std::string(kHeader) + "[2,5,\"a\"]\n", 2, "code is not a short string"},
-      {std::string(kHeader) + "[2,\"r\",\"80x\"]\n", 2, "COLSxROWS"},
-      {std::string(kHeader) + "[2,\"r\",\"99999x24\"]\n", 2, "COLSxROWS"},
-      {std::string(kHeader) + "[2,\"o\",\"\xff\"]\n", 2, "not JSON"},
-      {std::string(kHeader) + "[2,\"o\",\"\\ud800\"]\n", 2, "not JSON"},
-      {std::string(kHeader) + "\n", 2, "empty line"},
-      {std::string(kHeader) + std::string(100000, '[') + "\n", 2, "nested deeper"},
+      {"", 0, 0, ""},  // nothing yet: not an error
+      {"not json\n", 1, 2, "header not JSON"},
+      {"[1,\"o\",\"x\"]\n", 1, 1, "not an asciicast header"},
+      {"{\"version\":1,\"width\":80,\"height\":24}\n", 1, 12, "version 2"},
+      {"{\"version\":2,\"width\":0,\"height\":24}\n", 1, 22, "\"width\" is 0"},
+      {"{\"version\":2,\"width\":80}\n", 1, 1, "\"height\" is missing"},
+      {"{\"version\":2, \"width\" : \"80\",\"height\":24}\n", 1, 25, "not an integer"},
+      {"{\"version\":2,\"width\":80,\"height\":24,\"env\":{\"TERM\":1}}\n", 1, 43, "env.TERM"},
+      {std::string(kHeader) + "[0.5,\"o\",\"a\"]\n{\"x\":1}\n", 3, 1, "array of three"},
+      {std::string(kHeader) + "[0.5,\"o\"]\n", 2, 1, "array of three"},
+      {std::string(kHeader) + "[\"0.5\",\"o\",\"a\"]\n", 2, 2, "time is not a number"},
+      {std::string(kHeader) + "[-1,\"o\",\"a\"]\n", 2, 2, "out of range"},
+      {std::string(kHeader) + "[1e400,\"o\",\"a\"]\n", 2, -1, ""},
+      {std::string(kHeader) + "[2,\"o\",\"a\"]\n[1,\"o\",\"b\"]\n", 3, 2, "before the previous"},
+      {std::string(kHeader) + "[2,\"o\",7]\n", 2, 8, "not a string"},
+      {std::string(kHeader) + "[2, 5,\"a\"]\n", 2, 5, "code is not a short string"},
+      {std::string(kHeader) + "[2,\"r\",\"80x\"]\n", 2, 8, "COLSxROWS"},
+      {std::string(kHeader) + "[2,\"r\",\"99999x24\"]\n", 2, 8, "COLSxROWS"},
+      {std::string(kHeader) + "[2,\"o\",\"\xff\"]\n", 2, 9, "not JSON"},
+      {std::string(kHeader) + "[2,\"o\",\"\\ud800\"]\n", 2, -1, "not JSON"},
+      {std::string(kHeader) + "[2,\"o\",\"a\"] x\n", 2, 13, "not JSON"},
+      {std::string(kHeader) + "\n", 2, 1, "empty line"},
+      {std::string(kHeader) + std::string(100000, '[') + "\n", 2, 17, "nested deeper"},
   };
   for (const auto& c : cases) {
     INFO(c.text.substr(0, 200));
@@ -139,8 +144,11 @@ TEST_CASE("cast reader: every malformed line is an error naming its line") {
       CHECK(p.error.empty());
       continue;
     }
+    INFO(p.error);
     REQUIRE(!p.error.empty());
     CHECK(p.error_line == c.line);
+    if (c.column >= 0) CHECK(p.error_column == c.column);
+    CHECK(p.error_column >= 1);
     CHECK(p.error.find(c.says) != std::string::npos);
   }
   // An unknown event code is skipped by players, not an error; its data may
@@ -222,7 +230,7 @@ TEST_CASE("cast reader: ScanCast sums up a file or names its first bad line") {
   std::string bad_path = TmpFile("bad.cast", std::string(kHeader) + "[0.5,\"o\",\"a\"]\n[x]\n");
   auto bad = ScanCast(bad_path);
   REQUIRE(!bad.ok());
-  CHECK(bad.message().rfind(bad_path + ":3: ", 0) == 0);
+  CHECK(bad.message().rfind(bad_path + ":3:2: not JSON", 0) == 0);
   auto empty = ScanCast(TmpFile("empty.cast", ""));
   REQUIRE(!empty.ok());
   CHECK(empty.message().find("empty file") != std::string::npos);

@@ -6,10 +6,8 @@
 // checks the sources' (replay_source.h). Exit: 0 played (or quit), 1 a
 // recording refused or damaged, 2 usage, an unknown session or an unreadable
 // log; 128+N after signal N.
-#include <dirent.h>
 #include <sys/stat.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -20,155 +18,47 @@
 
 #include "audit/cast_reader.h"
 #include "common/strings.h"
-#include "common/time_util.h"
 #include "hopctl/command.h"
 #include "hopctl/replay_log.h"
+#include "hopctl/replay_options.h"
 #include "hopctl/replay_player.h"
 #include "hopctl/replay_source.h"
 #include "hopctl/replay_terminal.h"
-#include "proxy/config/config.h"
+#include "hopctl/replay_text.h"
 
 namespace hopgate::hopctl {
 namespace {
 
-struct ReplayOptions {
-  std::string target;  // SESSION or FILE.cast
-  double speed = 1;
-  std::optional<double> idle_limit;
-  std::string from;
-  bool follow = false;
-  bool no_verify = false;
-  std::string config, audit;
-};
-
-struct LogPaths {
-  std::string log, recordings;
-};
-
-std::string DirName(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
+// Says `message` on standard error, one "hopctl replay: " line per line of
+// it, escaped: messages quote paths and text from the log and recordings.
+void Say(const std::string& message, const char* kind = "") {
+  for (const std::string& line : Split(message, '\n')) {
+    fprintf(stderr, "hopctl replay: %s%s\n", kind, ForTerminal(line).c_str());
+  }
 }
 
-bool IsRegularFile(const std::string& path) {
+// The size of the file at `path` (0 if it cannot be read).
+uint64_t FileSize(const std::string& path) {
   struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
-// "90", "90.5", "1:30", "1:02:03" -> seconds.
-Result<double> ParseOffset(const std::string& text) {
-  auto bad = [&] {
-    return MakeError(Code::kInvalidArgument,
-                     "--from " + Quote(EscapeControl(text)) + ": give seconds (90) or mm:ss (1:30)");
-  };
-  std::vector<std::string> parts = Split(text, ':');
-  if (text.empty() || parts.size() > 3) return bad();
-  double total = 0;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    const std::string& p = parts[i];
-    if (p.empty() || p.size() > 12 || p.find_first_not_of("0123456789.") != std::string::npos ||
-        std::count(p.begin(), p.end(), '.') > (i + 1 == parts.size() ? 1 : 0)) {
-      return bad();
-    }
-    double v = std::stod(p);
-    if (i > 0 && v >= 60) return bad();
-    total = total * 60 + v;
-  }
-  return total;
-}
-
-// The audit log (and recordings directory) from --config or --audit.
-Result<std::optional<LogPaths>> FindLog(const ReplayOptions& o) {
-  if (!o.config.empty()) {
-    proxy::ConfigLoad cl = proxy::LoadConfig(o.config);
-    if (!cl.config) return MakeError(Code::kInvalidArgument, cl.diagnostics.ToString());
-    return std::optional<LogPaths>(LogPaths{cl.config->audit_log, cl.config->recordings_dir});
-  }
-  if (o.audit.empty()) return std::optional<LogPaths>();
-  std::string log = o.audit;
-  struct stat st;
-  if (stat(log.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    // A directory: the one current log in it (not a rotated <stem>.<seq>.jsonl).
-    std::vector<std::string> found;
-    if (DIR* d = opendir(log.c_str())) {
-      while (dirent* e = readdir(d)) {
-        std::string n = e->d_name;
-        if (n.size() <= 6 || n.compare(n.size() - 6, 6, ".jsonl") != 0) continue;
-        std::string stem = n.substr(0, n.size() - 6);
-        size_t dot = stem.rfind('.');
-        if (dot != std::string::npos &&
-            stem.find_first_not_of("0123456789", dot + 1) == std::string::npos) {
-          continue;
-        }
-        found.push_back(log + "/" + n);
-      }
-      closedir(d);
-    }
-    if (found.size() != 1) {
-      return MakeError(Code::kInvalidArgument,
-                       o.audit + ": " + std::to_string(found.size()) +
-                           " current audit logs (*.jsonl) in this directory: name the file");
-    }
-    log = found[0];
-  }
-  return std::optional<LogPaths>(LogPaths{log, DirName(log) + "/recordings"});
-}
-
-std::string Utc(int64_t ms) { return ms > 0 ? FormatRfc3339(ms / 1000) : std::string("?"); }
-
-// At most `cols` characters (code points), cut at a character boundary.
-std::string Fit(const std::string& s, size_t cols) {
-  size_t chars = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) continue;
-    if (++chars > cols) return s.substr(0, i >= 3 ? i - 3 : 0) + "...";
+// After the verified prefix of a recording the log never closed: what was
+// played and what was not.
+std::string PrefixNote(const ReplayChannel& c, const std::string& path) {
+  uint64_t size = FileSize(path);
+  std::string s = path + ": not closed in the audit log (the session is still running, or the "
+                         "gateway stopped before closing it): played the first " +
+                  std::to_string(c.progress_bytes) + " bytes, which its recording_progress (" +
+                  c.progress_where + ") vouches for";
+  if (size > c.progress_bytes) {
+    s += "; the " + std::to_string(size - c.progress_bytes) +
+         " bytes after them are not verified and were not played (--no-verify plays them, "
+         "--follow follows a live session)";
   }
   return s;
 }
 
-// What a channel ran, for its separator: "shell", "exec: CMD", "sftp: 6
-// file operations", "exec (forced): CMD (asked: X)".
-std::string Describe(const ReplayChannel& c) {
-  std::string what;
-  if (!c.forced_command.empty()) {
-    what = "exec (forced): " + c.forced_command + " (asked: " +
-           (c.request == "shell" ? std::string("a shell") : c.command) + ")";
-  } else if (c.IsSftp()) {
-    what = "sftp: " + std::to_string(c.sftp_ops.size()) + " file operation" +
-           (c.sftp_ops.size() == 1 ? "" : "s");
-  } else if (c.request == "exec") {
-    what = "exec: " + c.command;
-  } else if (c.request == "subsystem") {
-    what = "subsystem: " + c.command;
-  } else {
-    what = c.request.empty() ? std::string("channel") : c.request;
-  }
-  std::string s = c.Id() + ": " + what;
-  if (!c.user.empty()) s += " | " + c.user + " as " + c.login + " on " + c.target;
-  s += " | " + Utc(c.start_ms);
-  if (c.exit_status) s += " | exit " + std::to_string(*c.exit_status);
-  return EscapeControl(s);
-}
-
-// The same from a recording's own header, for a bare FILE.cast.
-std::string DescribeFile(const std::string& path, const audit::CastInfo& h) {
-  auto get = [&](const char* k) {
-    auto it = h.hopgate.find(k);
-    return it == h.hopgate.end() ? std::string() : it->second;
-  };
-  std::string s = path + ": ";
-  if (get("request") == "exec" || !h.command.empty()) {
-    s += "exec: " + h.command;
-  } else if (!get("request").empty()) {
-    s += get("request");
-  } else {
-    s += h.title.empty() ? std::string("recording") : h.title;
-  }
-  if (!get("user").empty()) s += " | " + get("user") + " as " + get("login") + " on " + get("target");
-  if (h.timestamp > 0) s += " | " + FormatRfc3339(h.timestamp);
-  return EscapeControl(s);
-}
 
 // A channel whose recording failed and whose close vouches for no bytes:
 // there is nothing to play (a recording that failed part-way still has the
@@ -185,6 +75,9 @@ class Replay {
 
  private:
   Status Check(const ReplayChannel& c, std::string* banner);
+  Status CheckFile(const LogPaths& paths, std::optional<FileSource::Expect>* expect,
+                   std::string* banner, std::string* after);
+  int PlayRecording(const ReplayChannel& c, const std::string& title, std::string* error);
   void Start();
   int PlayChannel(const ReplayChannel& c, size_t index, size_t total, std::string* error);
   int PlaySftp(const ReplayChannel& c, std::string* error);
@@ -203,6 +96,7 @@ class Replay {
   std::unique_ptr<Player> player_;
   bool first_separator_ = true;
   std::vector<std::string> banners_;  // per channel index, for --no-verify
+  bool verified_ = true;              // the channel being played was checked
 };
 
 void Replay::Separator(const std::string& text, const audit::CastInfo* h) {
@@ -225,7 +119,7 @@ void Replay::Separator(const std::string& text, const audit::CastInfo* h) {
 }
 
 void Replay::Note(const std::string& text) {
-  player_->Show((term_->output_is_terminal() ? "\x1b[0m\r\n[" : "\n[") + EscapeControl(text) +
+  player_->Show((term_->output_is_terminal() ? "\x1b[0m\r\n[" : "\n[") + ForTerminal(text) +
                 (term_->output_is_terminal() ? "]\r\n" : "]\n"));
 }
 
@@ -254,7 +148,7 @@ int Replay::OutcomeCode(Player::Outcome o, const std::string& what, std::string*
 int Replay::Finish(int code, const std::string& error) {
   player_.reset();
   term_.reset();
-  if (!error.empty()) fprintf(stderr, "hopctl replay: %s\n", error.c_str());
+  if (!error.empty()) Say(error);
   return code;
 }
 
@@ -266,45 +160,66 @@ Status Replay::Check(const ReplayChannel& c, std::string* banner) {
   // be made: nothing to check, the separator says so.
   if (c.IsSftp() || RecordingFailed(c)) return Status::Ok();
   Status s;
-  if (!c.closed && o_.follow) {
-    if (c.has_progress) {
-      s = VerifyPrefix(c.progress_path, c.progress_bytes, c.progress_sha256, c.progress_where);
-    }
-  } else if (!c.closed) {
-    s = MakeError(Code::kFailedPrecondition,
-                  c.Id() + ": still being written (no session_close in the audit log yet): "
-                           "--follow plays it live");
-  } else {
+  if (c.closed) {
     s = VerifyRecording(c);
+  } else if (c.has_progress) {
+    // Not closed (live, or the gateway died): the prefix the log vouches for.
+    s = VerifyPrefix(c.progress_path, c.progress_bytes, c.progress_sha256, c.progress_where);
+  } else if (!o_.follow) {
+    s = MakeError(Code::kFailedPrecondition,
+                  c.Id() + ": no session_close in the audit log (the session is still running, "
+                           "or the gateway stopped before closing it), and no recording_progress "
+                           "vouching for a part of it: nothing of it can be checked (--follow "
+                           "plays a live session; --no-verify plays it as written)");
   }
   if (s.ok() || !o_.no_verify) return s;
   *banner = "NOT VERIFIED: " + c.Id() + " " +
             (s.code() == Code::kDataLoss ? "does not match the audit log"
-                                         : s.code() == Code::kFailedPrecondition
-                                               ? "is still being written"
-                                               : "could not be checked") +
+             : s.code() == Code::kFailedPrecondition ? "is not closed in the audit log"
+                                                     : "could not be checked") +
             " (--no-verify)";
-  fprintf(stderr, "hopctl replay: warning: %s (played anyway: --no-verify)\n", s.message().c_str());
+  Say(s.message() + " (played anyway: --no-verify)", "warning: ");
+  return Status::Ok();
+}
+
+// A FILE.cast checked against the log that names it: the size and digest
+// to play it against (none: not named, or --no-verify), the banner, and the
+// note to show after it (a prefix of a recording the log never closed).
+Status Replay::CheckFile(const LogPaths& paths, std::optional<FileSource::Expect>* expect,
+                         std::string* banner, std::string* after) {
+  log_ = std::make_unique<ReplayLog>(paths.log, o_.target);
+  if (Status s = log_->Refresh(); !s.ok()) return s;
+  for (const auto& w : log_->TakeWarnings()) Say(w, "warning: ");
+  if (log_->channels().empty()) {
+    Say(o_.target + " is not named in the audit log " + paths.log + ": not checked", "note: ");
+    return Status::Ok();
+  }
+  ReplayChannel here = log_->channels()[0];
+  here.recording = o_.target;  // the file given, wherever the log saw it
+  if (!here.closed) here.progress_path = o_.target;
+  if (Status s = Check(here, banner); !s.ok()) {
+    return MakeError(Code::kDataLoss, s.message() + "\nrefusing to play it (--no-verify plays it "
+                                                    "anyway)");
+  }
+  if (!banner->empty()) return Status::Ok();
+  if (here.closed) {
+    *expect = FileSource::Expect{here.size, here.sha256};
+  } else if (here.has_progress && !o_.follow) {
+    *expect = FileSource::Expect{here.progress_bytes, here.progress_sha256};
+    *after = PrefixNote(here, o_.target);
+  }
   return Status::Ok();
 }
 
 int Replay::PlayFile(const std::optional<LogPaths>& paths) {
   std::optional<FileSource::Expect> expect;
-  std::string banner, error;
+  std::string banner, after, error;
   if (paths) {
-    log_ = std::make_unique<ReplayLog>(paths->log, o_.target);
-    if (Status s = log_->Refresh(); !s.ok()) return Finish(kExitUsage, s.message());
-    if (!log_->channels().empty() && log_->channels()[0].closed) {
-      const ReplayChannel& c = log_->channels()[0];
-      ReplayChannel here = c;
-      here.recording = o_.target;  // the file given, wherever the log saw it
-      Status s = Check(here, &banner);
-      if (!s.ok()) return Finish(kExitRefused, s.message() + "; refusing to play it");
-      if (banner.empty()) expect = FileSource::Expect{c.size, c.sha256};
-    } else {
-      fprintf(stderr, "hopctl replay: note: %s is not named in the audit log %s: not checked\n",
-              o_.target.c_str(), paths->log.c_str());
+    if (Status s = CheckFile(*paths, &expect, &banner, &after); !s.ok()) {
+      return Finish(s.code() == Code::kDataLoss ? kExitRefused : kExitUsage, s.message());
     }
+  } else {
+    Say(o_.target + ": not checked against an audit log (give --config or --audit)", "note: ");
   }
   std::unique_ptr<EventSource> source;
   std::string header_text;
@@ -324,6 +239,7 @@ int Replay::PlayFile(const std::optional<LogPaths>& paths) {
   if (!header_text.empty()) Separator(header_text, source->header());
   int code = OutcomeCode(player_->Play(*source), o_.target, &error);
   if (auto* f = dynamic_cast<FileSource*>(source.get()); f && !f->note().empty()) Note(f->note());
+  if (code < 0 && !after.empty()) Note(after);
   return Finish(code < 0 ? kExitOk : code, error);
 }
 
@@ -386,7 +302,7 @@ int Replay::PlaySftp(const ReplayChannel& first, std::string* error) {
       char offset[32];
       snprintf(offset, sizeof offset, "%+7.1fs ",
                static_cast<double>(op.time_ms - c->start_ms) / 1000.0);
-      player_->Show(std::string("  ") + offset + op.text +
+      player_->Show(std::string("  ") + offset + ForTerminal(op.text) +
                     (term_->output_is_terminal() ? "\r\n" : "\n"));
     }
     if (c->closed || !o_.follow || log_->ended()) return -1;
@@ -401,28 +317,44 @@ int Replay::PlaySftp(const ReplayChannel& first, std::string* error) {
 }
 
 int Replay::PlayChannel(const ReplayChannel& c, size_t index, size_t total, std::string* error) {
-  std::string count = "[" + std::to_string(index + 1) +
-                      (total > 0 ? "/" + std::to_string(total) : std::string()) + "] ";
+  std::string title = "[" + std::to_string(index + 1) +
+                      (total > 0 ? "/" + std::to_string(total) : std::string()) + "] " +
+                      Describe(c);
   if (c.IsSftp()) {
-    Separator(count + Describe(c), nullptr);
+    Separator(title, nullptr);
     return PlaySftp(c, error);
   }
   if (RecordingFailed(c)) {
-    Separator(count + Describe(c), nullptr);
+    Separator(title, nullptr);
     Note(c.Id() + ": recording failed: " + c.failed);
     return -1;
   }
   player_->set_banner(index < banners_.size() ? banners_[index] : std::string());
   if (!c.closed && o_.follow) {
-    Separator(count + Describe(c) + " | live", nullptr);
+    Separator(title + " | live", nullptr);
     return PlayLive(c, error);
   }
+  verified_ = index >= banners_.size() || banners_[index].empty();
+  return PlayRecording(c, title, error);
+}
+
+// A recording from its file: a closed one up to the size its close gives,
+// one the log never closed up to the prefix its recording_progress vouches
+// for (with a note saying so), either one as written with --no-verify.
+int Replay::PlayRecording(const ReplayChannel& c, const std::string& title, std::string* error) {
   std::optional<FileSource::Expect> expect;
-  if (c.closed && c.has_digest && (index >= banners_.size() || banners_[index].empty())) {
+  std::string path = c.closed || c.progress_path.empty() ? c.recording : c.progress_path;
+  std::string after, suffix;
+  if (c.closed && c.has_digest && verified_) {
     expect = FileSource::Expect{c.size, c.sha256};
+  } else if (!c.closed) {
+    suffix = " | not closed in the audit log";
+    if (c.has_progress && verified_) {
+      expect = FileSource::Expect{c.progress_bytes, c.progress_sha256};
+      after = PrefixNote(c, path);
+    }
   }
-  std::string path = c.recording;
-  if (path.empty()) {  // --no-verify on a channel still being written
+  if (path.empty()) {  // --no-verify on a channel the log names no file for yet
     int stop = -1;
     auto live = LivePath(c, &stop, error);
     if (stop >= 0) return stop;
@@ -441,11 +373,12 @@ int Replay::PlayChannel(const ReplayChannel& c, size_t index, size_t total, std:
     *error = s.message();
     return kExitRefused;
   }
-  Separator(count + Describe(c), (*file)->header());
+  Separator(title + suffix, (*file)->header());
   if (o_.follow && from_ == 0) (*file)->ShowAtOnce();
   int code = OutcomeCode(player_->Play(**file), c.Id(), error);
   if (code >= 0) return code;
   if (!(*file)->note().empty()) Note((*file)->note());
+  if (!after.empty()) Note(after);
   return -1;
 }
 
@@ -453,7 +386,7 @@ int Replay::PlaySession(const SessionSelector& sel, const LogPaths& paths) {
   recordings_ = paths.recordings;
   log_ = std::make_unique<ReplayLog>(paths.log, sel);
   if (Status s = log_->Refresh(); !s.ok()) return Finish(kExitUsage, s.message());
-  for (const auto& w : log_->TakeWarnings()) fprintf(stderr, "hopctl replay: warning: %s\n", w.c_str());
+  for (const auto& w : log_->TakeWarnings()) Say(w, "warning: ");
   if (!log_->found()) {
     return Finish(kExitUsage, "no session " + sel.ToString() + " in the audit log " + paths.log);
   }
@@ -468,8 +401,8 @@ int Replay::PlaySession(const SessionSelector& sel, const LogPaths& paths) {
     if (Status s = Check(c, &banners_.back()); !s.ok()) refused.push_back(s.message());
   }
   if (!refused.empty()) {
-    for (size_t i = 0; i + 1 < refused.size(); ++i) fprintf(stderr, "hopctl replay: %s\n", refused[i].c_str());
-    return Finish(kExitRefused, refused.back() + "\nhopctl replay: refusing to play " +
+    for (size_t i = 0; i + 1 < refused.size(); ++i) Say(refused[i]);
+    return Finish(kExitRefused, refused.back() + "\nrefusing to play " +
                                     sel.ToString() + " (--no-verify plays it anyway)");
   }
   std::string error;
@@ -513,14 +446,14 @@ int RunReplay(const ReplayOptions& o) {
   if (!o.from.empty()) {
     auto f = ParseOffset(o.from);
     if (!f) {
-      fprintf(stderr, "hopctl replay: %s\n", f.message().c_str());
+      Say(f.message());
       return kExitUsage;
     }
     from = *f;
   }
   auto paths = FindLog(o);
   if (!paths) {
-    fprintf(stderr, "hopctl replay: %s\n", paths.message().c_str());
+    Say(paths.message());
     return kExitUsage;
   }
   Replay replay(o, from);
@@ -529,7 +462,7 @@ int RunReplay(const ReplayOptions& o) {
   if (looks_like_file) return replay.PlayFile(*paths);
   auto sel = ParseSessionId(o.target);
   if (!sel) {
-    fprintf(stderr, "hopctl replay: %s\n", sel.message().c_str());
+    Say(sel.message());
     return kExitUsage;
   }
   if (!*paths) {

@@ -246,10 +246,12 @@ Status ReplayLog::Apply(std::string_view line, const std::string& where) {
     return Status::Ok();
   }
   if (!recording_.empty()) {
-    // File mode: only the close that names this recording matters.
-    if (type != "session_close" || BaseName(Str(e, "recording")) != recording_name_) {
-      return Status::Ok();
-    }
+    // File mode: only the close that names this recording matters, and the
+    // progress reports of it before that close.
+    const char* key = type == "session_close"        ? "recording"
+                      : type == "recording_progress" ? "path"
+                                                     : nullptr;
+    if (key == nullptr || BaseName(Str(e, key)) != recording_name_) return Status::Ok();
   }
   if (type == "connection_close" && connection == sel_.connection && recording_.empty()) {
     ended_ = true;
@@ -316,7 +318,7 @@ Status ReplayLog::Apply(std::string_view line, const std::string& where) {
     }
     return Status::Ok();
   }
-  ReplayChannel* c = Channel(session, *channel, false);
+  ReplayChannel* c = Channel(session, *channel, file_match);
   if (c == nullptr) return Status::Ok();
   if (type == "sftp" && c->sftp_ops.size() < kMaxSftpLines) {
     c->sftp_ops.push_back({ts, SftpText(e)});

@@ -7,7 +7,9 @@
 
 #include "common/encoding.h"
 #include "hopctl/replay_log.h"
+#include "hopctl/replay_options.h"
 #include "hopctl/replay_source.h"
+#include "hopctl/replay_text.h"
 
 using namespace hopgate;
 using namespace hopgate::hopctl;
@@ -154,4 +156,77 @@ TEST_CASE("replay log: a changed recording, a second close, a gateway restart") 
   REQUIRE(live.Refresh().ok());
   CHECK(live.ended());
   CHECK(live.ended_because().find("gateway restarted") != std::string::npos);
+}
+
+TEST_CASE("replay log: a recording the log never closed has the prefix its progress vouches for") {
+  std::string cast = Dir() + "/open.cast";
+  std::string prefix = kCast;
+  Write(cast, prefix + "[1.5,\"o\",\"after\\r\\n\"]\n");
+  std::string log = Dir() + "/replay_log3.jsonl";
+  Write(log,
+        R"({"type":"session_request","connection":"c2","session":"c2-0","channel":0,"request":"shell","decision":"allow","ts":"2026-11-21T14:29:32.441Z"})" "\n"
+        R"({"type":"recording_progress","connection":"c2","session":"c2-0","channel":0,"path":"/gw/open.cast","bytes":)" +
+            std::to_string(prefix.size()) + R"(,"sha256":")" + Sha256Hex(prefix) + R"(","ts":"2026-11-21T14:30:32.441Z"})" "\n");
+  ReplayLog by_session(log, *ParseSessionId("c2-0-0"));
+  REQUIRE(by_session.Refresh().ok());
+  REQUIRE(by_session.channels().size() == 1);
+  const ReplayChannel& c = by_session.channels()[0];
+  CHECK(!c.closed);
+  REQUIRE(c.has_progress);
+  CHECK(c.progress_bytes == prefix.size());
+  CHECK(c.progress_where == log + ":2");
+  CHECK(VerifyPrefix(cast, c.progress_bytes, c.progress_sha256, c.progress_where).ok());
+  // Found by file name too (a copy of the file elsewhere).
+  ReplayLog by_file(log, cast);
+  REQUIRE(by_file.Refresh().ok());
+  REQUIRE(by_file.channels().size() == 1);
+  CHECK(by_file.channels()[0].has_progress);
+  // One byte of the prefix changed: refused, naming the event.
+  std::string changed = prefix;
+  changed[changed.find("hi")] = 'H';
+  Write(cast, changed);
+  Status s = VerifyPrefix(cast, c.progress_bytes, c.progress_sha256, c.progress_where);
+  REQUIRE(!s.ok());
+  CHECK(s.code() == Code::kDataLoss);
+  CHECK(s.message().find("recording_progress (" + log + ":2)") != std::string::npos);
+  Write(cast, prefix.substr(0, 10));  // cut short
+  s = VerifyPrefix(cast, c.progress_bytes, c.progress_sha256, c.progress_where);
+  REQUIRE(!s.ok());
+  CHECK(s.message().find("fewer than") != std::string::npos);
+}
+
+TEST_CASE("replay text: what clients wrote cannot act on the terminal or hide itself") {
+  CHECK(ForTerminal("echo \x1b]0;owned\x07 ok") == "echo \\x1b]0;owned\\x07 ok");
+  CHECK(ForTerminal("rm -rf /tmp/x\xe2\x80\xae#fdp.txt") == "rm -rf /tmp/x\\u{202E}#fdp.txt");
+  CHECK(ForTerminal("a\xe2\x80\x8b" "b\xef\xbb\xbf\xe2\x81\xa6") == "a\\u{200B}b\\u{FEFF}\\u{2066}");
+  CHECK(ForTerminal("caf\xc3\xa9 \xe2\x82\xac \xff") == "caf\xc3\xa9 \xe2\x82\xac \\xff");  // é € kept
+  ReplayChannel c;
+  c.session = "c1-0";
+  c.request = "exec";
+  c.command = "cat /etc/\x1b[2Jpasswd";
+  c.user = "alice";
+  c.login = "ro\xe2\x80\xaeot";
+  c.target = "db1:22";
+  c.start_ms = 1795271372000;
+  c.exit_status = 1;
+  CHECK(Describe(c) == "c1-0-0: exec: cat /etc/\\x1b[2Jpasswd | alice as ro\\u{202E}ot on db1:22 | " +
+                           std::string("2026-11-21T14:29:32Z | exit 1"));
+  audit::CastInfo h;
+  h.title = "\x1b[31mred";
+  CHECK(DescribeFile("/r/x.cast", h) == "/r/x.cast: \\x1b[31mred");
+  CHECK(Fit("abcdefghij", 6) == "abc...");
+}
+
+TEST_CASE("replay --from: seconds or [h:]mm:ss; anything else is refused, never thrown") {
+  CHECK(*ParseOffset("90") == 90);
+  CHECK(*ParseOffset("90.5") == 90.5);
+  CHECK(*ParseOffset("1:30") == 90);
+  CHECK(*ParseOffset("1:02:03.5") == 3723.5);
+  for (const char* bad : {"", ".", "1:.", ":", "1:60", "1.5:00", "-1", "1e3", "1:2:3:4", "nan",
+                          "99999999999999"}) {
+    INFO(bad);
+    auto r = ParseOffset(bad);
+    REQUIRE(!r.ok());
+    CHECK(r.message().find("--from") == 0);
+  }
 }

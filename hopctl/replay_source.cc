@@ -128,9 +128,11 @@ Status FileSource::ReadHeader() {
   if (*r == audit::CastFileReader::Step::kEvent) peeked_ = std::move(ev);
   if (reader_->header() == nullptr) {
     return MakeError(Code::kInvalidArgument,
-                     reader_->path() + (reader_->bytes_read() == 0
-                                            ? ": empty file, not an asciicast recording"
-                                            : ":1: the header line is incomplete (no newline)"));
+                     reader_->path() +
+                         (reader_->bytes_read() == 0
+                              ? ": empty file, not an asciicast recording"
+                              : ":1:" + std::to_string(reader_->pending_bytes() + 1) +
+                                    ": the header line is incomplete (no newline)"));
   }
   return Status::Ok();
 }
@@ -154,8 +156,8 @@ Result<EventSource::Step> FileSource::Next(audit::CastEvent* out) {
                                           "the audit log");
   }
   if (reader_->pending_bytes() > 0 && note_.empty()) {
-    note_ = reader_->path() + ":" + std::to_string(reader_->lines() + 1) +
-            ": ends in an incomplete line (" + std::to_string(reader_->pending_bytes()) +
+    note_ = reader_->path() + ":" + std::to_string(reader_->lines() + 1) + ":" +
+            std::to_string(reader_->pending_bytes() + 1) + ": ends in an incomplete line (" + std::to_string(reader_->pending_bytes()) +
             " bytes, the recording was cut short), not played";
   }
   return Step::kEnd;

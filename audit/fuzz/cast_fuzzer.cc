@@ -2,7 +2,8 @@
 // input). The first byte sets how the rest is fed (pieces of 1..256 bytes,
 // as a file still being written arrives). Checks the reader's contract:
 // never a crash, memory bounded by the line limit, event times never
-// decrease, line numbers only grow, and an error is final.
+// decrease, line numbers only grow, an error is final and has a line and
+// a column.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -41,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!r) {
         if (!error.empty()) Check(r.message() == error);
         error = r.message();
-        Check(r.error().line > 0);
+        Check(r.error().line > 0 && parser.error_column() >= 1);
         break;
       }
       Check(error.empty());
