@@ -165,6 +165,11 @@ Status Replay::Check(const ReplayChannel& c, std::string* banner) {
   } else if (c.has_progress) {
     // Not closed (live, or the gateway died): the prefix the log vouches for.
     s = VerifyPrefix(c.progress_path, c.progress_bytes, c.progress_sha256, c.progress_where);
+    if (s.ok() && o_.no_verify && !o_.follow) {
+      // --no-verify plays it all: what follows the prefix is not vouched for.
+      *banner = "NOT VERIFIED: " + c.Id() + " after its first " +
+                std::to_string(c.progress_bytes) + " bytes (--no-verify)";
+    }
   } else if (!o_.follow) {
     s = MakeError(Code::kFailedPrecondition,
                   c.Id() + ": no session_close in the audit log (the session is still running, "
@@ -218,8 +223,14 @@ int Replay::PlayFile(const std::optional<LogPaths>& paths) {
     if (Status s = CheckFile(*paths, &expect, &banner, &after); !s.ok()) {
       return Finish(s.code() == Code::kDataLoss ? kExitRefused : kExitUsage, s.message());
     }
-  } else {
-    Say(o_.target + ": not checked against an audit log (give --config or --audit)", "note: ");
+  }
+  if (!o_.follow && !expect && !o_.no_verify) {
+    // Not vouched for by the log: at least every line must be well formed
+    // before anything plays (a damaged line is named, FILE:LINE:COLUMN).
+    if (auto scan = audit::ScanCast(o_.target); !scan) {
+      return Finish(scan.code() == Code::kInvalidArgument ? kExitRefused : kExitUsage,
+                    scan.message());
+    }
   }
   std::unique_ptr<EventSource> source;
   std::string header_text;
@@ -233,6 +244,9 @@ int Replay::PlayFile(const std::optional<LogPaths>& paths) {
     if (Status s = (*file)->ReadHeader(); !s.ok()) return Finish(kExitRefused, s.message());
     header_text = DescribeFile(o_.target, *(*file)->header());
     source = std::move(*file);
+  }
+  if (!paths) {
+    Say(o_.target + ": not checked against an audit log (give --config or --audit)", "note: ");
   }
   Start();
   player_->set_banner(banner);

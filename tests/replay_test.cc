@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/encoding.h"
 #include "tests/support/harness.h"
 #include "tests/support/recorded_world.h"
 
@@ -358,4 +359,104 @@ TEST_CASE("replay of an sftp session prints its file operations from the audit l
   CHECK(screen.find(session + "-0: sftp: ") != std::string::npos);
   CHECK(std::regex_search(screen, std::regex("open " + w.dir + "/remote.txt \\(write[a-z,]*\\): ok")));
   CHECK(screen.find("remove " + w.dir + "/remote.txt: ok") != std::string::npos);
+}
+
+TEST_CASE("replay names a damaged recording's line and column, plays nothing of it, never crashes") {
+  std::string dir = MakeTempDir("replay");
+  std::string bad = dir + "/bad.cast";
+  WriteFile(bad, "{\"version\":2,\"width\":80,\"height\":24}\n"
+                 "[0.1,\"o\",\"shown-before-damage\\r\\n\"]\n"
+                 "[0.2,\"o\",\"x\"] junk\n", 0600);
+  std::string hdr = dir + "/header.cast";
+  WriteFile(hdr, "{\"version\":2,\"width\":\"80\",\"height\":24}\n[0.1,\"o\",\"never\"]\n", 0600);
+  std::string noise = dir + "/noise.cast";
+  std::string bytes;
+  for (int i = 0; i < 4096; ++i) bytes.push_back(static_cast<char>((i * 7919 + 13) % 256));
+  WriteFile(noise, bytes, 0600);
+  Tmux tmux;
+  tmux.Start("main", ShellLine({Hopctl(), "replay", bad}));
+  CHECK(tmux.WaitRc("main", 10'000) == 1);
+  std::string screen = tmux.Screen("main");
+  INFO(screen);
+  CHECK(screen.find("bad.cast:3:15: not JSON") != std::string::npos);
+  CHECK(!tmux.HasLine("main", "shown-before-damage"));
+  tmux.Start("main", "clear; " + ShellLine({Hopctl(), "replay", hdr}));
+  CHECK(tmux.WaitRc("main", 10'000) == 1);
+  CHECK(tmux.Screen("main").find("header.cast:1:22: header: \"width\" is not an integer") !=
+        std::string::npos);
+  tmux.Start("main", "clear; " + ShellLine({Hopctl(), "replay", noise}));
+  CHECK(tmux.WaitRc("main", 10'000) == 1);
+  CHECK(tmux.Screen("main").find("noise.cast:1:") != std::string::npos);
+  CheckTerminalRestored(tmux);
+}
+
+TEST_CASE("replay: text a client chose is shown escaped; the recorded output as recorded") {
+  std::string dir = MakeTempDir("replay");
+  std::string cast = dir + "/hostile.cast";
+  // The title would set the window title, clear the screen and hide itself
+  // behind a right-to-left override if it reached the terminal as it is.
+  WriteFile(cast, "{\"version\":2,\"width\":80,\"height\":24,"
+                  "\"title\":\"\\u001b]2;pwned\\u0007\\u001b[2Jtxt.\\u202eexe\"}\n"
+                  "[0.1,\"o\",\"\\u001b[1mbold-output\\u001b[0m\\r\\n\"]\n", 0600);
+  Tmux tmux;
+  tmux.Start("main", "cd " + ShellQuote(dir) + " && " + ShellLine({Hopctl(), "replay", "hostile.cast"}));
+  CHECK(tmux.WaitRc("main", 10'000) == 0);
+  std::string screen = tmux.Screen("main");
+  INFO(screen);
+  CHECK(screen.find("=== hostile.cast: \\x1b]2;pwned\\x07\\x1b[2Jtxt.\\u{202E}exe") != std::string::npos);
+  CHECK(tmux.Format("main", "#{pane_title}").find("pwned") == std::string::npos);
+  CHECK(tmux.HasLine("main", "bold-output"));  // its escape sequences went to the terminal
+}
+
+TEST_CASE("replay of a recording the log never closed plays the prefix it vouches for, with a note") {
+  std::string dir = MakeTempDir("replay");
+  std::string cast = dir + "/c7-0-0.cast";
+  std::string prefix = "{\"version\":2,\"width\":80,\"height\":24}\n"
+                       "[0.1,\"o\",\"vouched-part\\r\\n\"]\n";
+  WriteFile(cast, prefix + "[0.2,\"o\",\"unvouched-part\\r\\n\"]\n", 0600);
+  std::string start =
+      R"({"type":"session_open","connection":"c7","session":"c7-0","channel":0,"user":"alice","login":"root","target":"db1:22","result":"success","ts":"2026-11-21T14:29:32.000Z"})" "\n"
+      R"({"type":"session_request","connection":"c7","session":"c7-0","channel":0,"request":"shell","decision":"allow","ts":"2026-11-21T14:29:32.100Z"})" "\n";
+  std::string progress =
+      R"({"type":"recording_progress","connection":"c7","session":"c7-0","channel":0,"path":")" + cast +
+      R"(","bytes":)" + std::to_string(prefix.size()) + R"(,"sha256":")" + hopgate::Sha256Hex(prefix) +
+      R"(","ts":"2026-11-21T14:30:32.000Z"})" "\n";
+  std::string log = dir + "/audit.jsonl";
+  WriteFile(log, start + progress, 0600);
+
+  Tmux tmux;
+  tmux.Start("main", ShellLine({Hopctl(), "replay", "c7", "--audit", log}));
+  CHECK(tmux.WaitRc("main", 10'000) == 0);
+  std::string screen = tmux.Screen("main");
+  INFO(screen);
+  CHECK(tmux.HasLine("main", "vouched-part"));
+  CHECK(!tmux.HasLine("main", "unvouched-part"));
+  CHECK(screen.find("c7-0-0: shell | alice as root on db1:22") != std::string::npos);
+  CHECK(screen.find("not closed in the audit log") != std::string::npos);
+  CHECK(screen.find("played the first " + std::to_string(prefix.size()) + " bytes") != std::string::npos);
+  // The file itself, checked the same way.
+  tmux.Start("main", "clear; " + ShellLine({Hopctl(), "replay", cast, "--audit", log}));
+  CHECK(tmux.WaitRc("main", 10'000) == 0);
+  CHECK(tmux.HasLine("main", "vouched-part"));
+  CHECK(!tmux.HasLine("main", "unvouched-part"));
+  // With --no-verify, all of it (the rest is not vouched for).
+  tmux.Start("main", "clear; " + ShellLine({Hopctl(), "replay", "c7", "--audit", log, "--no-verify"}));
+  CHECK(tmux.WaitRc("main", 10'000) == 0);
+  CHECK(tmux.HasLine("main", "unvouched-part"));
+  CHECK(tmux.Screen("main").find("NOT VERIFIED: c7-0-0 after its first") != std::string::npos);
+  // Without a progress report nothing of it is vouched for: refused.
+  WriteFile(log, start, 0600);
+  tmux.Start("main", "clear; " + ShellLine({Hopctl(), "replay", "c7", "--audit", log}));
+  CHECK(tmux.WaitRc("main", 10'000) == 1);
+  screen = tmux.Screen("main");
+  CHECK(screen.find("nothing of it can be checked") != std::string::npos);
+  CHECK(!tmux.HasLine("main", "vouched-part"));
+  // A changed byte in the vouched-for prefix: refused.
+  std::string changed = prefix;
+  changed[changed.find("vouched")] = 'V';
+  WriteFile(cast, changed + "[0.2,\"o\",\"unvouched-part\\r\\n\"]\n", 0600);
+  WriteFile(log, start + progress, 0600);
+  tmux.Start("main", "clear; " + ShellLine({Hopctl(), "replay", "c7", "--audit", log}));
+  CHECK(tmux.WaitRc("main", 10'000) == 1);
+  CHECK(tmux.Screen("main").find("do not match the audit log's recording_progress") != std::string::npos);
 }
