@@ -265,7 +265,10 @@ Status ReplayLog::Apply(std::string_view line, const std::string& where) {
     ended_because_ = "the session's channel closed (" + where + ")";
     return Status::Ok();
   }
-  if (type == "session_open" && Selected(connection, session, std::nullopt)) {
+  // A session's session_open names its user, login and target for every
+  // channel of it, whichever channel was asked for.
+  if (type == "session_open" && recording_.empty() && connection == sel_.connection &&
+      (sel_.session.empty() || session == sel_.session)) {
     found_ = true;
     sessions_.push_back({session, Str(e, "user"), Str(e, "login"), Str(e, "target")});
     return Status::Ok();

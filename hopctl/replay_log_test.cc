@@ -100,6 +100,8 @@ TEST_CASE("replay log: a session's channels, what they ran, their digests") {
   ReplayLog one(log, *ParseSessionId("c1a-0-0"));
   REQUIRE(one.Refresh().ok());
   REQUIRE(one.channels().size() == 1);
+  CHECK(one.channels()[0].user == "alice");  // from the session's session_open
+  CHECK(one.channels()[0].target == "db1:22");
   CHECK(one.ended());  // its session_close is there
 
   // Appended lines are read incrementally; the end of the connection ends it.

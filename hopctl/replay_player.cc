@@ -191,7 +191,11 @@ std::optional<Player::Outcome> Player::Idle(int timeout_ms, int fd) {
 Player::Outcome Player::Play(EventSource& source) {
   const double from_here = from_left_;
   double last_time = 0, last_vpos = 0, channel_end = 0, next_vpos = 0;
-  bool have = false, rebase = false;
+  bool have = false;
+  // After events written without delay, the clock restarts: at the next
+  // event (the live edge, a followed recording's past) or at the --from
+  // offset, so the pause from there to the next event is still played.
+  enum class Restart { kNo, kAtNextEvent, kAtOffset } restart = Restart::kNo;
   audit::CastEvent ev;
   Rebase(NowMs(), 0);
   if (paused_) frozen_vpos_ = 0;
@@ -210,7 +214,7 @@ Player::Outcome Player::Play(EventSource& source) {
       }
       if (*r == EventSource::Step::kEnd) return done(Outcome::kFinished);
       if (*r == EventSource::Step::kWait) {
-        rebase = true;  // at the live edge: the next event shows at once
+        restart = Restart::kAtNextEvent;  // at the live edge: it shows at once
         if (auto o = Wait(kWaitTickMs, source.wait_fd())) return done(*o);
         continue;
       }
@@ -219,15 +223,17 @@ Player::Outcome Player::Play(EventSource& source) {
       if (ev.time < from_here || ev.end_offset <= source.backlog_bytes()) {
         Emit(ev.data);  // fast-forward: no delay
         last_time = ev.time;
-        rebase = true;
+        restart = ev.end_offset <= source.backlog_bytes() ? Restart::kAtNextEvent
+                                                          : Restart::kAtOffset;
         continue;
       }
       have = true;
       next_vpos = last_vpos + Gap(ev.time - std::max(last_time, from_here), source.header());
-      if (rebase) {
-        Rebase(NowMs(), next_vpos);
-        if (paused_) frozen_vpos_ = next_vpos;
-        rebase = false;
+      if (restart != Restart::kNo) {
+        double at = restart == Restart::kAtNextEvent ? next_vpos : last_vpos;
+        Rebase(NowMs(), at);
+        if (paused_) frozen_vpos_ = at;
+        restart = Restart::kNo;
       }
     }
     if (paused_ && !step_) {

@@ -460,3 +460,17 @@ TEST_CASE("replay of a recording the log never closed plays the prefix it vouche
   CHECK(tmux.WaitRc("main", 10'000) == 1);
   CHECK(tmux.Screen("main").find("do not match the audit log's recording_progress") != std::string::npos);
 }
+
+TEST_CASE("replay --from: what came before is on screen at once, the pause after it still plays") {
+  std::string dir = MakeTempDir("replay");
+  std::string cast = WriteCast(dir + "/from.cast", {{0.5, "early-line\r\n"},
+                                                    {1.5, "middle-line\r\n"},
+                                                    {4.0, "late-line\r\n"}});
+  Tmux tmux;
+  tmux.Start("main", ShellLine({Hopctl(), "replay", cast, "--from", "0:02"}));
+  REQUIRE(tmux.WaitFor("main", "middle-line", 5000));
+  CHECK(tmux.HasLine("main", "early-line"));
+  CHECK(!tmux.HasLine("main", "late-line"));  // 2 s after the offset, not at once
+  CHECK(tmux.WaitFor("main", "late-line", 10'000));
+  CHECK(tmux.WaitRc("main", 5000) == 0);
+}
