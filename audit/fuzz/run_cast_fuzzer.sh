@@ -7,6 +7,7 @@ set -eu
 seconds=${1:-60}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${FUZZ_WORKDIR:-$(mktemp -d /tmp/cast-fuzz.XXXXXX)}
+mkdir -p "$work"
 cxx=${CXX:-clang++-14}
 echo "== building cast_fuzzer"
 (cd "$root" && $cxx -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined \
