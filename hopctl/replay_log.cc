@@ -220,9 +220,18 @@ Status ReplayLog::ReadFile(const std::string& file, uint64_t from_offset, uint64
       nullptr, from_offset);
 }
 
+// One parsed line of the log and the fields every event may have.
+struct ReplayLog::LogLine {
+  json e;
+  std::string type, session, connection, where;
+  std::optional<uint32_t> channel;
+  int64_t ts = 0;
+};
+
 Status ReplayLog::Apply(std::string_view line, const std::string& where) {
-  json e = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
-  if (e.is_discarded() || !e.is_object()) {
+  LogLine l;
+  l.e = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  if (l.e.is_discarded() || !l.e.is_object()) {
     if (line.find(filter_) != std::string_view::npos) {
       if (warnings_.size() < kMaxWarnings) {
         warnings_.push_back(where + ": not a JSON object, skipped (hopctl audit verify says more)");
@@ -230,116 +239,132 @@ Status ReplayLog::Apply(std::string_view line, const std::string& where) {
     }
     return Status::Ok();
   }
-  const std::string type = Str(e, "type"), session = Str(e, "session");
-  std::string connection = Str(e, "connection");
-  if (connection.empty() && session.rfind('-') != std::string::npos) {
-    connection = session.substr(0, session.rfind('-'));
+  l.type = Str(l.e, "type");
+  l.session = Str(l.e, "session");
+  l.connection = Str(l.e, "connection");
+  if (l.connection.empty() && l.session.rfind('-') != std::string::npos) {
+    l.connection = l.session.substr(0, l.session.rfind('-'));
   }
-  std::optional<uint32_t> channel = Channel32(e);
-  const int64_t ts = TsMillis(Str(e, "ts"));
-
-  if (type == "server_start") {
-    if (found_ && !ended_) {
-      ended_ = true;
-      ended_because_ = "the gateway restarted (" + where + ") before it closed";
-    }
-    return Status::Ok();
-  }
+  l.channel = Channel32(l.e);
+  l.ts = TsMillis(Str(l.e, "ts"));
+  l.where = where;
+  if (ApplyEnd(l)) return Status::Ok();
   if (!recording_.empty()) {
     // File mode: only the close that names this recording matters, and the
     // progress reports of it before that close.
-    const char* key = type == "session_close"        ? "recording"
-                      : type == "recording_progress" ? "path"
-                                                     : nullptr;
-    if (key == nullptr || BaseName(Str(e, key)) != recording_name_) return Status::Ok();
-  }
-  if (type == "connection_close" && connection == sel_.connection && recording_.empty()) {
-    ended_ = true;
-    ended_because_ = "the connection closed (" + where + ")";
-    return Status::Ok();
-  }
-  if (type == "channel_close" && !sel_.session.empty() && !sel_.channel &&
-      connection == sel_.connection && Str(e, "kind") == "direct-tcpip" && channel &&
-      sel_.session == connection + "-" + std::to_string(*channel)) {
-    ended_ = true;
-    ended_because_ = "the session's channel closed (" + where + ")";
-    return Status::Ok();
+    const char* key = l.type == "session_close"        ? "recording"
+                      : l.type == "recording_progress" ? "path"
+                                                       : nullptr;
+    if (key == nullptr || BaseName(Str(l.e, key)) != recording_name_) return Status::Ok();
   }
   // A session's session_open names its user, login and target for every
   // channel of it, whichever channel was asked for.
-  if (type == "session_open" && recording_.empty() && connection == sel_.connection &&
-      (sel_.session.empty() || session == sel_.session)) {
+  if (l.type == "session_open" && recording_.empty() && l.connection == sel_.connection &&
+      (sel_.session.empty() || l.session == sel_.session)) {
     found_ = true;
-    sessions_.push_back({session, Str(e, "user"), Str(e, "login"), Str(e, "target")});
+    sessions_.push_back({l.session, Str(l.e, "user"), Str(l.e, "login"), Str(l.e, "target")});
     return Status::Ok();
   }
   bool file_match = !recording_.empty();
-  if (!channel || (!file_match && !Selected(connection, session, channel))) return Status::Ok();
-
-  if (type == "session_request") {
-    std::string request = Str(e, "request");
-    if (Str(e, "decision") != "allow" ||
+  if (!l.channel || (!file_match && !Selected(l.connection, l.session, l.channel))) {
+    return Status::Ok();
+  }
+  if (l.type == "session_request") {
+    std::string request = Str(l.e, "request");
+    if (Str(l.e, "decision") != "allow" ||
         (request != "shell" && request != "exec" && request != "subsystem")) {
       return Status::Ok();
     }
     found_ = true;
-    ReplayChannel* c = Channel(session, *channel, true);
+    ReplayChannel* c = Channel(l.session, *l.channel, true);
     c->request = request;
-    c->command = Str(e, "command");
-    c->forced_command = Str(e, "forced_command");
-    c->start_ms = ts;
+    c->command = Str(l.e, "command");
+    c->forced_command = Str(l.e, "forced_command");
+    c->start_ms = l.ts;
     c->start_where = where;
     return Status::Ok();
   }
-  if (type == "session_close") {
-    if (Str(e, "kind") != "session") return Status::Ok();
-    found_ = true;
-    ReplayChannel* c = Channel(session, *channel, true);
-    if (c->closed) {
-      return MakeError(Code::kDataLoss, where + ": a second session_close for " + c->Id() +
-                                            " (the first is at " + c->close_where +
-                                            "): the log contradicts itself");
-    }
-    c->closed = true;
-    c->close_where = where;
-    if (c->start_ms == 0) c->start_ms = ts;
-    if (!Str(e, "recording").empty()) c->recording = Str(e, "recording");
-    c->sha256 = Str(e, "recording_sha256");
-    auto size = Unsigned(e, "recording_size");
-    c->has_digest = !c->recording.empty() && IsHex64(c->sha256) && size.has_value();
-    c->size = size.value_or(0);
-    if (auto it = e.find("exit_status"); it != e.end() && it->is_number_integer()) {
-      c->exit_status = it->get<int>();
-    }
-    c->close_reason = Str(e, "reason");
-    if (file_match) {
-      ended_ = true;
-      ended_because_ = "the log closed it (" + where + ")";
-    } else if (sel_.channel) {
-      ended_ = true;
-      ended_because_ = "the channel closed (" + where + ")";
-    }
-    return Status::Ok();
+  if (l.type == "session_close") return ApplyClose(l);
+  ApplyChannelEvent(l);
+  return Status::Ok();
+}
+
+// Events that say nothing more can happen to the selection: true when `l`
+// was one of them (whether or not it ended the selection).
+bool ReplayLog::ApplyEnd(const LogLine& l) {
+  auto end = [&](std::string why) {
+    ended_ = true;
+    ended_because_ = std::move(why);
+    return true;
+  };
+  if (l.type == "server_start") {
+    if (found_ && !ended_) return end("the gateway restarted (" + l.where + ") before it closed");
+    return true;
   }
-  ReplayChannel* c = Channel(session, *channel, file_match);
-  if (c == nullptr) return Status::Ok();
-  if (type == "sftp" && c->sftp_ops.size() < kMaxSftpLines) {
-    c->sftp_ops.push_back({ts, SftpText(e)});
-  } else if (type == "recording_failed") {
-    c->failed = EscapeControl(Str(e, "error"));
-    if (c->recording.empty()) c->recording = Str(e, "recording");
-  } else if (type == "recording_progress" && !c->closed) {
-    auto bytes = Unsigned(e, "bytes");
-    std::string sha = Str(e, "sha256");
-    if (bytes && IsHex64(sha)) {
-      c->has_progress = true;
-      c->progress_path = Str(e, "path");
-      c->progress_bytes = *bytes;
-      c->progress_sha256 = sha;
-      c->progress_where = where;
-    }
+  if (!recording_.empty()) return false;
+  if (l.type == "connection_close" && l.connection == sel_.connection) {
+    return end("the connection closed (" + l.where + ")");
+  }
+  if (l.type == "channel_close" && !sel_.session.empty() && !sel_.channel &&
+      l.connection == sel_.connection && Str(l.e, "kind") == "direct-tcpip" && l.channel &&
+      sel_.session == l.connection + "-" + std::to_string(*l.channel)) {
+    return end("the session's channel closed (" + l.where + ")");
+  }
+  return false;
+}
+
+Status ReplayLog::ApplyClose(const LogLine& l) {
+  if (Str(l.e, "kind") != "session") return Status::Ok();
+  found_ = true;
+  ReplayChannel* c = Channel(l.session, *l.channel, true);
+  if (c->closed) {
+    return MakeError(Code::kDataLoss, l.where + ": a second session_close for " + c->Id() +
+                                          " (the first is at " + c->close_where +
+                                          "): the log contradicts itself");
+  }
+  c->closed = true;
+  c->close_where = l.where;
+  if (c->start_ms == 0) c->start_ms = l.ts;
+  if (!Str(l.e, "recording").empty()) c->recording = Str(l.e, "recording");
+  c->sha256 = Str(l.e, "recording_sha256");
+  auto size = Unsigned(l.e, "recording_size");
+  c->has_digest = !c->recording.empty() && IsHex64(c->sha256) && size.has_value();
+  c->size = size.value_or(0);
+  if (auto it = l.e.find("exit_status"); it != l.e.end() && it->is_number_integer()) {
+    c->exit_status = it->get<int>();
+  }
+  c->close_reason = Str(l.e, "reason");
+  if (!recording_.empty()) {
+    ended_ = true;
+    ended_because_ = "the log closed it (" + l.where + ")";
+  } else if (sel_.channel) {
+    ended_ = true;
+    ended_because_ = "the channel closed (" + l.where + ")";
   }
   return Status::Ok();
+}
+
+// What happened on a channel before its close: SFTP operations, a failed
+// recording, progress reports of an open one.
+void ReplayLog::ApplyChannelEvent(const LogLine& l) {
+  ReplayChannel* c = Channel(l.session, *l.channel, !recording_.empty());
+  if (c == nullptr) return;
+  if (l.type == "sftp" && c->sftp_ops.size() < kMaxSftpLines) {
+    c->sftp_ops.push_back({l.ts, SftpText(l.e)});
+  } else if (l.type == "recording_failed") {
+    c->failed = EscapeControl(Str(l.e, "error"));
+    if (c->recording.empty()) c->recording = Str(l.e, "recording");
+  } else if (l.type == "recording_progress" && !c->closed) {
+    auto bytes = Unsigned(l.e, "bytes");
+    std::string sha = Str(l.e, "sha256");
+    if (bytes && IsHex64(sha)) {
+      c->has_progress = true;
+      c->progress_path = Str(l.e, "path");
+      c->progress_bytes = *bytes;
+      c->progress_sha256 = sha;
+      c->progress_where = l.where;
+    }
+  }
 }
 
 }  // namespace hopgate::hopctl

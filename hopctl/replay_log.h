@@ -95,7 +95,11 @@ class ReplayLog {
 
  private:
   Status ReadFile(const std::string& file, uint64_t from_offset, uint64_t first_line);
+  struct LogLine;
   Status Apply(std::string_view line, const std::string& where);
+  bool ApplyEnd(const LogLine& l);
+  Status ApplyClose(const LogLine& l);
+  void ApplyChannelEvent(const LogLine& l);
   bool Selected(const std::string& connection, const std::string& session,
                 std::optional<uint32_t> channel) const;
   ReplayChannel* Channel(const std::string& session, uint32_t channel, bool create);
