@@ -1,10 +1,13 @@
 #include "audit/index.h"
 
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include "audit/index_internal.h"
 #include "common/net.h"
@@ -149,6 +152,42 @@ Status CreateSchema(Db* db) {
 using namespace index_internal;
 
 std::string DefaultIndexPath(const std::string& log_path) { return log_path + ".index.sqlite"; }
+
+Result<std::string> LogInDirectory(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return MakeError(Code::kNotFound, dir + ": " + strerror(errno));
+  const std::string ext = ".jsonl";
+  std::set<std::string> stems;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() <= ext.size() || name.compare(name.size() - ext.size(), ext.size(), ext) != 0) {
+      continue;
+    }
+    std::string stem = name.substr(0, name.size() - ext.size());
+    size_t dot = stem.rfind('.');
+    if (dot != std::string::npos && dot + 1 < stem.size() &&
+        std::all_of(stem.begin() + dot + 1, stem.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      stem.resize(dot);  // rotated: <stem>.<seq>.jsonl
+    }
+    if (!stem.empty()) stems.insert(stem);
+  }
+  closedir(d);
+  if (stems.empty()) return MakeError(Code::kNotFound, dir + ": no audit log (*.jsonl) in the directory");
+  if (stems.size() > 1) {
+    std::string names;
+    for (const auto& s : stems) names += (names.empty() ? "" : ", ") + s + ".jsonl";
+    return MakeError(Code::kInvalidArgument,
+                     dir + ": several audit logs (" + names + "); give the one to read");
+  }
+  // A live log not named .jsonl keeps its whole name in its rotated files
+  // (audit.log -> audit.log.42.jsonl).
+  std::string stem = dir + "/" + *stems.begin();
+  struct stat sb;
+  if (stat((stem + ext).c_str(), &sb) != 0 && stat(stem.c_str(), &sb) == 0 && S_ISREG(sb.st_mode)) {
+    return stem;
+  }
+  return stem + ext;
+}
 
 SessionIndex::SessionIndex(IndexOptions options, std::unique_ptr<Db> db)
     : options_(std::move(options)), db_(std::move(db)) {}

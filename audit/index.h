@@ -45,6 +45,13 @@ struct IndexOptions {
 // `<log_path>.index.sqlite`.
 std::string DefaultIndexPath(const std::string& log_path);
 
+// The audit log in directory `dir` (an auditor's copy): the one log its
+// `.jsonl` files belong to, live (`<stem>.jsonl`) or rotated
+// (`<stem>.<seq>.jsonl`), as a path LogFilesOf() reads (the live file's,
+// whether or not it exists). An error naming the directory when it holds
+// no log, or several.
+Result<std::string> LogInDirectory(const std::string& dir);
+
 struct UpdateStats {
   uint64_t events = 0;       // new log lines applied
   uint64_t log_bytes = 0;    // log bytes read

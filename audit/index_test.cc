@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
@@ -521,4 +522,45 @@ TEST_CASE("index: a recording that shrank is read again; progress is reported") 
   CHECK(Grep(**ix, "first-version").empty());
   CHECK(Grep(**ix, "short").size() == 1);
   CHECK(HasWarning(w, "shorter than when it was indexed"));
+}
+
+TEST_CASE("index: a log logrotate renamed keeps what was read from it; sessions span the rename") {
+  World w("ix-logrotate");
+  w.Passthrough("c01", "alice", "web1:22");
+  w.Connect("c02", "bob", "198.51.100.8", 40002);  // still open at the rename
+  auto ix = w.Index();
+  w.Update(*ix);
+  REQUIRE(rename(w.log.c_str(), (w.log + ".1").c_str()) == 0);
+  REQUIRE(w.sink->Reopen().ok());
+  w.Open("c02", 0, "web2:22", false);
+  w.CloseChannel("c02", 0, 10, 20);
+  w.Disconnect("c02", "bob");
+  w.Passthrough("c03", "carol", "web3:22");
+  CHECK_FALSE(w.Update(*ix).rebuilt);
+  auto all = ix->Sessions({});
+  REQUIRE(Ids(*all) == std::vector<std::string>{"c01", "c02", "c03"});
+  CHECK((*all)[1].user == "bob");
+  CHECK((*all)[1].targets == std::vector<std::string>{"web2:22"});
+  CHECK((*all)[1].end_reason == "client disconnected");
+  CHECK(w.warnings.empty());
+}
+
+TEST_CASE("index: the log in a directory is the one its .jsonl files belong to") {
+  World w("ix-dir");
+  w.Passthrough("c01", "alice", "web1:22");
+  auto live = LogInDirectory(w.dir);
+  REQUIRE(live.ok());
+  CHECK(*live == w.log);
+  std::string rotated = FreshDir("ix-dir-rotated");  // an auditor's copy of rotated files only
+  Append(rotated + "/audit.0.jsonl", "");
+  Append(rotated + "/audit.120.jsonl", "");
+  CHECK(*LogInDirectory(rotated) == rotated + "/audit.jsonl");
+  Append(rotated + "/other.jsonl", "");
+  auto several = LogInDirectory(rotated);
+  REQUIRE_FALSE(several.ok());
+  CHECK(several.message() == rotated + ": several audit logs (audit.jsonl, other.jsonl); give the one to read");
+  auto none = LogInDirectory(FreshDir("ix-dir-empty"));
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.message().find("no audit log") != std::string::npos);
+  CHECK_FALSE(LogInDirectory(w.dir + "/nope").ok());
 }

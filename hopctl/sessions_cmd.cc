@@ -31,7 +31,8 @@ struct Source {
 
 void AddSourceOptions(CLI::App* cmd, Source* src) {
   cmd->add_option("--config", src->config, "the gateway's configuration (names the audit log and recordings)");
-  cmd->add_option("--audit", src->audit, "the audit log file (instead of --config)");
+  cmd->add_option("--audit", src->audit,
+                  "the audit log file, or a directory holding one log (instead of --config)");
   cmd->add_option("--index", src->index, "the index file (default: <audit log>.index.sqlite)");
   cmd->add_option("--recordings", src->recordings,
                   "where the recordings are, when moved with the log (default: from --config, or "
@@ -61,12 +62,16 @@ std::unique_ptr<audit::SessionIndex> OpenIndex(const Source& src) {
     o.log_path = cl.config->audit_log;
     o.recordings_dir = cl.config->recordings_dir;
   } else if (!src.audit.empty()) {
+    o.log_path = src.audit;
     struct stat sb;
     if (stat(src.audit.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode)) {
-      fprintf(stderr, "hopctl: --audit %s: a directory; give the audit log file\n", Safe(src.audit).c_str());
-      return nullptr;
+      auto log = audit::LogInDirectory(src.audit);
+      if (!log) {
+        fprintf(stderr, "hopctl: --audit %s\n", Safe(log.message()).c_str());
+        return nullptr;
+      }
+      o.log_path = *log;
     }
-    o.log_path = src.audit;
   } else {
     fprintf(stderr, "hopctl: give --config FILE (the gateway's) or --audit PATH (its audit log)\n");
     return nullptr;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <ctime>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "tests/support/harness.h"
@@ -22,7 +23,8 @@ namespace {
 std::string P(int port) { return std::to_string(port); }
 
 // Two users; db1 recorded (a target sshd trusting the gateway's upstream
-// CA), and a plain sshd both reach end to end.
+// CA; alice's typed input recorded too), and a plain sshd both reach end
+// to end.
 struct TwoUserWorld {
   std::string dir = MakeTempDir("sessions");
   KeyPair alice = GenerateKey(dir, "alice");
@@ -50,6 +52,7 @@ struct TwoUserWorld {
         "    host_key: \"" + db1->host_key_line() + "\"\n"
         "rules:\n"
         "  - name: alice-db\n    users: [alice]\n    permit_open: [\"db1:22\"]\n    logins: [root]\n"
+        "    record_input: true\n"
         "  - name: bob-db\n    users: [bob]\n    permit_open: [\"db1:22\"]\n    logins: [root]\n"
         "  - name: plain-ssh\n    users: [alice, bob]\n"
         "    permit_open: [\"127.0.0.1:" + P(plain->port()) + "\"]\n";
@@ -121,188 +124,224 @@ std::string Rfc3339Now() {
 
 }  // namespace
 
-TEST_CASE("hopctl sessions / show: a real gateway's sessions, listed, filtered, searched, told") {
+// The four sessions every test case below starts from: 0, alice end to
+// end; 1, bob's recorded command; 2, alice's recorded terminal, printing a
+// marker that appears only as output (the typed command says $((40+2)));
+// 3, bob end to end.
+struct FourSessions {
   TwoUserWorld w;
-  // 0: alice end to end; 1: bob's recorded command; 2: alice's recorded
-  // terminal, printing a marker that appears only as output (the typed
-  // command says $((40+2))); 3: bob end to end.
-  RunResult r0 = w.Passthrough("alice", "echo pass-alice");
-  REQUIRE(r0.out == "pass-alice\n");
-  w.WaitClosed(1);
-  RunResult r1 = w.Recorded("bob", {"echo MARKER-BOB-7f3a; exit 7"});
-  INFO(r1.err << w.gate->Log());
-  REQUIRE(r1.exit_code == 7);
-  w.WaitClosed(2);
-  RunResult r2 = w.Recorded("alice", {"-tt"}, "echo MARKER-ALICE-$((40+2))\nexit\n");
-  REQUIRE(r2.out.find("MARKER-ALICE-42") != std::string::npos);
-  w.WaitClosed(3);
-  RunResult r3 = w.Passthrough("bob", "head -c 200000 /dev/zero");
-  REQUIRE(r3.out.size() == 200000);
-  w.WaitClosed(4);
-  const std::string pass_alice = w.ConnectionId(0), rec_bob = w.ConnectionId(1),
-                    rec_alice = w.ConnectionId(2), pass_bob = w.ConnectionId(3);
+  std::string pass_alice, rec_bob, rec_alice, pass_bob;
 
+  FourSessions() {
+    RunResult r0 = w.Passthrough("alice", "echo pass-alice");
+    REQUIRE(r0.out == "pass-alice\n");
+    w.WaitClosed(1);
+    RunResult r1 = w.Recorded("bob", {"echo MARKER-BOB-7f3a; exit 7"});
+    INFO(r1.err << w.gate->Log());
+    REQUIRE(r1.exit_code == 7);
+    w.WaitClosed(2);
+    RunResult r2 = w.Recorded("alice", {"-tt"}, "echo MARKER-ALICE-$((40+2))\nexit\n");
+    REQUIRE(r2.out.find("MARKER-ALICE-42") != std::string::npos);
+    w.WaitClosed(3);
+    RunResult r3 = w.Passthrough("bob", "head -c 200000 /dev/zero");
+    REQUIRE(r3.out.size() == 200000);
+    w.WaitClosed(4);
+    pass_alice = w.ConnectionId(0);
+    rec_bob = w.ConnectionId(1);
+    rec_alice = w.ConnectionId(2);
+    pass_bob = w.ConnectionId(3);
+  }
+};
+
+TEST_CASE("hopctl sessions: a real gateway's sessions with their users, targets, recorded flags and bytes") {
+  FourSessions f;
+  TwoUserWorld& w = f.w;
   json list = w.SessionsJson();
   REQUIRE(list.size() == 4);
   auto by = ById(list);
   std::string plain_target = "127.0.0.1:" + P(w.plain->port());
-  CHECK(by[pass_alice]["user"] == "alice");
-  CHECK(by[pass_alice]["targets"] == json::array({plain_target}));
-  CHECK(by[pass_alice]["recorded"] == false);
-  CHECK(by[pass_alice]["logins"] == json::array());
-  CHECK(by[pass_alice]["end_reason"] == "client disconnected");
-  CHECK(by[rec_bob]["user"] == "bob");
-  CHECK(by[rec_bob]["targets"] == json::array({"db1:22"}));
-  CHECK(by[rec_bob]["recorded"] == true);
-  CHECK(by[rec_bob]["logins"] == json::array({"root"}));
-  CHECK(by[rec_bob]["exit_statuses"] == json::array({7}));
-  CHECK(by[rec_alice]["user"] == "alice");
-  CHECK(by[rec_alice]["recorded"] == true);
-  CHECK(by[pass_bob]["user"] == "bob");
+  CHECK(by[f.pass_alice]["user"] == "alice");
+  CHECK(by[f.pass_alice]["targets"] == json::array({plain_target}));
+  CHECK(by[f.pass_alice]["recorded"] == false);
+  CHECK(by[f.pass_alice]["logins"] == json::array());
+  CHECK(by[f.pass_alice]["end_reason"] == "client disconnected");
+  CHECK(by[f.rec_bob]["user"] == "bob");
+  CHECK(by[f.rec_bob]["targets"] == json::array({"db1:22"}));
+  CHECK(by[f.rec_bob]["recorded"] == true);
+  CHECK(by[f.rec_bob]["logins"] == json::array({"root"}));
+  CHECK(by[f.rec_bob]["exit_statuses"] == json::array({7}));
+  CHECK(by[f.rec_alice]["user"] == "alice");
+  CHECK(by[f.rec_alice]["recorded"] == true);
+  CHECK(by[f.pass_bob]["user"] == "bob");
   // Bytes each way are the outer channels' (what crossed the gateway).
-  CHECK(by[pass_bob]["bytes_down"].get<uint64_t>() > 200000);
-  CHECK(by[pass_bob]["bytes_up"].get<uint64_t>() > 0);
-  CHECK(by[pass_bob]["bytes_down"] == w.gate->AuditEvents("channel_close")[3]["bytes_target_to_client"]);
+  CHECK(by[f.pass_bob]["bytes_down"].get<uint64_t>() > 200000);
+  CHECK(by[f.pass_bob]["bytes_up"].get<uint64_t>() > 0);
+  CHECK(by[f.pass_bob]["bytes_down"] == w.gate->AuditEvents("channel_close")[3]["bytes_target_to_client"]);
   for (const auto& s : list) {
     CHECK(s["source"].get<std::string>().rfind("127.0.0.1:", 0) == 0);
     CHECK(s["start"].is_string());
     CHECK(s["end"].is_string());
   }
+  // The same from --config, and as a table.
+  RunResult cfg = w.Hopctl({"sessions", "--json", "--config", w.gate->config_path()});
+  REQUIRE(cfg.exit_code == 0);
+  CHECK(json::parse(cfg.out) == list);
+  RunResult table = w.Hopctl({"sessions", "--audit", w.gate->audit_path()});
+  REQUIRE(table.exit_code == 0);
+  CHECK(table.out.rfind("ID ", 0) == 0);
+  CHECK(table.out.find(f.rec_bob) != std::string::npos);
+  CHECK(table.out.find("db1:22") != std::string::npos);
+  // --audit a directory: the one log in it.
+  RunResult dir = w.Hopctl({"sessions", "--json", "--audit", w.dir});
+  INFO(dir.err);
+  REQUIRE(dir.exit_code == 0);
+  CHECK(json::parse(dir.out) == list);
+}
 
-  SECTION("the same from --config, and as a table") {
-    RunResult cfg = w.Hopctl({"sessions", "--json", "--config", w.gate->config_path()});
-    REQUIRE(cfg.exit_code == 0);
-    CHECK(json::parse(cfg.out) == list);
-    RunResult table = w.Hopctl({"sessions", "--audit", w.gate->audit_path()});
-    REQUIRE(table.exit_code == 0);
-    CHECK(table.out.rfind("ID ", 0) == 0);
-    CHECK(table.out.find(rec_bob) != std::string::npos);
-    CHECK(table.out.find("db1:22") != std::string::npos);
-  }
+TEST_CASE("hopctl sessions: filters: --user, --recorded, --target, --from, --since") {
+  FourSessions f;
+  TwoUserWorld& w = f.w;
+  auto ids = [](const json& l) {
+    std::vector<std::string> v;
+    for (const auto& s : l) v.push_back(s["id"]);
+    return v;
+  };
+  CHECK(ids(w.SessionsJson({"--user", "bob"})) == std::vector<std::string>{f.rec_bob, f.pass_bob});
+  CHECK(ids(w.SessionsJson({"--recorded"})) == std::vector<std::string>{f.rec_bob, f.rec_alice});
+  CHECK(ids(w.SessionsJson({"--user", "alice", "--recorded"})) == std::vector<std::string>{f.rec_alice});
+  CHECK(ids(w.SessionsJson({"--target", "db1"})) == std::vector<std::string>{f.rec_bob, f.rec_alice});
+  CHECK(w.SessionsJson({"--from", "127.0.0.0/8"}).size() == 4);
+  CHECK(w.SessionsJson({"--from", "10.0.0.0/8"}).empty());
+  CHECK(w.SessionsJson({"--since", "1h"}).size() == 4);
+  CHECK(w.SessionsJson({"--until", "2000-01-01"}).empty());
+  std::string mark = Rfc3339Now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(w.Passthrough("alice", "echo late").exit_code == 0);
+  w.WaitClosed(5);
+  CHECK(ids(w.SessionsJson({"--since", mark})) == std::vector<std::string>{w.ConnectionId(4)});
+  RunResult bad = w.Hopctl({"sessions", "--audit", w.gate->audit_path(), "--since", "yesterday"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("invalid time") != std::string::npos);
+}
 
-  SECTION("filters: --user, --recorded, --target, --from, --since") {
-    auto ids = [](const json& l) {
-      std::vector<std::string> v;
-      for (const auto& s : l) v.push_back(s["id"]);
-      return v;
-    };
-    CHECK(ids(w.SessionsJson({"--user", "bob"})) == std::vector<std::string>{rec_bob, pass_bob});
-    CHECK(ids(w.SessionsJson({"--recorded"})) == std::vector<std::string>{rec_bob, rec_alice});
-    CHECK(ids(w.SessionsJson({"--user", "alice", "--recorded"})) == std::vector<std::string>{rec_alice});
-    CHECK(ids(w.SessionsJson({"--target", "db1"})) == std::vector<std::string>{rec_bob, rec_alice});
-    CHECK(w.SessionsJson({"--from", "127.0.0.0/8"}).size() == 4);
-    CHECK(w.SessionsJson({"--from", "10.0.0.0/8"}).empty());
-    CHECK(w.SessionsJson({"--since", "1h"}).size() == 4);
-    CHECK(w.SessionsJson({"--until", "2000-01-01"}).empty());
-    std::string mark = Rfc3339Now();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    REQUIRE(w.Passthrough("alice", "echo late").exit_code == 0);
-    w.WaitClosed(5);
-    CHECK(ids(w.SessionsJson({"--since", mark})) == std::vector<std::string>{w.ConnectionId(4)});
-    RunResult bad = w.Hopctl({"sessions", "--audit", w.gate->audit_path(), "--since", "yesterday"});
-    CHECK(bad.exit_code == 2);
-    CHECK(bad.err.find("invalid time") != std::string::npos);
+TEST_CASE("hopctl sessions: --grep finds a marker in the one recorded session that printed it") {
+  FourSessions f;
+  TwoUserWorld& w = f.w;
+  RunResult g = w.Hopctl({"sessions", "--audit", w.gate->audit_path(), "--grep", "MARKER-ALICE-42"});
+  INFO(g.out << g.err);
+  REQUIRE(g.exit_code == 0);
+  std::istringstream lines(g.out);
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    CHECK(line.rfind(f.rec_alice + "-0-0 +", 0) == 0);
+    CHECK(line.find("output: ") != std::string::npos);
   }
+  CHECK(n >= 1);
+  // What alice typed (record_input) is found as input, and as the echo the
+  // terminal showed.
+  RunResult typed = w.Hopctl({"sessions", "--json", "--audit", w.gate->audit_path(), "--grep",
+                              "echo MARKER-ALICE-$((40+2))"});
+  INFO(typed.out << typed.err);
+  REQUIRE(typed.exit_code == 0);
+  std::set<std::string> kinds;
+  for (const auto& m : json::parse(typed.out)) {
+    CHECK(m["part"] == f.rec_alice + "-0-0");
+    kinds.insert(m["kind"].get<std::string>());
+  }
+  CHECK(kinds == std::set<std::string>{"input", "output"});
+  RunResult gj = w.Hopctl({"sessions", "--json", "--audit", w.gate->audit_path(), "--grep", "MARKER-BOB-7f3a"});
+  REQUIRE(gj.exit_code == 0);
+  json matches = json::parse(gj.out);
+  REQUIRE(matches.size() == 2);  // the exec command and its output
+  for (const auto& m : matches) {
+    CHECK(m["id"] == f.rec_bob);
+    CHECK(m["user"] == "bob");
+    CHECK(m["offset"].is_number());
+  }
+  CHECK(matches[0]["kind"] == "command");
+  CHECK(matches[1]["kind"] == "output");
+  CHECK(matches[1]["text"] == "MARKER-BOB-7f3a");
+  RunResult none = w.Hopctl({"sessions", "--audit", w.gate->audit_path(), "--grep", "MARKER-NOWHERE"});
+  CHECK(none.exit_code == 1);
+  CHECK(none.out.empty());
+  RunResult other = w.Hopctl({"sessions", "--audit", w.gate->audit_path(), "--grep", "MARKER-ALICE-42",
+                              "--user", "bob"});
+  CHECK(other.exit_code == 1);
+}
 
-  SECTION("--grep finds a marker in the one recorded session that printed it") {
-    RunResult g = w.Hopctl({"sessions", "--audit", w.gate->audit_path(), "--grep", "MARKER-ALICE-42"});
-    INFO(g.out << g.err);
-    REQUIRE(g.exit_code == 0);
-    std::istringstream lines(g.out);
-    int n = 0;
-    for (std::string line; std::getline(lines, line); ++n) {
-      CHECK(line.rfind(rec_alice + "-0-0 +", 0) == 0);
-      CHECK(line.find("output: ") != std::string::npos);
-    }
-    CHECK(n >= 1);
-    RunResult gj = w.Hopctl({"sessions", "--json", "--audit", w.gate->audit_path(), "--grep", "MARKER-BOB-7f3a"});
-    REQUIRE(gj.exit_code == 0);
-    json matches = json::parse(gj.out);
-    REQUIRE(matches.size() == 2);  // the exec command and its output
-    for (const auto& m : matches) {
-      CHECK(m["id"] == rec_bob);
-      CHECK(m["user"] == "bob");
-      CHECK(m["offset"].is_number());
-    }
-    CHECK(matches[0]["kind"] == "command");
-    CHECK(matches[1]["kind"] == "output");
-    CHECK(matches[1]["text"] == "MARKER-BOB-7f3a");
-    RunResult none = w.Hopctl({"sessions", "--audit", w.gate->audit_path(), "--grep", "MARKER-NOWHERE"});
-    CHECK(none.exit_code == 1);
-    CHECK(none.out.empty());
-    RunResult other = w.Hopctl({"sessions", "--audit", w.gate->audit_path(), "--grep", "MARKER-ALICE-42",
-                                "--user", "bob"});
-    CHECK(other.exit_code == 1);
-  }
+TEST_CASE("hopctl show: tells a recorded session's story") {
+  FourSessions f;
+  TwoUserWorld& w = f.w;
+  RunResult s = w.Hopctl({"show", "--audit", w.gate->audit_path(), f.rec_bob});
+  INFO(s.out << s.err);
+  REQUIRE(s.exit_code == 0);
+  json close = w.gate->AuditEvents("session_close").at(0);
+  CHECK(s.out.find("session " + f.rec_bob + ": bob from 127.0.0.1:") != std::string::npos);
+  CHECK(s.out.find("login as \"bob\" accepted: publickey ssh-ed25519") != std::string::npos);
+  CHECK(s.out.find("direct-tcpip db1:22: allowed by rule bob-db (policy sha256:") != std::string::npos);
+  CHECK(s.out.find("exec \"echo MARKER-BOB-7f3a; exit 7\": allowed") != std::string::npos);
+  CHECK(s.out.find("exec \"echo MARKER-BOB-7f3a; exit 7\" ended: exit status 7") != std::string::npos);
+  CHECK(s.out.find("recording " + close["recording"].get<std::string>() + " sha256 " +
+                   close["recording_sha256"].get<std::string>()) != std::string::npos);
+  CHECK(s.out.find("disconnected: client disconnected") != std::string::npos);
+  // In time order: login before the decision before the command before the end.
+  CHECK(s.out.find("login as") < s.out.find("allowed by rule bob-db"));
+  CHECK(s.out.find("allowed by rule bob-db") < s.out.find("ended: exit status 7"));
+  CHECK(s.out.find("ended: exit status 7") < s.out.find("disconnected:"));
+  RunResult part = w.Hopctl({"show", "--json", "--audit", w.gate->audit_path(), f.rec_bob + "-0"});
+  REQUIRE(part.exit_code == 0);
+  json story = json::parse(part.out);
+  CHECK(story["session"]["id"] == f.rec_bob);
+  CHECK(story["recordings"].at(0)["sha256"] == close["recording_sha256"]);
+  CHECK(story["events"].front()["type"] == "connection_open");
+  // A command with an escape sequence in it reaches the auditor's
+  // terminal escaped, not obeyed.
+  RunResult hostile = w.Recorded("bob", {"echo plain #\x1b]0;pwned\x07\x1b[2J"});
+  REQUIRE(hostile.exit_code == 0);
+  w.WaitClosed(5);
+  RunResult told = w.Hopctl({"show", "--audit", w.gate->audit_path(), w.ConnectionId(4)});
+  REQUIRE(told.exit_code == 0);
+  CHECK(told.out.find('\x1b') == std::string::npos);
+  CHECK(told.out.find("\\x1b]0;pwned\\x07\\x1b[2J") != std::string::npos);
+  RunResult missing = w.Hopctl({"show", "--audit", w.gate->audit_path(), "c0000000000000000"});
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err.find("no session c0000000000000000") != std::string::npos);
+}
 
-  SECTION("hopctl show tells a recorded session's story") {
-    RunResult s = w.Hopctl({"show", "--audit", w.gate->audit_path(), rec_bob});
-    INFO(s.out << s.err);
-    REQUIRE(s.exit_code == 0);
-    json close = w.gate->AuditEvents("session_close").at(0);
-    CHECK(s.out.find("session " + rec_bob + ": bob from 127.0.0.1:") != std::string::npos);
-    CHECK(s.out.find("login as \"bob\" accepted: publickey ssh-ed25519") != std::string::npos);
-    CHECK(s.out.find("direct-tcpip db1:22: allowed by rule bob-db (policy sha256:") != std::string::npos);
-    CHECK(s.out.find("exec \"echo MARKER-BOB-7f3a; exit 7\": allowed") != std::string::npos);
-    CHECK(s.out.find("exec \"echo MARKER-BOB-7f3a; exit 7\" ended: exit status 7") != std::string::npos);
-    CHECK(s.out.find("recording " + close["recording"].get<std::string>() + " sha256 " +
-                     close["recording_sha256"].get<std::string>()) != std::string::npos);
-    CHECK(s.out.find("disconnected: client disconnected") != std::string::npos);
-    // In time order: login before the decision before the command before the end.
-    CHECK(s.out.find("login as") < s.out.find("allowed by rule bob-db"));
-    CHECK(s.out.find("allowed by rule bob-db") < s.out.find("ended: exit status 7"));
-    CHECK(s.out.find("ended: exit status 7") < s.out.find("disconnected:"));
-    RunResult part = w.Hopctl({"show", "--json", "--audit", w.gate->audit_path(), rec_bob + "-0"});
-    REQUIRE(part.exit_code == 0);
-    json story = json::parse(part.out);
-    CHECK(story["session"]["id"] == rec_bob);
-    CHECK(story["recordings"].at(0)["sha256"] == close["recording_sha256"]);
-    CHECK(story["events"].front()["type"] == "connection_open");
-    // A command with an escape sequence in it reaches the auditor's
-    // terminal escaped, not obeyed.
-    RunResult hostile = w.Recorded("bob", {"echo plain #\x1b]0;pwned\x07\x1b[2J"});
-    REQUIRE(hostile.exit_code == 0);
-    w.WaitClosed(5);
-    RunResult told = w.Hopctl({"show", "--audit", w.gate->audit_path(), w.ConnectionId(4)});
-    REQUIRE(told.exit_code == 0);
-    CHECK(told.out.find('\x1b') == std::string::npos);
-    CHECK(told.out.find("\\x1b]0;pwned\\x07\\x1b[2J") != std::string::npos);
-    RunResult missing = w.Hopctl({"show", "--audit", w.gate->audit_path(), "c0000000000000000"});
-    CHECK(missing.exit_code == 1);
-    CHECK(missing.err.find("no session c0000000000000000") != std::string::npos);
-  }
+TEST_CASE("hopctl sessions: the index keeps up, and rebuilt from nothing it answers the same") {
+  FourSessions f;
+  TwoUserWorld& w = f.w;
+  RunResult late = w.Recorded("alice", {"echo LATE-$((6*7))-MARKER"});
+  REQUIRE(late.out == "LATE-42-MARKER\n");
+  w.WaitClosed(5);
+  json now = w.SessionsJson();
+  REQUIRE(now.size() == 5);
+  CHECK(now[4]["id"] == w.ConnectionId(4));
+  RunResult g = w.Hopctl({"sessions", "--audit", w.gate->audit_path(), "--grep", "LATE-42-MARKER"});
+  CHECK(g.exit_code == 0);
+  CHECK(g.out.find(w.ConnectionId(4) + "-0-0") != std::string::npos);
+  REQUIRE(unlink((w.gate->audit_path() + ".index.sqlite").c_str()) == 0);
+  CHECK(w.SessionsJson() == now);
+  RunResult reindexed = w.Hopctl({"sessions", "--json", "--reindex", "--audit", w.gate->audit_path()});
+  REQUIRE(reindexed.exit_code == 0);
+  CHECK(json::parse(reindexed.out) == now);
+}
 
-  SECTION("the index keeps up, and rebuilt from nothing it answers the same") {
-    RunResult late = w.Recorded("alice", {"echo LATE-$((6*7))-MARKER"});
-    REQUIRE(late.out == "LATE-42-MARKER\n");
-    w.WaitClosed(5);
-    json now = w.SessionsJson();
-    REQUIRE(now.size() == 5);
-    CHECK(now[4]["id"] == w.ConnectionId(4));
-    RunResult g = w.Hopctl({"sessions", "--audit", w.gate->audit_path(), "--grep", "LATE-42-MARKER"});
-    CHECK(g.exit_code == 0);
-    CHECK(g.out.find(w.ConnectionId(4) + "-0-0") != std::string::npos);
-    REQUIRE(unlink((w.gate->audit_path() + ".index.sqlite").c_str()) == 0);
-    CHECK(w.SessionsJson() == now);
-    RunResult reindexed = w.Hopctl({"sessions", "--json", "--reindex", "--audit", w.gate->audit_path()});
-    REQUIRE(reindexed.exit_code == 0);
-    CHECK(json::parse(reindexed.out) == now);
-  }
-
-  SECTION("a malformed recording line is skipped with a warning; the rest is indexed") {
-    json close = w.gate->AuditEvents("session_close").at(1);  // alice's terminal
-    std::string cast = close["recording"];
-    std::string text = ReadFile(cast);
-    WriteFile(cast, text + "[1.5,\"o\",\"broken\n[99.0,\"o\",\"AFTER-THE-BAD-LINE\\r\\n\"]\n", 0600);
-    RunResult r = w.Hopctl({"sessions", "--reindex", "--audit", w.gate->audit_path(), "--grep",
-                            "AFTER-THE-BAD-LINE"});
-    INFO(r.err);
-    CHECK(r.exit_code == 0);
-    CHECK(r.out.find(rec_alice + "-0-0 +99.000s output: AFTER-THE-BAD-LINE") != std::string::npos);
-    size_t lines = std::count(text.begin(), text.end(), '\n');
-    CHECK(r.err.find(cast + ":" + std::to_string(lines + 1) + ": ") != std::string::npos);
-    CHECK(w.SessionsJson().size() == 4);
-  }
+TEST_CASE("hopctl sessions: a malformed recording line is skipped with a warning; the rest is indexed") {
+  FourSessions f;
+  TwoUserWorld& w = f.w;
+  json close = w.gate->AuditEvents("session_close").at(1);  // alice's terminal
+  std::string cast = close["recording"];
+  std::string text = ReadFile(cast);
+  WriteFile(cast, text + "[1.5,\"o\",\"broken\n[99.0,\"o\",\"AFTER-THE-BAD-LINE\\r\\n\"]\n", 0600);
+  RunResult r = w.Hopctl({"sessions", "--reindex", "--audit", w.gate->audit_path(), "--grep",
+                          "AFTER-THE-BAD-LINE"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find(f.rec_alice + "-0-0 +99.000s output: AFTER-THE-BAD-LINE") != std::string::npos);
+  size_t lines = std::count(text.begin(), text.end(), '\n');
+  CHECK(r.err.find(cast + ":" + std::to_string(lines + 1) + ": ") != std::string::npos);
+  CHECK(w.SessionsJson().size() == 4);
 }
 
 TEST_CASE("hopctl sessions: bad arguments and missing logs are errors that say so") {
@@ -326,4 +365,11 @@ TEST_CASE("hopctl sessions: bad arguments and missing logs are errors that say s
   RunResult empty = hopctl({"sessions", "--json", "--audit", dir + "/audit.jsonl"});
   CHECK(empty.exit_code == 0);
   CHECK(empty.out == "[]\n");
+  WriteFile(dir + "/other.jsonl", "");
+  RunResult two = hopctl({"sessions", "--audit", dir});
+  CHECK(two.exit_code == 2);
+  CHECK(two.err.find(dir + ": several audit logs (audit.jsonl, other.jsonl)") != std::string::npos);
+  RunResult bad_show = hopctl({"show", "--audit", dir + "/audit.jsonl"});
+  CHECK(bad_show.exit_code != 0);  // SESSION is required
+  CHECK(bad_show.err.find("SESSION") != std::string::npos);
 }
