@@ -47,9 +47,9 @@ SIZE_MIB=$((10#$SIZE_MIB)) SESSIONS=$((10#$SESSIONS))
 if [ -n "${HOPCTL_BIN:-}" ] && [ -n "${GEN_BIN:-}" ]; then
   HOPCTL=$HOPCTL_BIN GEN=$GEN_BIN
 else
-  # Optimized, as a release would be: indexing parses every recording line.
-  bazel build -c opt //hopctl:hopctl //bench:gen_sessions >&2
-  BIN="$(bazel info -c opt bazel-bin 2>/dev/null)"
+  # .bazelrc builds everything with -O2 already.
+  bazel build //hopctl:hopctl //bench:gen_sessions >&2
+  BIN="$(bazel info bazel-bin 2>/dev/null)"
   HOPCTL=${HOPCTL_BIN:-$BIN/hopctl/hopctl} GEN=${GEN_BIN:-$BIN/bench/gen_sessions}
 fi
 for b in "$HOPCTL" "$GEN"; do
