@@ -520,6 +520,9 @@ void Connection::Teardown(const std::string& reason) {
       gw_->metrics().ChannelsActive("session", -1);
     }
   }
+  // Freed before ssh_disconnect, which frees every channel of the session:
+  // an InfoSession destroyed later would touch its freed channel.
+  info_sessions_.clear();
   if (ssh_is_connected(session_.get())) ssh_disconnect(session_.get());
   if (!authenticated_) {
     switch (drop_) {
