@@ -111,6 +111,17 @@ TEST_CASE("addresses, CIDRs and host:port") {
   REQUIRE(v6.ok());
   CHECK(v6->Contains(*IpAddress::Parse("2001:db8:1::5")));
   CHECK_FALSE(v6->Contains(*IpAddress::Parse("10.0.0.1")));
+  // An IPv4-mapped block means those IPv4 addresses, however they arrive
+  // (found by common/fuzz/net_fuzzer: it used to match nothing).
+  for (const char* mapped : {"::ffff:10.0.0.0/104", "::ffff:10.1.2.3"}) {
+    INFO(mapped);
+    auto m = Cidr::Parse(mapped);
+    REQUIRE(m.ok());
+    CHECK(m->Contains(*IpAddress::Parse("10.1.2.3")));
+    CHECK(m->Contains(*IpAddress::Parse("::ffff:10.1.2.3")));
+    CHECK_FALSE(m->Contains(*IpAddress::Parse("11.1.2.3")));
+  }
+  CHECK(Cidr::Parse("::ffff:10.0.0.0/104")->ToString() == "10.0.0.0/8");
 
   auto hp = HostPort::Parse("[::1]:2222");
   REQUIRE(hp.ok());

@@ -110,6 +110,13 @@ Result<Cidr> Cidr::Parse(std::string_view text) {
                    "\" has host bits set below the prefix"};
     }
   }
+  // An IPv4-mapped block ("::ffff:10.0.0.0/104") means those IPv4 addresses:
+  // Contains() compares addresses unmapped, so a block kept in IPv6 form
+  // would match nothing (a deny rule written so would never deny).
+  if (c.base.v6 && c.prefix >= 96 && !c.base.Unmapped().v6) {
+    c.base = c.base.Unmapped();
+    c.prefix -= 96;
+  }
   return c;
 }
 

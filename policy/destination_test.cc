@@ -155,7 +155,7 @@ rules:
 
 TEST_CASE("patterns that are neither an address nor a name are load errors") {
   for (const char* bad : {"10.0.3.9.1:22", "foo.123:22", "[2001:db8::*]:22", "a..b:22",
-                          "bad\\host:22"}) {
+                          "bad\\host:22", "db1..:22"}) {
     INFO(bad);
     CHECK_FALSE(OpenPattern::Parse(bad).ok());
   }
@@ -167,6 +167,12 @@ TEST_CASE("patterns that are neither an address nor a name are load errors") {
   auto cidr = OpenPattern::Parse("[2001:db8::]/32:22");
   REQUIRE(cidr.ok());
   CHECK(cidr->MatchesAddress(Ip("2001:db8:1::1")));
+  // Found by policy/fuzz/patterns_fuzzer: a mapped address used to match
+  // nothing, so a deny written this way never denied.
+  auto mapped = OpenPattern::Parse("[::ffff:10.0.3.0]/120:22");
+  REQUIRE(mapped.ok());
+  CHECK(mapped->MatchesAddress(Ip("10.0.3.7")));
+  CHECK(mapped->MatchesAddress(Ip("::ffff:10.0.3.7")));
   auto name = OpenPattern::Parse("DB1.Example.:*");
   REQUIRE(name.ok());
   CHECK(name->MatchesName("db1.example"));

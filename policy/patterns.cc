@@ -41,7 +41,7 @@ Result<std::string> NameGlob(std::string_view host) {
               c == '_' || c == '*' || c == '?';
     if (!ok) return Error{"invalid character in host pattern \"" + std::string(host) + "\""};
   }
-  if (g.front() == '.' || g.find("..") != std::string::npos) {
+  if (g.front() == '.' || g.back() == '.' || g.find("..") != std::string::npos) {
     return Error{"empty label in host pattern \"" + std::string(host) + "\""};
   }
   std::string_view last = std::string_view(g).substr(g.rfind('.') == std::string::npos ? 0 : g.rfind('.') + 1);
