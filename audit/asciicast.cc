@@ -5,6 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -50,13 +54,108 @@ Status MakeParents(const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+// A non-ASCII sequence at in[i]: how it reads as UTF-8 (RFC 3629: no
+// overlongs, surrogates or code points past U+10FFFF).
+enum class Seq { kValid, kIncomplete, kInvalid };
+Seq ReadSeq(std::string_view in, size_t i, size_t* end) {
+  const size_t n = in.size();
+  auto b = static_cast<uint8_t>(in[i]);
+  // Lead byte: how many continuation bytes, and the range allowed for the
+  // first one.
+  size_t need;
+  uint8_t lo = 0x80, hi = 0xBF;
+  if (b >= 0xC2 && b <= 0xDF) {
+    need = 1;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    need = 2;
+    if (b == 0xE0) lo = 0xA0;
+    if (b == 0xED) hi = 0x9F;
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    need = 3;
+    if (b == 0xF0) lo = 0x90;
+    if (b == 0xF4) hi = 0x8F;
+  } else {
+    *end = i + 1;
+    return Seq::kInvalid;
+  }
+  size_t j = i + 1, got = 0;
+  while (got < need && j < n) {
+    auto c = static_cast<uint8_t>(in[j]);
+    if (c < (got == 0 ? lo : 0x80) || c > (got == 0 ? hi : 0xBF)) break;
+    ++j;
+    ++got;
+  }
+  *end = j;  // past the character, or past its maximal ill-formed prefix
+  if (got == need) return Seq::kValid;
+  return j == n ? Seq::kIncomplete : Seq::kInvalid;
+}
+
+// Eight bytes at once: does any need work (below 0x20, '"', '\\', or
+// not ASCII)? Exact for "any", which is all the fast path asks.
+inline bool WordIsPlain(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  auto has_less = [](uint64_t x, uint64_t n) { return (x - kOnes * n) & ~x & kHigh; };
+  uint64_t bad = (w & kHigh) | has_less(w, 0x20) | has_less(w ^ (kOnes * '"'), 1) |
+                 has_less(w ^ (kOnes * '\\'), 1);
+  return bad == 0;
+}
+
+inline bool BytePlain(uint8_t c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
+// Where the run of plain bytes (printable ASCII but '"' and '\\') that
+// starts at p[i] ends: sixteen bytes at a time with SSE2 (every x86-64),
+// else eight at a time.
+size_t PlainRun(const char* p, size_t i, size_t n) {
+#if defined(__SSE2__)
+  const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
+                backslash = _mm_set1_epi8('\\');
+  while (i + 16 <= n) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    // Signed: bytes >= 0x80 are negative, so "< 0x20" catches them too.
+    __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, space),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    auto mask = static_cast<unsigned>(_mm_movemask_epi8(bad));
+    if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(mask));
+    i += 16;
+  }
+#endif
+  while (i + 8 <= n) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    if (!WordIsPlain(w)) break;
+    i += 8;
+  }
+  while (i < n && BytePlain(static_cast<uint8_t>(p[i]))) ++i;
+  return i;
+}
+
+void AppendEscaped(uint8_t c, std::string* out) {
+  static const char kHex[] = "0123456789abcdef";
+  switch (c) {
+    case '"': out->append("\\\""); break;
+    case '\\': out->append("\\\\"); break;
+    case '\b': out->append("\\b"); break;
+    case '\f': out->append("\\f"); break;
+    case '\n': out->append("\\n"); break;
+    case '\r': out->append("\\r"); break;
+    case '\t': out->append("\\t"); break;
+    default: {
+      char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+      out->append(u, 6);
+    }
+  }
+}
+
+}  // namespace
+
 void AppendValidUtf8(std::string_view in, std::string* out, std::string* held) {
   size_t i = 0;
   const size_t n = in.size();
   out->reserve(out->size() + n);
   while (i < n) {
-    auto b = static_cast<uint8_t>(in[i]);
-    if (b < 0x80) {
+    if (static_cast<uint8_t>(in[i]) < 0x80) {
       // ASCII runs (almost all terminal output) are copied in one piece.
       size_t run = i + 1;
       while (run < n && static_cast<uint8_t>(in[run]) < 0x80) ++run;
@@ -64,41 +163,47 @@ void AppendValidUtf8(std::string_view in, std::string* out, std::string* held) {
       i = run;
       continue;
     }
-    // Lead byte: how many continuation bytes, and the range allowed for the
-    // first one (excludes overlongs, surrogates and > U+10FFFF; RFC 3629).
-    size_t need;
-    uint8_t lo = 0x80, hi = 0xBF;
-    if (b >= 0xC2 && b <= 0xDF) {
-      need = 1;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-      need = 2;
-      if (b == 0xE0) lo = 0xA0;
-      if (b == 0xED) hi = 0x9F;
-    } else if (b >= 0xF0 && b <= 0xF4) {
-      need = 3;
-      if (b == 0xF0) lo = 0x90;
-      if (b == 0xF4) hi = 0x8F;
-    } else {
-      out->append(kReplacement);
-      ++i;
-      continue;
-    }
-    size_t j = i + 1, got = 0;
-    while (got < need && j < n) {
-      auto c = static_cast<uint8_t>(in[j]);
-      if (c < (got == 0 ? lo : 0x80) || c > (got == 0 ? hi : 0xBF)) break;
-      ++j;
-      ++got;
-    }
-    if (got == need) {
-      out->append(in.substr(i, j - i));
-    } else if (j == n && held != nullptr) {
+    size_t end;
+    Seq seq = ReadSeq(in, i, &end);
+    if (seq == Seq::kValid) {
+      out->append(in.substr(i, end - i));
+    } else if (seq == Seq::kIncomplete && held != nullptr) {
       held->assign(in.substr(i));  // may complete in the next chunk
       return;
     } else {
       out->append(kReplacement);  // one U+FFFD per maximal ill-formed prefix
     }
-    i = j;
+    i = end;
+  }
+}
+
+void AppendJsonUtf8(std::string_view in, std::string* out, std::string* held) {
+  const char* p = in.data();
+  const size_t n = in.size();
+  size_t i = 0;
+  out->reserve(out->size() + n + n / 16 + 16);
+  while (i < n) {
+    size_t run = PlainRun(p, i, n);
+    out->append(p + i, run - i);
+    i = run;
+    if (i == n) break;
+    auto c = static_cast<uint8_t>(p[i]);
+    if (c < 0x80) {
+      AppendEscaped(c, out);
+      ++i;
+      continue;
+    }
+    size_t end;
+    Seq seq = ReadSeq(in, i, &end);
+    if (seq == Seq::kValid) {
+      out->append(p + i, end - i);  // needs no escaping: all bytes >= 0x80
+    } else if (seq == Seq::kIncomplete && held != nullptr) {
+      held->assign(in.substr(i));
+      return;
+    } else {
+      out->append(kReplacement);
+    }
+    i = end;
   }
 }
 
@@ -192,8 +297,9 @@ Status MemoryCastOutput::Write(std::string_view bytes) {
 
 // --- CastWriter ---
 
-CastWriter::CastWriter(CastOutput* out, CastHeader header, int64_t start_ms)
-    : out_(out), header_(std::move(header)), start_ms_(start_ms) {
+CastWriter::CastWriter(CastOutput* out, CastHeader header, int64_t start_ms,
+                       size_t max_unflushed)
+    : out_(out), header_(std::move(header)), start_ms_(start_ms), max_unflushed_(max_unflushed) {
   (void)Start();  // a failure is sticky and reported by the next call
 }
 
@@ -231,56 +337,42 @@ Status CastWriter::Start() {
 }
 
 void AppendJsonString(std::string_view valid_utf8, std::string* out) {
-  static const char kHex[] = "0123456789abcdef";
   out->push_back('"');
-  size_t i = 0;
-  const size_t n = valid_utf8.size();
-  while (i < n) {
-    size_t run = i;
-    while (run < n) {
-      auto c = static_cast<uint8_t>(valid_utf8[run]);
-      if (c < 0x20 || c == '"' || c == '\\') break;
-      ++run;
-    }
-    out->append(valid_utf8.data() + i, run - i);
-    if (run == n) break;
-    auto c = static_cast<uint8_t>(valid_utf8[run]);
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default:
-        out->append("\\u00");
-        out->push_back(kHex[c >> 4]);
-        out->push_back(kHex[c & 0xF]);
-    }
-    i = run + 1;
-  }
+  AppendJsonUtf8(valid_utf8, out, nullptr);  // valid input: only escapes change
   out->push_back('"');
 }
 
-Status CastWriter::Event(int64_t now_ms, const char* code, const std::string& data) {
+Status CastWriter::Event(int64_t now_ms, const char* code, std::string_view bytes,
+                         std::string* held) {
   // Times only move forward, so players never see events out of order.
   // Milliseconds / 1000 is exact to the microsecond; nlohmann prints the
   // shortest form of the number ("1.5" rather than "1.500000").
-  last_ms_ = std::max(last_ms_, now_ms - start_ms_);
-  double seconds = static_cast<double>(last_ms_) / 1000.0;
+  int64_t offset = std::max(last_ms_, now_ms - start_ms_);
+  double seconds = static_cast<double>(offset) / 1000.0;
   // The event line is [time, code, data]: nlohmann formats the number; the
-  // data string, the bulk of every recording, is escaped by
-  // AppendJsonString, which writes exactly what nlohmann's dump() would
-  // (asciicast_test compares the two) at a fraction of the CPU.
+  // data, the bulk of every recording, is made valid UTF-8 and escaped in
+  // one pass straight into the buffer by AppendJsonUtf8, which writes
+  // exactly what nlohmann's dump() would (asciicast_test compares them).
+  const size_t line_start = buffer_.size();
   buffer_.push_back('[');
   buffer_ += nlohmann::json(seconds).dump();
   buffer_ += ",\"";
   buffer_ += code;
-  buffer_ += "\",";
-  AppendJsonString(data, &buffer_);
-  buffer_ += "]\n";
-  if (buffer_.size() > kFlushThreshold) return WriteBuffer();
+  buffer_ += "\",\"";
+  const size_t data_start = buffer_.size();
+  AppendJsonUtf8(bytes, &buffer_, held);
+  if (held != nullptr && buffer_.size() == data_start) {  // stream: nothing (yet)
+    buffer_.resize(line_start);
+    return Status::Ok();
+  }
+  buffer_ += "\"]\n";
+  if (line_start == 0) oldest_ms_ = now_ms;
+  last_ms_ = offset;
+  return AfterEvent();
+}
+
+Status CastWriter::AfterEvent() {
+  if (buffer_.size() > max_unflushed_) return WriteBuffer();
   return Status::Ok();
 }
 
@@ -294,16 +386,12 @@ Status CastWriter::WriteBuffer() {
 Status CastWriter::Stream(int64_t now_ms, const char* code, std::string* held,
                           std::string_view bytes) {
   if (Status s = Check(); !s.ok()) return s;
-  std::string joined;
-  if (!held->empty()) {
-    joined = *held + std::string(bytes);
-    bytes = joined;
-    held->clear();
-  }
-  std::string data;
-  AppendValidUtf8(bytes, &data, held);
-  if (data.empty()) return Status::Ok();
-  return Event(now_ms, code, data);
+  if (held->empty()) return Event(now_ms, code, bytes, held);
+  // A character split across chunks (rare): join its start to this chunk.
+  std::string joined = *held;
+  joined.append(bytes);
+  held->clear();
+  return Event(now_ms, code, joined, held);
 }
 
 Status CastWriter::Output(int64_t now_ms, std::string_view bytes) {
@@ -316,12 +404,12 @@ Status CastWriter::Input(int64_t now_ms, std::string_view bytes) {
 
 Status CastWriter::Resize(int64_t now_ms, int width, int height) {
   if (Status s = Check(); !s.ok()) return s;
-  return Event(now_ms, "r", std::to_string(width) + "x" + std::to_string(height));
+  return Event(now_ms, "r", std::to_string(width) + "x" + std::to_string(height), nullptr);
 }
 
 Status CastWriter::Marker(int64_t now_ms, std::string_view label) {
   if (Status s = Check(); !s.ok()) return s;
-  return Event(now_ms, "m", Valid(label));
+  return Event(now_ms, "m", label, nullptr);
 }
 
 Status CastWriter::Flush() {
@@ -336,9 +424,9 @@ Status CastWriter::Close(int64_t now_ms) {
   // Whatever never completed is shown as U+FFFD rather than dropped.
   for (auto [held, code] : {std::pair{&held_output_, "o"}, std::pair{&held_input_, "i"}}) {
     if (held->empty()) continue;
-    std::string data = Valid(*held);
+    std::string data = std::move(*held);
     held->clear();
-    if (Status s = Event(now_ms, code, data); !s.ok()) return s;
+    if (Status s = Event(now_ms, code, data, nullptr); !s.ok()) return s;
   }
   closed_ = true;
   return Flush();

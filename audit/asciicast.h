@@ -80,8 +80,13 @@ class MemoryCastOutput : public CastOutput {
 
 class CastWriter {
  public:
+  static constexpr size_t kDefaultMaxUnflushed = 64 * 1024;  // recording.max_unflushed
+
   // Calls Start(); its error, if any, is returned by every later call.
-  CastWriter(CastOutput* out, CastHeader header, int64_t start_ms);
+  // At most `max_unflushed` bytes of event lines are ever held unwritten
+  // when an event call returns (see Flush).
+  CastWriter(CastOutput* out, CastHeader header, int64_t start_ms,
+             size_t max_unflushed = kDefaultMaxUnflushed);
 
   // Writes the header line straight to the output (unbuffered, so even an
   // interrupted recording is a valid cast). Only the first call writes.
@@ -97,22 +102,31 @@ class CastWriter {
   Status Resize(int64_t now_ms, int width, int height);   // "r", "WxH"
   Status Marker(int64_t now_ms, std::string_view label);  // "m"
 
-  // Event lines are buffered and written when Flush() is called or the
-  // buffer exceeds 64 KiB. Flush writes all complete lines; held partial
-  // characters wait for more bytes or Close().
+  // Event lines are buffered and written when Flush() is called or, inside
+  // the event call that takes the buffer past max_unflushed, before that
+  // call returns: what a caller passes on after a successful event call is
+  // either in the file or among at most max_unflushed bytes in memory.
+  // Flush writes all complete lines; held partial characters (at most 3
+  // bytes per stream) wait for more bytes or Close().
   Status Flush();
   // Emits held partial characters (as U+FFFD), then flushes. Later event
   // calls fail; a second Close is a no-op.
   Status Close(int64_t now_ms);
 
   uint64_t bytes_buffered() const { return buffer_.size(); }
-
-  static constexpr size_t kFlushThreshold = 64 * 1024;
+  // The now_ms of the oldest event line still in memory (the caller
+  // flushes when it gets too old); -1 when nothing is buffered.
+  int64_t oldest_unwritten_ms() const { return buffer_.empty() ? -1 : oldest_ms_; }
+  size_t max_unflushed() const { return max_unflushed_; }
 
  private:
   Status Stream(int64_t now_ms, const char* code, std::string* held,
                 std::string_view bytes);
-  Status Event(int64_t now_ms, const char* code, const std::string& data);
+  // Appends one event line whose data is `bytes` made valid UTF-8 (held:
+  // where an incomplete trailing character goes, or null) and escaped; no
+  // line for a stream (held set) when that leaves nothing.
+  Status Event(int64_t now_ms, const char* code, std::string_view bytes, std::string* held);
+  Status AfterEvent();
   Status Check() const;
   Status WriteBuffer();
   Status Failed(Status s);
@@ -120,6 +134,8 @@ class CastWriter {
   CastOutput* out_;
   CastHeader header_;
   int64_t start_ms_;
+  size_t max_unflushed_;
+  int64_t oldest_ms_ = 0;  // now_ms of the first line in buffer_
   int64_t last_ms_ = 0;  // latest event offset written, for monotonic times
   bool started_ = false;
   bool closed_ = false;
@@ -128,14 +144,19 @@ class CastWriter {
   std::string held_output_, held_input_;  // incomplete UTF-8 tails
 };
 
-// Appends `in` to `out` as valid UTF-8, replacing each maximal ill-formed
-// subsequence with U+FFFD. If `held` is given and `in` ends inside a
-// character that could still complete, those bytes go to *held instead.
 // Appends `valid_utf8` as a JSON string literal (quotes included), escaped
 // exactly as nlohmann::json::dump() does. The input must be valid UTF-8
 // (AppendValidUtf8's output).
 void AppendJsonString(std::string_view valid_utf8, std::string* out);
 
+// Appends `in` to `out` as valid UTF-8, replacing each maximal ill-formed
+// subsequence with U+FFFD. If `held` is given and `in` ends inside a
+// character that could still complete, those bytes go to *held instead.
 void AppendValidUtf8(std::string_view in, std::string* out, std::string* held);
+
+// Both in one pass, the recording's hot path: appends what
+// AppendJsonString(AppendValidUtf8(in, held)) would, without the quotes.
+// Runs of plain ASCII are scanned sixteen bytes at a time (SSE2).
+void AppendJsonUtf8(std::string_view in, std::string* out, std::string* held);
 
 }  // namespace hopgate::audit

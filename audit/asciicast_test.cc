@@ -226,7 +226,7 @@ TEST_CASE("resize and marker events") {
   CHECK(lines[2] == R"([2.0,"m","policy: recorded"])");
 }
 
-TEST_CASE("events are buffered until Flush or 64 KiB") {
+TEST_CASE("events are buffered until Flush or max_unflushed (64 KiB by default)") {
   MemoryCastOutput out;
   CastWriter w(&out, {}, 0);
   size_t header = out.data.size();
@@ -248,8 +248,62 @@ TEST_CASE("events are buffered until Flush or 64 KiB") {
     ++calls;
     REQUIRE(calls < 100);
   }
-  CHECK(out.data.size() - before > CastWriter::kFlushThreshold);
+  CHECK(out.data.size() - before > CastWriter::kDefaultMaxUnflushed);
   CHECK(w.bytes_buffered() == 0);
+}
+
+TEST_CASE("no more than max_unflushed bytes are ever held after an event call") {
+  MemoryCastOutput out;
+  const size_t limit = 4096;
+  CastWriter w(&out, {}, 0, limit);
+  CHECK(w.oldest_unwritten_ms() == -1);
+  uint32_t x = 7;
+  for (int i = 0; i < 2000; ++i) {
+    x = x * 1103515245 + 12345;
+    std::string chunk((x >> 16) % 3000, static_cast<char>((x >> 8) % 0x100));
+    REQUIRE(w.Output(10 + i, chunk).ok());
+    CHECK(w.bytes_buffered() <= limit);
+    if (w.bytes_buffered() > 0) CHECK(w.oldest_unwritten_ms() >= 10);
+  }
+  // One event larger than the limit goes out within its own call.
+  REQUIRE(w.Output(5000, std::string(3 * limit, '\0')).ok());
+  CHECK(w.bytes_buffered() == 0);
+  CHECK(w.oldest_unwritten_ms() == -1);
+  REQUIRE(w.Output(6000, "x").ok());
+  CHECK(w.oldest_unwritten_ms() == 6000);
+  REQUIRE(w.Close(7000).ok());
+  Parse(out.data);  // every line valid JSON
+}
+
+TEST_CASE("AppendJsonUtf8 equals AppendValidUtf8 then AppendJsonString, held bytes too") {
+  // Pseudo-random bytes biased towards what terminals send: ASCII runs,
+  // controls, quotes, backslashes, valid and broken multibyte characters.
+  const std::vector<std::string> pieces = {
+      "abcdefghijklmnop", "\"", "\\", "\x1b[0m", "\r\n", "\x7f", "\t", "\xc3\xa9",
+      "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3", "\xe2\x82", "\xf0\x9f", "\xff",
+      "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80", std::string(1, '\0'), "0123456789"};
+  uint32_t x = 99;
+  for (int round = 0; round < 300; ++round) {
+    std::string in;
+    int count = 1 + round % 40;
+    for (int i = 0; i < count; ++i) {
+      x = x * 1103515245 + 12345;
+      in += pieces[(x >> 16) % pieces.size()];
+    }
+    for (bool hold : {false, true}) {
+      std::string valid, held_ref, held_ours;
+      std::string* held = hold ? &held_ours : nullptr;
+      AppendValidUtf8(in, &valid, hold ? &held_ref : nullptr);
+      std::string expected;
+      AppendJsonString(valid, &expected);
+      std::string ours = "\"";
+      AppendJsonUtf8(in, &ours, held);
+      ours += "\"";
+      INFO("round " << round);
+      CHECK(ours == expected);
+      CHECK(held_ours == held_ref);
+    }
+  }
 }
 
 TEST_CASE("an output error is returned by every later call") {

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <regex>
 #include <sstream>
 
@@ -217,6 +218,57 @@ TEST_CASE("a recording that cannot be written closes the session, loudly") {
   CHECK(r.out.size() < 2'000'000);
   std::string cast = w.Closes().at(0)["recording"];
   CHECK(!CastOutput(cast).empty());
+}
+
+namespace {
+
+// How many 'x' of output the cast at `path` holds, counting the partial
+// event line a write error may have left at its end.
+size_t RecordedXs(const std::string& path) {
+  std::string data = ReadFile(path);
+  std::string complete = CastOutput(path);
+  size_t xs = static_cast<size_t>(std::count(complete.begin(), complete.end(), 'x'));
+  size_t last_newline = data.rfind('\n');
+  std::string tail = last_newline == std::string::npos ? data : data.substr(last_newline + 1);
+  size_t start = tail.find(",\"o\",\"");
+  if (start != std::string::npos) {
+    tail = tail.substr(start + 6);
+    xs += static_cast<size_t>(std::count(tail.begin(), tail.end(), 'x'));
+  }
+  return xs;
+}
+
+}  // namespace
+
+TEST_CASE("with a failing disk, no more than recording.max_unflushed reaches the client unwritten") {
+#if defined(__SANITIZE_THREAD__)
+  WARN("not run under ThreadSanitizer (prlimit --fsize kills its runtime)");
+  return;
+#endif
+  // The recording hits a 256 KiB file size limit (EFBIG) while the target
+  // prints 4 MB; recordings are written in batches of at most 32 KiB.
+  const size_t kUnflushed = 32 * 1024;
+  World w("", "", "", {"prlimit", "--fsize=262144", "--"}, "recording:\n  max_unflushed: 32KiB\n");
+  RunResult r = Run(w.Ssh({"head -c 4000000 /dev/zero | tr '\\0' x; sleep 5"}), "", 30'000);
+  INFO(r.err << "\n" << w.gate->Log());
+  // Closed loudly: the message, the exit status, the audit event.
+  CHECK(r.exit_code == 255);
+  CHECK(r.err.find("hopgate: recording failed, session closed") != std::string::npos);
+  REQUIRE(w.gate->WaitForAudit("session_close", "session",
+                               w.gate->AuditEvents("session_open").at(0)["session"], 10000));
+  auto failed = w.gate->AuditEvents("recording_failed");
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0]["error"].get<std::string>().find("write: File too large") != std::string::npos);
+  // The client saw only what the file holds plus at most one unwritten batch.
+  CHECK(r.out.find_first_not_of('x') == std::string::npos);
+  std::string cast = w.Closes().at(0)["recording"];
+  size_t recorded = RecordedXs(cast);
+  INFO("client got " << r.out.size() << " bytes, the recording holds " << recorded);
+  CHECK(recorded > 100'000);
+  CHECK(r.out.size() < 1'000'000);
+  CHECK(r.out.size() <= recorded + kUnflushed);
+  // session_close's digest and size cover exactly what reached the file.
+  CHECK(w.Closes().at(0)["recording_size"].get<uint64_t>() == ReadFile(cast).size());
 }
 
 namespace {

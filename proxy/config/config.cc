@@ -316,7 +316,10 @@ void ParseMetrics(const YAML::Node& r, Config* c, Diagnostics* d) {
 void ParseRecording(const YAML::Node& r, Config* c, Diagnostics* d) {
   auto n = r["recording"];
   if (!n) return;
-  if (!CheckMap(n, {"host_key", "host_keys", "min_free_bytes", "notice"}, "recording", d)) return;
+  if (!CheckMap(n, {"host_key", "host_keys", "max_unflushed", "min_free_bytes", "notice"},
+                "recording", d)) {
+    return;
+  }
   const std::string& file = c->file;
   if (auto v = n["notice"]) {
     if (auto t = ReadString(v, "recording.notice", d)) c->recording_notice = *t;
@@ -342,6 +345,15 @@ void ParseRecording(const YAML::Node& r, Config* c, Diagnostics* d) {
   if (auto v = n["min_free_bytes"]) {
     if (auto i = ReadInt(v, "recording.min_free_bytes", 0, int64_t{1} << 50, d)) {
       c->recording_min_free_bytes = *i;
+    }
+  }
+  if (auto v = n["max_unflushed"]) {
+    if (auto b = ReadByteSize(v, "recording.max_unflushed", d)) {
+      if (*b > kMaxRecordingUnflushed) {
+        d->Error(v, "recording.max_unflushed must be at most 16MiB (0: every event written at once)");
+      } else {
+        c->recording_max_unflushed = *b;
+      }
     }
   }
 }
@@ -512,6 +524,7 @@ std::string Config::Dump() const {
     out += "  host_keys:\n";
     for (const auto& k : recording_host_keys) out += "    - " + Quote(k) + "\n";
   }
+  out += "  max_unflushed: " + std::to_string(recording_max_unflushed) + "\n";
   out += "  min_free_bytes: " + std::to_string(recording_min_free_bytes) + "\n";
   out += "  notice: " + Quote(recording_notice) + "\n";
   out += "upstream:\n";

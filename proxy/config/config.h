@@ -27,6 +27,12 @@ struct PenaltyConfig {
   std::vector<Cidr> exempt;            // limits.per_source_penalty_exempt
 };
 
+// Bounds on what a recording holds in memory unwritten: recording.max_unflushed
+// may be at most kMaxRecordingUnflushed, and no event waits longer than
+// kRecordingFlushMs to be written.
+inline constexpr int64_t kMaxRecordingUnflushed = 16 << 20;
+inline constexpr int64_t kRecordingFlushMs = 1000;
+
 struct Config {
   std::string file;  // where it was loaded from
   std::vector<HostPort> listen;
@@ -68,6 +74,9 @@ struct Config {
   // (RecordingHostKeyPaths below), generated if missing.
   std::vector<std::string> recording_host_keys;
   int64_t recording_min_free_bytes = 100 << 20;  // refuse recorded sessions below this
+  // recording.max_unflushed: at most this many bytes of a recording are held
+  // in memory unwritten (and none for longer than kRecordingFlushMs).
+  int64_t recording_max_unflushed = 64 << 10;
   // Shown to the user as the inner login's SSH banner; empty: none.
   std::string recording_notice = "This session is recorded by hopgate.";
 

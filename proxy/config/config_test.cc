@@ -82,6 +82,24 @@ TEST_CASE("recording and upstream sections parse, with defaults next to the audi
   CHECK(r.config->upstream_user_ca_key == "/etc/hopgate/ca");
   CHECK(r.config->upstream_max_channels == 8);
   CHECK(r.config->upstream_idle_close == 120);
+  CHECK(r.config->recording_max_unflushed == 65536);  // the default
+  auto sized = hopgate::proxy::ParseConfig(
+      "version: 1\nlisten: [\"127.0.0.1:2222\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n"
+      "recording:\n  max_unflushed: 256KiB\n",
+      "/etc/hopgate/hopgate.yaml");
+  REQUIRE(sized.config);
+  CHECK(sized.config->recording_max_unflushed == 262144);
+  CHECK(sized.config->Dump().find("max_unflushed: 262144") != std::string::npos);
+  for (const std::string& v : {std::string("17MiB"), std::string("-1"), std::string("lots")}) {
+    auto too = hopgate::proxy::ParseConfig(
+        "version: 1\nlisten: [\"127.0.0.1:2222\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n"
+        "recording:\n  max_unflushed: " + v + "\n",
+        "/etc/hopgate/hopgate.yaml");
+    INFO(v << ": " << too.diagnostics.ToString());
+    CHECK_FALSE(too.config);
+    CHECK(too.diagnostics.ToString().find("/etc/hopgate/hopgate.yaml:7:18: recording.max_unflushed") !=
+          std::string::npos);
+  }
   auto bad = hopgate::proxy::ParseConfig(
       "version: 1\nlisten: [\"127.0.0.1:2222\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n"
       "recording:\n  min_free: 1\n",

@@ -370,7 +370,9 @@ int RecordedSession::Start(Bridge& b, const std::string& request, const std::str
                  {"rule", Live().rule}};
     if (!spec_.certificate_key_id.empty()) h.hopgate["key_id"] = spec_.certificate_key_id;
     if (forced) h.hopgate["requested_command"] = command;
-    b.cast = std::make_unique<audit::CastWriter>(b.cast_out.get(), std::move(h), now);
+    b.cast = std::make_unique<audit::CastWriter>(
+        b.cast_out.get(), std::move(h), now,
+        static_cast<size_t>(gw_->config().recording_max_unflushed));
     if (Status st = b.cast->Start(); !st) {
       RecordFailed(b, st.message());
       return -1;

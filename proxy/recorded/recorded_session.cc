@@ -27,7 +27,6 @@
 namespace hopgate::proxy {
 namespace {
 
-constexpr int64_t kFlushMs = 100;
 // AES-GCM first (the cheapest second layer of encryption with AES-NI), then
 // what every other client speaks: paramiko and Dropbear have no GCM.
 constexpr const char* kInnerCiphers =
@@ -423,6 +422,22 @@ void RecordedSession::EndForLimit(const char* limit, int64_t seconds, const std:
   EndAll("\r\nhopgate: " + message + "\r\n", limit);
 }
 
+int64_t RecordedSession::FlushRecordings(int64_t now) {
+  int64_t next = -1;
+  for (auto& b : bridges_) {
+    if (!b->cast || b->done) continue;
+    int64_t oldest = b->cast->oldest_unwritten_ms();
+    if (oldest < 0) continue;
+    if (now - oldest >= kRecordingFlushMs) {
+      if (Status st = b->cast->Flush(); !st) RecordFailed(*b, st.message());
+    } else {
+      int64_t due = oldest + kRecordingFlushMs;
+      next = next < 0 ? due : std::min(next, due);
+    }
+  }
+  return next;
+}
+
 void RecordedSession::Loop() {
   const auto& g = spec_.decision.grants;
   while (true) {
@@ -450,14 +465,10 @@ void RecordedSession::Loop() {
       break;
     }
     for (auto& b : bridges_) Service(*b);
-    // Recordings reach the disk at least every 100 ms.
-    bool buffered = false;
-    for (auto& b : bridges_) {
-      if (b->cast && !b->done) {
-        if (Status st = b->cast->Flush(); !st) RecordFailed(*b, st.message());
-        buffered |= b->cast->bytes_buffered() > 0;
-      }
-    }
+    // Recordings are written in batches: by the writer itself when more
+    // than recording.max_unflushed bytes wait, and here when the oldest
+    // waiting event is kRecordingFlushMs old.
+    int64_t flush_at = FlushRecordings(now);
     if (!end_reason_.empty()) continue;
     for (size_t i = 0; i < bridges_.size();) {
       if (bridges_[i]->done) {
@@ -477,7 +488,7 @@ void RecordedSession::Loop() {
                  (b->in_pending && b->Ready() && ssh_channel_window_size(b->up.get()) > 0) ||
                  (!b->sftp_out.empty() && b->up && ssh_channel_window_size(b->up.get()) > 0);
     }
-    if (buffered) next = std::min(next, now + kFlushMs);
+    if (flush_at >= 0) next = std::min(next, flush_at);
     if (pending || !incoming_.empty()) next = std::min(next, now + 5);
     ssh_event_dopoll(event_.get(), static_cast<int>(std::max<int64_t>(0, next - now) + 1));
     ssh_session in = inner_.get();

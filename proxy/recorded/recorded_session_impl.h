@@ -209,6 +209,9 @@ class RecordedSession {
 
   // The loop.
   void Loop();
+  // Writes the recordings whose oldest unwritten event is kRecordingFlushMs
+  // old; returns when the next one is due (-1: nothing waits).
+  int64_t FlushRecordings(int64_t now);
   void Service(Bridge& b);
   void OpenUpstream(Bridge& b);
   void ApplyRequests(Bridge& b);
