@@ -507,7 +507,11 @@ Gate::~Gate() {
 
 std::vector<nlohmann::json> Gate::Audit() const {
   std::vector<nlohmann::json> out;
-  std::istringstream in(ReadFile(audit_));
+  std::string text = ReadFile(audit_);
+  // A line still being written (read between the kernel's page copies) has
+  // no newline yet: only whole lines count.
+  text.erase(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
