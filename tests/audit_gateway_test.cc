@@ -5,7 +5,8 @@
 // (a byte in a line, a deleted line, a swapped pair, a tail cut off against
 // an earlier checkpoint, a recording changed, cut or deleted) exits 1 naming
 // the place; after SIGKILL mid-session verify reports the open recording's
-// verified prefix without a false alarm; an export bundle verifies offline.
+// verified prefix without a false alarm, and after a restart the log of
+// both runs verifies; an export bundle verifies offline.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -200,6 +201,18 @@ TEST_CASE("after SIGKILL mid-session verify reports the open recording's verifie
   CHECK(Has(r, "note: " + cast + ": verified prefix of " + std::to_string(covered) + " bytes (of "));
   CHECK(Has(r, "OK: "));
   CHECK(Has(r, " 1 recordings, "));
+
+  // Restarted, the gateway continues the chain and tree: the whole log,
+  // both runs, verifies; the killed recording stays a verified prefix.
+  w.gate->Start();
+  RunSession(w, "after-restart");
+  w.gate->process().Signal(SIGTERM);
+  REQUIRE(w.gate->process().Wait(15'000) == 0);
+  r = Hopctl({"verify", "--key", GateKey(w), w.gate->audit_path()});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(Has(r, "note: " + cast + ": verified prefix of " + std::to_string(covered) + " bytes (of "));
+  CHECK(Has(r, " 2 recordings, "));
 
   // A change inside the verified prefix is found; one after it cannot be.
   at::FlipByte(cast, 5);
