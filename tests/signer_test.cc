@@ -5,6 +5,7 @@
 // `user:` no hopgate process runs as root.
 #include <signal.h>
 #include <sys/socket.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -182,4 +183,109 @@ TEST_CASE("signer: killed, the next recorded session is refused clearly and the 
   INFO(again.err);
   CHECK(again.exit_code == 0);
   CHECK(again.out == "works-again\n");
+}
+
+namespace {
+
+// The pids of `parent`'s children.
+std::vector<pid_t> Children(pid_t parent) {
+  std::ifstream in("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) +
+                   "/children");
+  std::vector<pid_t> out;
+  pid_t pid;
+  while (in >> pid) out.push_back(pid);
+  return out;
+}
+
+// "Uid:\t65534\t65534\t65534\t65534": all four ids are `id`.
+bool AllFour(const std::string& line, unsigned id) {
+  std::istringstream f(line);
+  std::string field;
+  f >> field;
+  unsigned v;
+  int n = 0;
+  while (f >> v) {
+    if (v != id) return false;
+    ++n;
+  }
+  return n == 4;
+}
+
+bool NoneLeft(const std::string& line) {  // "CapEff:\t0000000000000000"
+  return line.find_first_not_of("0\t ", line.find(':') + 1) == std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("user: the network process and the signer run unprivileged; --check names what is not writable") {
+  REQUIRE(getuid() == 0);  // the suite runs as root: this test needs it and says so
+  struct passwd* nobody = getpwnam("nobody");
+  REQUIRE(nobody != nullptr);
+  const unsigned uid = nobody->pw_uid, gid = nobody->pw_gid;
+  // Under /tmp: the test's own temp dir sits below /root, which nobody
+  // cannot search.
+  char base[] = "/tmp/hopgate-user-XXXXXX";
+  REQUIRE(mkdtemp(base) != nullptr);
+  chmod(base, 0755);
+  const char* old_tmp = getenv("TEST_TMPDIR");
+  std::string saved = old_tmp ? old_tmp : "";
+  setenv("TEST_TMPDIR", base, 1);
+  {
+    // The gateway's directory (audit log) is handed to nobody before it
+    // starts, as an administrator would; recordings/ is created for it.
+    std::vector<std::string> launcher = {
+        "sh", "-c", "chown nobody \"$(dirname \"$2\")\" && exec \"$0\" \"$@\""};
+    RecordedWorld w("", "", "", launcher, "user: nobody\n");
+    REQUIRE(WaitUntil([&] { return w.gate->Log().find("running as nobody") != std::string::npos; },
+                      10'000));
+    pid_t gw = w.gate->process().pid();
+    INFO(w.gate->Log());
+    CHECK(AllFour(StatusLine(gw, "Uid"), uid));
+    CHECK(AllFour(StatusLine(gw, "Gid"), gid));
+    CHECK(NoneLeft(StatusLine(gw, "Groups")));
+    CHECK(NoneLeft(StatusLine(gw, "CapEff")));
+    CHECK(NoneLeft(StatusLine(gw, "CapPrm")));
+    // The signer: keeper (child of the gateway) and worker (its child).
+    auto keepers = Children(gw);
+    REQUIRE(keepers.size() == 1);
+    auto workers = Children(keepers[0]);
+    REQUIRE(workers.size() == 1);
+    CHECK(workers[0] == WorkerPid(*w.gate));
+    for (pid_t p : {keepers[0], workers[0]}) {
+      CHECK(AllFour(StatusLine(p, "Uid"), uid));
+      CHECK(NoneLeft(StatusLine(p, "CapEff")));
+    }
+    // Still serves recorded sessions: minted by the signer, written by nobody.
+    RunResult r = Run(w.Ssh({"echo as-nobody"}));
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "as-nobody\n");
+    REQUIRE(WaitUntil([&] { return !w.Closes().empty(); }, 5000));
+    struct stat st;
+    REQUIRE(stat(w.Closes()[0]["recording"].get<std::string>().c_str(), &st) == 0);
+    CHECK(st.st_uid == uid);
+    REQUIRE(stat((w.dir + "/recordings").c_str(), &st) == 0);
+    CHECK(st.st_uid == uid);
+    // The CA key stays root's, 0600.
+    REQUIRE(stat(w.ca.private_path.c_str(), &st) == 0);
+    CHECK(st.st_uid == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+
+    // --check: an audit log directory nobody cannot write is named.
+    std::string locked = std::string(base) + "/locked";
+    Run({"mkdir", "-m", "0755", locked});
+    std::string cfg = ReadFile(w.gate->config_path());
+    cfg = std::regex_replace(cfg, std::regex("log: [^\n]*"), "log: " + locked + "/audit.jsonl");
+    WriteFile(w.dir + "/locked.yaml", cfg, 0600);
+    RunResult check = Run({Gate::Binary(), "--check", "--config", w.dir + "/locked.yaml"});
+    CHECK(check.exit_code != 0);
+    CHECK_THAT(check.err, Catch::Contains("directory " + locked +
+                                          " is not writable by user nobody"));
+  }
+  if (saved.empty()) {
+    unsetenv("TEST_TMPDIR");
+  } else {
+    setenv("TEST_TMPDIR", saved.c_str(), 1);
+  }
+  Run({"rm", "-rf", base});
 }
