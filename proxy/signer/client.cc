@@ -1,6 +1,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,7 +69,10 @@ Status Client::SpawnKeeper() {
     return Error{std::string("signer: socketpair: ") + strerror(errno)};
   }
   // Built before fork: the child only calls async-signal-safe functions.
-  std::string fd_text = std::to_string(sv[1]);
+  // The control socket becomes fd 3 and every other descriptor is closed,
+  // so a keeper restarted later inherits none of the gateway's sockets.
+  constexpr int kControlFd = 3;
+  std::string fd_text = std::to_string(kControlFd);
   const char* argv[] = {"hopgate-signer", "--signer-fd", fd_text.c_str(), "--config",
                         config_path_.c_str(), nullptr};
   pid_t pid = fork();
@@ -78,9 +82,12 @@ Status Client::SpawnKeeper() {
     return Error{std::string("signer: fork: ") + strerror(errno)};
   }
   if (pid == 0) {
-    close(sv[0]);
-    int flags = fcntl(sv[1], F_GETFD);
-    fcntl(sv[1], F_SETFD, flags & ~FD_CLOEXEC);
+    if (sv[1] == kControlFd) {
+      fcntl(kControlFd, F_SETFD, 0);
+    } else if (dup2(sv[1], kControlFd) != kControlFd) {  // dup2 clears FD_CLOEXEC
+      _exit(127);
+    }
+    syscall(SYS_close_range, kControlFd + 1, ~0U, 0);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
