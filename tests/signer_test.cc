@@ -157,13 +157,25 @@ TEST_CASE("signer: a subverted network process gets no longer validity and no ot
 }
 
 TEST_CASE("signer: killed, the next recorded session is refused clearly and the one after works") {
-  RecordedWorld w;
+  // A second rule lets alice reach plain (not recorded) sshd's by address.
+  RecordedWorld w("  - name: plain\n    users: [alice]\n    permit_open: [\"127.0.0.1:*\"]\n");
+  Run({"mkdir", "-p", w.dir + "/plain"});
+  Sshd plain(w.dir + "/plain", {w.alice.public_line});
+  auto passthrough = [&] {
+    return Run({"ssh", "-F", w.ssh_config, "-J", w.Jump(), "-p", std::to_string(plain.port()),
+                "root@127.0.0.1", "echo passthrough"});
+  };
   REQUIRE(Run(w.Ssh({"true"})).exit_code == 0);
   pid_t worker = WorkerPid(*w.gate);
   REQUIRE(worker > 0);
   REQUIRE(kill(worker, SIGKILL) == 0);
   // The keeper notices and starts a new worker.
   REQUIRE(WaitUntil([&] { return WorkerPid(*w.gate) != worker; }, 10'000));
+  // Passthrough never needs the signer.
+  RunResult pass = passthrough();
+  INFO(pass.err << "\n" << w.gate->Log());
+  CHECK(pass.exit_code == 0);
+  CHECK(pass.out == "passthrough\n");
 
   // LogLevel INFO: ssh shows the gateway's banner with the reason.
   RunResult refused = Run({"ssh", "-F", w.ssh_config, "-o", "LogLevel=INFO", "-J", w.Jump(),
