@@ -62,6 +62,9 @@ Result<Account> LookupAccount(const std::string& name) {
 }
 
 Status DropPrivileges(const Account& a) {
+  if (getuid() == a.uid && geteuid() == a.uid && getgid() == a.gid) {
+    return Status::Ok();  // started as that user already: nothing to drop
+  }
   if (setgroups(0, nullptr) != 0) return Error{std::string("setgroups: ") + strerror(errno)};
   if (setresgid(a.gid, a.gid, a.gid) != 0) {
     return Error{"setresgid " + std::to_string(a.gid) + ": " + strerror(errno)};

@@ -137,7 +137,7 @@ Status LoginWithMintedCertificate(ssh_session s, const SshLogin& hop, signer::Si
   mint.extensions = hop.extensions;
   mint.force_command = hop.force_command;
   auto cert = signer.MintUserCertificate(mint);
-  if (!cert) return Fail(reason, "signer", "no certificate to log in with: " + cert.message());
+  if (!cert) return Fail(reason, "other", "no certificate to log in with: " + cert.message());
   ssh_key cert_key = nullptr;
   std::string b64 = Base64Encode(*cert);
   if (ssh_pki_import_cert_base64(b64.c_str(), SSH_KEYTYPE_ED25519_CERT01, &cert_key) != SSH_OK) {

@@ -43,7 +43,7 @@ struct SshLogin {
 // Runs SSH over `fd` (taken: libssh closes it): key exchange, the host key
 // check (pinned key or known_hosts; never trust on first use) and the login.
 // Blocking, at most about `timeout_ms` per step. On failure `*reason` is a
-// metric reason (host_key, auth, signer, other) and the error says what
+// metric reason (host_key, auth, other) and the error says what
 // happened. `signer` mints certificates; null when upstream.user_ca_key is
 // not configured.
 Result<SessionPtr> ConnectSsh(int fd, const SshLogin& login, signer::Signer* signer,
