@@ -91,14 +91,23 @@ rules:
     max_session: 8h
 POLICY
 
+# Started as root, hopgate binds, opens its files and starts its signer (the
+# only process holding upstream_ca), then runs as nobody. Its audit log and
+# recordings live in $DEMO/var, which it creates for that user.
+USER_LINE=""
+if [ "$(id -u)" = 0 ]; then
+  USER_LINE="user: nobody"
+  chmod 0711 "$DEMO"
+fi
 cat > "$DEMO/hopgate.yaml" <<CONFIG
 version: 1
+$USER_LINE
 listen: ["127.0.0.1:$GATE_PORT"]
 host_keys: [$DEMO/gateway_host_ed25519]
 policy: $DEMO/policy.yaml
 audit:
-  log: $DEMO/audit.jsonl
-  recordings: $DEMO/recordings
+  log: $DEMO/var/audit.jsonl
+  recordings: $DEMO/var/recordings
 recording:
   host_key: $DEMO/recording_host_ed25519
 upstream:
@@ -130,12 +139,12 @@ A recorded session (hopgate answers as db1, logs in with a certificate it
 mints for this session, and writes an asciicast recording):
 
   ssh -F $DEMO/ssh_config -J alice@127.0.0.1:$GATE_PORT root@db1
-  asciinema play "\$(ls -t $DEMO/recordings/*/*/*/*.cast | head -1)"   # replay the latest
+  asciinema play "\$(ls -t $DEMO/var/recordings/*/*/*/*.cast | head -1)"   # replay the latest
 
 Also try:
   ssh -F $DEMO/ssh_config -p $GATE_PORT alice@127.0.0.1        # the gateway explains itself
   ssh -F $DEMO/ssh_config -J alice@127.0.0.1:$GATE_PORT -p 22 root@127.0.0.2   # denied by policy
-  tail -f $DEMO/audit.jsonl                                     # the audit log
+  tail -f $DEMO/var/audit.jsonl                                     # the audit log
 
 Ctrl-C here stops the demo.
 ================================================================================

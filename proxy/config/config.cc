@@ -362,7 +362,8 @@ void ParseRecording(const YAML::Node& r, Config* c, Diagnostics* d) {
 void ParseUpstream(const YAML::Node& r, Config* c, Diagnostics* d) {
   auto n = r["upstream"];
   if (!n) return;
-  if (!CheckMap(n, {"user_ca_key", "max_channels_per_connection", "idle_close"}, "upstream", d)) {
+  if (!CheckMap(n, {"user_ca_key", "max_channels_per_connection", "idle_close", "max_cert_validity"},
+                "upstream", d)) {
     return;
   }
   if (auto v = n["user_ca_key"]) {
@@ -377,6 +378,29 @@ void ParseUpstream(const YAML::Node& r, Config* c, Diagnostics* d) {
   }
   if (auto v = n["idle_close"]) {
     if (auto s = ReadDuration(v, "upstream.idle_close", d)) c->upstream_idle_close = *s;
+  }
+  if (auto v = n["max_cert_validity"]) {
+    if (auto s = ReadDuration(v, "upstream.max_cert_validity", d)) {
+      if (*s < 60 || *s > 24 * 3600) {
+        d->Error(v, "upstream.max_cert_validity must be between 1m and 24h");
+      } else {
+        c->upstream_max_cert_validity = *s;
+      }
+    }
+  }
+}
+
+// Optional top-level `user`: the account hopgate switches to after start-up.
+void ParseUser(const YAML::Node& r, Config* c, Diagnostics* d) {
+  auto n = r["user"];
+  if (!n) return;
+  if (auto s = ReadString(n, "user", d)) {
+    if (s->empty() || *s == "root") {
+      d->Error(n, "user must name an unprivileged account (not root)");
+    } else {
+      c->user = *s;
+      c->where["user"] = d->Locate(n);
+    }
   }
 }
 
@@ -405,7 +429,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   const YAML::Node& r = *root;
   if (!CheckMap(r,
                 {"version", "listen", "host_keys", "policy", "audit", "limits", "authentication",
-                 "metrics", "recording", "upstream", "log_level"},
+                 "metrics", "recording", "upstream", "log_level", "user"},
                 "the config", d)) {
     return out;
   }
@@ -424,6 +448,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   ParseRecording(r, &c, d);
   ParseUpstream(r, &c, d);
   ParseLogLevel(r, &c, d);
+  ParseUser(r, &c, d);
 
   if (c.recordings_dir.empty()) {
     c.recordings_dir = c.audit_log.empty() ? "" : DirOf(c.audit_log) + "/recordings";
@@ -533,7 +558,9 @@ std::string Config::Dump() const {
   }
   out += "  max_channels_per_connection: " + std::to_string(upstream_max_channels) + "\n";
   out += "  idle_close: " + FormatDuration(upstream_idle_close) + "\n";
+  out += "  max_cert_validity: " + FormatDuration(upstream_max_cert_validity) + "\n";
   out += "log_level: " + log_level + "\n";
+  if (!user.empty()) out += "user: " + Quote(user) + "\n";
   return out;
 }
 

@@ -73,6 +73,9 @@ struct Config {
   // one). Empty: one per type of host_keys, next to the first of them
   // (RecordingHostKeyPaths below), generated if missing.
   std::vector<std::string> recording_host_keys;
+  // Their private keys (OpenSSH base64 text), read at start-up while the
+  // gateway may still read root-only files; recorded sessions use these.
+  std::vector<std::string> recording_host_key_texts;
   int64_t recording_min_free_bytes = 100 << 20;  // refuse recorded sessions below this
   // recording.max_unflushed: at most this many bytes of a recording are held
   // in memory unwritten (and none for longer than kRecordingFlushMs).
@@ -84,6 +87,12 @@ struct Config {
   std::string upstream_user_ca_key;         // CA private key for minted certificates (optional)
   int64_t upstream_max_channels = 64;       // client channels per shared upstream connection
   int64_t upstream_idle_close = 60;         // seconds after its last channel
+  // The longest validity the signer grants a minted certificate (seconds).
+  int64_t upstream_max_cert_validity = 600;
+
+  // The unprivileged account hopgate switches to after start-up (as root:
+  // listeners bound, files opened, the signer started). Empty: stay as is.
+  std::string user;
 
   std::string log_level = "info";   // debug, info, warning, error
 

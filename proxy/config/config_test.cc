@@ -148,3 +148,31 @@ TEST_CASE("per-source start-up limits and penalties parse, load back, and refuse
   CHECK(e.find("/c.yaml:7:24: unknown key \"authfial\" in limits.per_source_penalty") != std::string::npos);
   CHECK(e.find("/c.yaml:8:31: limits.per_source_penalty_exempt:") != std::string::npos);
 }
+
+TEST_CASE("config: user and upstream.max_cert_validity") {
+  auto r = ParseConfig(
+      "version: 1\nlisten: [\"127.0.0.1:2222\"]\nhost_keys: [/k]\npolicy: /p\n"
+      "audit:\n  log: /var/log/hopgate/audit.jsonl\nuser: hopgate\n"
+      "upstream:\n  max_cert_validity: 5m\n",
+      "/etc/hopgate/hopgate.yaml");
+  INFO(r.diagnostics.ToString());
+  REQUIRE(r.config);
+  CHECK(r.config->user == "hopgate");
+  CHECK(r.config->upstream_max_cert_validity == 300);
+  CHECK(r.config->Dump().find("user: \"hopgate\"") != std::string::npos);
+  auto d = ParseConfig(
+      "version: 1\nlisten: [\"127.0.0.1:2222\"]\nhost_keys: [/k]\npolicy: /p\n"
+      "audit:\n  log: /a\n",
+      "/etc/hopgate/hopgate.yaml");
+  REQUIRE(d.config);
+  CHECK(d.config->upstream_max_cert_validity == 600);
+  CHECK(d.config->user.empty());
+  auto root = ParseConfig(
+      "version: 1\nlisten: [\"127.0.0.1:2222\"]\nhost_keys: [/k]\npolicy: /p\n"
+      "audit:\n  log: /a\nuser: root\nupstream:\n  max_cert_validity: 48h\n",
+      "/etc/hopgate/hopgate.yaml");
+  CHECK_FALSE(root.config);
+  CHECK_THAT(root.diagnostics.ToString(), Catch::Contains("user must name an unprivileged account"));
+  CHECK_THAT(root.diagnostics.ToString(),
+             Catch::Contains("upstream.max_cert_validity must be between 1m and 24h"));
+}

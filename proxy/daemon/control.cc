@@ -198,6 +198,16 @@ void Server::ReloadPolicy(const std::string& trigger, bool force) {
     spdlog::info("policy reloaded ({}): {} -> {}", trigger, current->version,
                  loaded.policy->version);
     metrics_->PolicyVersion(loaded.policy->version);
+    if (signer_) {
+      // The signer reads the policy itself: it checks what it mints against
+      // its own copy, never against what this process tells it.
+      auto v = signer_->ReloadPolicy();
+      if (!v) {
+        spdlog::error("signer: policy reload: {}", v.message());
+      } else if (*v != loaded.policy->version) {
+        spdlog::warn("signer: loaded policy {}, this process {}", *v, loaded.policy->version);
+      }
+    }
     WatchPolicyFiles();
     if (revocations_changed) gw_->RecheckRevocations();
   } else {

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "common/unique_fd.h"
+#include "proxy/base/privileges.h"
 #include "proxy/config/files.h"
 #include "proxy/net/bind.h"
 #include "proxy/ssh/host_keys.h"
@@ -110,6 +111,48 @@ void CheckSigningKey(const Config& c, Loaded* out) {
   out->errors.push_back(c.Where("audit.signing_key") + ": " + key.message());
 }
 
+// upstream.user_ca_key: loads (then forgets), and root-only like ssh keys.
+void CheckUpstreamCa(const Config& c, Loaded* out) {
+  auto ca = LoadUpstreamCa(c);
+  if (!ca) {
+    out->errors.push_back(ca.message());
+    return;
+  }
+  struct stat st;
+  if (*ca && stat(c.upstream_user_ca_key.c_str(), &st) == 0 && (st.st_mode & 0077)) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    out->errors.push_back(c.Where("upstream.user_ca_key") + ": " + c.upstream_user_ca_key +
+                          " is readable by others (mode " + mode + "); chmod 600 it");
+  }
+}
+
+// config `user:`: the account exists, and every path the gateway writes
+// after switching to it is writable by it (or will be created for it).
+void CheckUser(const Config& c, Loaded* out) {
+  if (c.user.empty()) return;
+  auto account = LookupAccount(c.user);
+  if (!account) {
+    out->errors.push_back(c.Where("user") + ": " + account.message());
+    return;
+  }
+  auto check_dir = [&](const std::string& dir, const std::string& key) {
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0) return;  // created for the user at start
+    if (std::string why = DirectoryNotWritableBy(dir, *account); !why.empty()) {
+      out->errors.push_back(c.Where(key) + ": " + why);
+    }
+  };
+  check_dir(DirOf(c.audit_log), "audit.log");
+  check_dir(c.recordings_dir, "audit.recordings");
+  struct stat st;
+  if (stat(c.audit_log.c_str(), &st) == 0) {
+    if (std::string why = FileNotWritableBy(c.audit_log, *account); !why.empty()) {
+      out->errors.push_back(c.Where("audit.log") + ": " + why);
+    }
+  }
+}
+
 // Binds and closes a socket on `hp`. In use (a running gateway) is fine.
 std::string BindProblem(const HostPort& hp) {
   int err = 0;
@@ -139,16 +182,14 @@ Loaded LoadPolicyAndTrust(const Config& config) {
   return out;
 }
 
-Loaded LoadAll(const Config& config) {
+Loaded LoadAll(const Config& config, bool private_keys) {
   Loaded out = LoadPolicyAndTrust(config);
-  auto ca = LoadUpstreamCa(config);
-  if (!ca) {
-    out.errors.push_back(ca.message());
-  } else {
-    out.upstream_ca = std::move(*ca);
+  if (private_keys) {
+    CheckUpstreamCa(config, &out);
+    CheckSigningKey(config, &out);
   }
   CheckAuditLog(config, &out);
-  CheckSigningKey(config, &out);
+  CheckUser(config, &out);
   CheckRecordings(config, &out);
   std::vector<HostKey> host_keys;
   CheckKeys(config.host_keys, "host_keys", config, &out, &host_keys);

@@ -20,7 +20,6 @@ namespace hopgate::proxy {
 struct Loaded {
   std::shared_ptr<const policy::Policy> policy;
   std::shared_ptr<const Trust> trust;
-  std::optional<certs::PrivateKey> upstream_ca;
   // Every problem, one line each ("FILE:LINE:COL: message"), errors first.
   std::vector<std::string> errors;
   std::vector<std::string> warnings;
@@ -31,11 +30,15 @@ struct Loaded {
 // replaces, all or nothing.
 Loaded LoadPolicyAndTrust(const Config& config);
 
-// Everything: LoadPolicyAndTrust, the upstream CA key, and that the audit log
+// Everything: LoadPolicyAndTrust, and that the audit log
 // and recordings directory can be written, the host keys and interception
 // keys read (or, when missing, generated in a writable directory), and the
 // listen and metrics addresses bound (an address already in use, as by a
 // running gateway, counts as valid).
-Loaded LoadAll(const Config& config);
+// `private_keys`: also load the upstream CA key and the audit signing key
+// (and forget them): `--check` does; start-up leaves them to the signer
+// process, so the network-facing process never reads them. With `user:`,
+// the paths the gateway writes must be writable by that user.
+Loaded LoadAll(const Config& config, bool private_keys);
 
 }  // namespace hopgate::proxy

@@ -22,8 +22,6 @@
 #include "proxy/net/dialer.h"
 #include "proxy/config/files.h"
 #include "proxy/daemon/loader.h"
-#include "proxy/daemon/signing_key.h"
-#include "certs/sshsig.h"
 #include "proxy/base/clock.h"
 #include "proxy/base/logging.h"
 #include "proxy/base/version.h"
@@ -92,13 +90,16 @@ int BlockSignals() {
 
 }  // namespace
 
-Result<std::unique_ptr<Server>> Server::Start(Config config) {
+Result<std::unique_ptr<Server>> Server::Start(Config config,
+                                              std::unique_ptr<signer::Client> signer) {
   std::unique_ptr<Server> s(new Server());
+  s->signer_ = std::move(signer);
   RaiseOpenFilesLimit();
+  if (Status st = s->PrepareForUser(config); !st) return st.error();
 
   // Everything --check checks, by the same code: nothing starts unless all
-  // of it holds.
-  Loaded loaded = LoadAll(config);
+  // of it holds (the signing keys are the signer's: never read here).
+  Loaded loaded = LoadAll(config, /*private_keys=*/false);
   for (const auto& w : loaded.warnings) spdlog::warn("{}", w);
   if (!loaded.ok()) {
     std::string all;
@@ -110,6 +111,7 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
 
   s->metrics_ = Metrics::Create(kVersion);
   if (!s->metrics_) return Error{"internal error: cannot create the metrics registry"};
+  s->signer_->set_metrics(s->metrics_.get());
   auto log = s->OpenAuditLog(config);
   if (!log) return Error{log.message()};
   if (Status st = s->LoadKeys(&config); !st) return st.error();
@@ -121,7 +123,7 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
   s->spare_fd_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
   s->signal_fd_.reset(BlockSignals());
 
-  s->StartGateway(std::move(config), *log, std::move(loaded.upstream_ca));
+  s->StartGateway(std::move(config), *log);
   s->gw_->policy().Set(policy_ptr, trust,
                        s->ResolvePolicyNames(*policy_ptr, std::make_shared<policy::AddressMap>()));
   s->loaded_content_hash_ = policy_ptr->version + trust->version;
@@ -136,7 +138,37 @@ Result<std::unique_ptr<Server>> Server::Start(Config config) {
     spdlog::info("{} trusted user CA keys from {}", trust->user_cas.size(),
                  s->gw_->config().trusted_user_ca_keys);
   }
+  if (Status st = s->SwitchUser(); !st) return st.error();
   return s;
+}
+
+Status Server::PrepareForUser(const Config& config) {
+  if (config.user.empty()) return Status::Ok();
+  auto account = LookupAccount(config.user);
+  if (!account) return Error{config.Where("user") + ": " + account.message()};
+  account_ = *account;
+  size_t slash = config.audit_log.rfind('/');
+  std::string log_dir = slash == std::string::npos ? "." : config.audit_log.substr(0, slash);
+  for (const auto& [dir, key] : {std::pair{log_dir, "audit.log"},
+                                 std::pair{config.recordings_dir, "audit.recordings"}}) {
+    if (Status st = MakeDirectoriesOwnedBy(dir, *account_); !st) {
+      return Error{config.Where(key) + ": " + st.message()};
+    }
+  }
+  return Status::Ok();
+}
+
+Status Server::SwitchUser() {
+  if (!account_) return Status::Ok();
+  // Every thread switches (glibc applies set*id to all of a process's
+  // threads); after this nothing in this process can regain root.
+  if (Status st = DropPrivileges(*account_); !st) {
+    return Error{gw_->config().Where("user") + ": cannot switch to " + account_->name + ": " +
+                 st.message()};
+  }
+  spdlog::info("running as {} (uid {}, gid {}); signer pid {} (worker {})", account_->name,
+               account_->uid, account_->gid, signer_->keeper_pid(), signer_->worker_pid());
+  return Status::Ok();
 }
 
 Result<std::shared_ptr<audit::Log>> Server::OpenAuditLog(const Config& config) {
@@ -145,21 +177,18 @@ Result<std::shared_ptr<audit::Log>> Server::OpenAuditLog(const Config& config) {
   options.rotate_size = static_cast<uint64_t>(config.audit_rotate_size);
   options.rotate_interval_ms = config.audit_rotate_interval * 1000;
   options.clock = &WallMs;
-  bool generated = false;
-  auto key = LoadOrGenerateSigningKey(config.audit_signing_key, &generated);
-  if (!key) return Error{config.Where("audit.signing_key") + ": " + key.message()};
-  auto signer = std::make_shared<certs::PrivateKey>(std::move(*key));
-  options.signer = [signer](std::string_view text) {
-    return certs::SshSigSign(*signer, audit::kCheckpointNamespace, text);
-  };
+  // Checkpoints are signed by the signer process, which holds the key.
+  signer::Signer* signer = signer_.get();
+  options.signer = [signer](std::string_view text) { return signer->SignCheckpoint(text); };
+  ScopedFsUser as_user(account_ ? &*account_ : nullptr);
   auto sink = audit::FileSink::Open(config.audit_log, options);
   if (!sink) return Error{sink.message()};
   audit_sink_ = std::move(*sink);
   for (const auto& note : audit_sink_->notes()) spdlog::warn("audit log: {}", note);
-  spdlog::info("audit log {}: {} events; checkpoints for {} signed by {} {}{} every {}s",
+  spdlog::info("audit log {}: {} events; checkpoints for {} signed by the signer's key ({}) "
+               "every {}s",
                config.audit_log, audit_sink_->size(), config.audit_origin,
-               signer->Public().TypeName(), signer->Public().Fingerprint(),
-               generated ? " (key generated)" : "", config.audit_checkpoint_interval);
+               signer_->audit_public(), config.audit_checkpoint_interval);
   // The tree as this run found it, signed before anything new is added.
   if (Status st = audit_sink_->WriteCheckpoint("start"); !st) return st.error();
   auto log = std::make_shared<audit::Log>(audit_sink_, &WallMs);
@@ -177,7 +206,11 @@ Status Server::LoadKeys(Config* config) {
   config->recording_host_keys = RecordingHostKeyPaths(*config, types);
   auto recording_key = LoadOrGenerateHostKeys(config->recording_host_keys, true);
   if (!recording_key) return Error{recording_key.message()};
+  config->recording_host_key_texts.clear();
   for (const auto& k : *recording_key) {
+    auto text = PrivateKeyText(k.key.get());
+    if (!text) return Error{k.path + ": " + text.message()};
+    config->recording_host_key_texts.push_back(std::move(*text));
     spdlog::info("recording host key {} {} {}{} (clients trust it via hopctl known-hosts)", k.path,
                  k.type, k.fingerprint, k.generated ? " (generated)" : "");
   }
@@ -189,10 +222,14 @@ Status Server::SetUpBind() {
   ssh_bind b = bind_.get();
   bool no_config = false;
   ssh_bind_options_set(b, SSH_BIND_OPTIONS_PROCESS_CONFIG, &no_config);
+  // From memory, not by path: libssh would read the files at the first
+  // accept, after the switch to `user:` (they stay root-only).
   for (const auto& k : host_keys_) {
-    if (ssh_bind_options_set(b, SSH_BIND_OPTIONS_HOSTKEY, k.path.c_str()) != SSH_OK) {
+    auto copy = CopyPrivateKey(k.key.get());
+    if (!copy || ssh_bind_options_set(b, SSH_BIND_OPTIONS_IMPORT_KEY, copy->get()) != SSH_OK) {
       return Error{k.path + ": libssh refused the host key"};
     }
+    (void)copy->release();  // the bind owns it now
   }
   ssh_bind_options_set(b, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, kAcceptedKeyTypes);
   ssh_bind_options_set(b, SSH_BIND_OPTIONS_BANNER, "hopgate");
@@ -213,13 +250,13 @@ Status Server::OpenListeners(const std::vector<HostPort>& listen) {
   return Status::Ok();
 }
 
-void Server::StartGateway(Config config, std::shared_ptr<audit::Log> log,
-                          std::optional<certs::PrivateKey> upstream_ca) {
+void Server::StartGateway(Config config, std::shared_ptr<audit::Log> log) {
   UpstreamPool::Options upstream;
   upstream.connect_timeout_ms = config.connect_timeout * 1000;
   upstream.max_channels = config.upstream_max_channels;
   upstream.idle_close_ms = config.upstream_idle_close * 1000;
-  upstream.user_ca = std::move(upstream_ca);
+  if (!config.upstream_user_ca_key.empty()) upstream.signer = signer_.get();
+  upstream.max_cert_validity = config.upstream_max_cert_validity;
   gw_ = std::make_unique<Gateway>(std::move(config), log, metrics_, std::move(upstream));
   // Workers drive the client connections: as many as there are cores.
   size_t n = std::max<unsigned>(2, std::thread::hardware_concurrency());

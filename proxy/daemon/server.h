@@ -13,7 +13,9 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "proxy/base/privileges.h"
 #include "proxy/config/config.h"
+#include "proxy/signer/signer.h"
 #include "proxy/daemon/file_watcher.h"
 #include "proxy/gateway/gateway.h"
 #include "proxy/ssh/host_keys.h"
@@ -26,7 +28,10 @@ class Server {
  public:
   // Loads keys, policy and audit log and binds every listen address; any
   // failure returns an error and leaves nothing running.
-  static Result<std::unique_ptr<Server>> Start(Config config);
+  // `signer` is the signer process, started before anything else (see
+  // proxy/signer/signer.h); the server owns it from now on.
+  static Result<std::unique_ptr<Server>> Start(Config config,
+                                               std::unique_ptr<signer::Client> signer);
   ~Server();
 
   // Serves until SIGTERM or SIGINT; returns the process exit code.
@@ -42,8 +47,13 @@ class Server {
   Status SetUpBind();  // the ssh_bind that accepts with the host keys
   Status OpenListeners(const std::vector<HostPort>& listen);
   // The gateway (which takes the config) and its workers.
-  void StartGateway(Config config, std::shared_ptr<audit::Log> log,
-                    std::optional<certs::PrivateKey> upstream_ca);
+  void StartGateway(Config config, std::shared_ptr<audit::Log> log);
+  // config `user:`: directories the gateway writes, created with that
+  // owner, and checked writable by it (before anything is opened).
+  Status PrepareForUser(const Config& config);
+  // config `user:`: switches this process to it (after everything that
+  // needs root: listeners, files, the signer).
+  Status SwitchUser();
   Status RecordStart(audit::Log& log, const std::string& policy_version);
   Status ServeMetrics();  // when metrics.listen is set
   void Accept(int listen_fd, const std::string& local);
@@ -71,6 +81,8 @@ class Server {
   // NamesToResolve()), keeping earlier answers for names that fail now.
   PolicyStore::Names ResolvePolicyNames(const policy::Policy& p, const PolicyStore::Names& old);
 
+  std::unique_ptr<signer::Client> signer_;
+  std::optional<Account> account_;  // config `user:`
   std::unique_ptr<Gateway> gw_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<Metrics> metrics_;

@@ -143,6 +143,12 @@ class MetricsImpl final : public Metrics {
   void PolicyReload(bool success) override { policy_reloads_[success ? 0 : 1]->Increment(); }
   void PolicyVersion(const std::string& version) override;
   void AuditHealthy(bool healthy) override { audit_healthy_->Set(healthy ? 1 : 0); }
+  void SignerSignature(const std::string& kind) override {
+    signer_signatures_[kind == "audit_checkpoint" ? 1 : 0]->Increment();
+  }
+  void SignerFailure(const std::string& reason) override {
+    signer_failures_[reason == "refused" ? 0 : 1]->Increment();
+  }
   void AuditEvent(const std::string& type, bool written) override {
     audit_events_[LabelIndex(kAuditTypes, type)]->Increment();
     if (!written) audit_write_errors_->Increment();
@@ -185,6 +191,8 @@ class MetricsImpl final : public Metrics {
   Counter* audit_events_[kNumAuditTypes] = {};
   Counter* audit_write_errors_ = nullptr;
   Gauge* audit_healthy_ = nullptr;
+  Counter* signer_signatures_[2] = {};  // [0 user_certificate, 1 audit_checkpoint]
+  Counter* signer_failures_[2] = {};    // [0 refused, 1 unavailable]
 
   std::mutex policy_mu_;
   prometheus::Family<Gauge>* policy_info_ = nullptr;
@@ -316,6 +324,19 @@ void MetricsImpl::RegisterPolicyAndAuditMetrics() {
                         .Register(registry_)
                         .Add({});
   audit_healthy_->Set(1);
+  auto& signatures = prometheus::BuildCounter()
+                         .Name("hopgate_signer_signatures_total")
+                         .Help("Signatures the signer process made, by kind.")
+                         .Register(registry_);
+  signer_signatures_[0] = &signatures.Add({{"kind", "user_certificate"}});
+  signer_signatures_[1] = &signatures.Add({{"kind", "audit_checkpoint"}});
+  auto& failures = prometheus::BuildCounter()
+                       .Name("hopgate_signer_failures_total")
+                       .Help("Requests to the signer that got no signature: refused by its "
+                             "limits, or the signer was not running.")
+                       .Register(registry_);
+  signer_failures_[0] = &failures.Add({{"reason", "refused"}});
+  signer_failures_[1] = &failures.Add({{"reason", "unavailable"}});
 }
 
 void MetricsImpl::Auth(const std::string& method, bool success, const std::string& reason) {

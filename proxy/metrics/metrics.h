@@ -87,6 +87,11 @@ class Metrics {
   // hopgate_audit_log_healthy: 1 while the audit log can be written (the
   // same state /healthz reports), else 0.
   virtual void AuditHealthy(bool healthy) = 0;
+  // hopgate_signer_signatures_total{kind="user_certificate|audit_checkpoint"}:
+  // every signature the signer process made (it logs each one too).
+  virtual void SignerSignature(const std::string& kind) = 0;
+  // hopgate_signer_failures_total{reason="refused|unavailable"}.
+  virtual void SignerFailure(const std::string& reason) = 0;
 
   static const char* const kAuthReasons[];  // null-terminated; "other" last
 };

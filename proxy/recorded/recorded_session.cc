@@ -151,10 +151,14 @@ bool RecordedSession::AcceptInner() {
   }
   bool no = false;
   ssh_bind_options_set(bind_.get(), SSH_BIND_OPTIONS_PROCESS_CONFIG, &no);
-  for (const auto& key : cfg.recording_host_keys) {
-    if (ssh_bind_options_set(bind_.get(), SSH_BIND_OPTIONS_HOSTKEY, key.c_str()) != SSH_OK) {
+  for (size_t i = 0; i < cfg.recording_host_key_texts.size(); ++i) {
+    ssh_key key = nullptr;
+    if (ssh_pki_import_privkey_base64(cfg.recording_host_key_texts[i].c_str(), nullptr, nullptr,
+                                      nullptr, &key) != SSH_OK ||
+        ssh_bind_options_set(bind_.get(), SSH_BIND_OPTIONS_IMPORT_KEY, key) != SSH_OK) {
+      ssh_key_free(key);
       close(fd_);
-      end_reason_ = "cannot load the interception host key " + key;
+      end_reason_ = "cannot load the interception host key " + cfg.recording_host_keys[i];
       return false;
     }
   }
@@ -346,9 +350,16 @@ bool RecordedSession::ConnectUpstream(const std::string& login, std::string* why
   const auto& g = d.grants;
   l.key_id = "hopgate:" + spec_.user + ":" + spec_.session_id;
   upstream_key_id_ = l.identity_text.empty() ? l.key_id : "";
+  l.mint_user = spec_.user;
+  l.mint_session = spec_.session_id;
+  l.mint_kind = 2;  // a recorded target
+  l.mint_target = host ? host->name : d.dial_host;
+  l.mint_port = d.dial_port;
   l.extensions = policy::ExtensionsForGrants(g);
   l.force_command = g.force_command;
-  l.valid_seconds = g.max_session ? *g.max_session + 60 : 12 * 3600;
+  // A certificate only has to hold at login (sshd checks it then): the
+  // signer's limit, or less.
+  l.valid_seconds = gw_->upstream().max_cert_validity();
 
   int64_t timeout = gw_->upstream().connect_timeout_ms();
   int fd = -1;
@@ -378,7 +389,7 @@ bool RecordedSession::ConnectUpstream(const std::string& login, std::string* why
     fd = stream->fd;
   }
   std::string reason;
-  auto session = ConnectSsh(fd, l, gw_->upstream().user_ca(), timeout, &reason);
+  auto session = ConnectSsh(fd, l, gw_->upstream().signer(), timeout, &reason);
   if (!session) {
     gw_->metrics().UpstreamConnectFailure(reason);
     *why = session.message();

@@ -80,7 +80,7 @@ class Link : public std::enable_shared_from_this<Link> {
   // logs in; on success starts the link's thread. Runs on the caller's
   // thread; other callers wait in WaitReady().
   bool Establish(int fd, const Hop& hop, const RouteRequest& req,
-                 const std::optional<certs::PrivateKey>& ca, int64_t timeout_ms,
+                 signer::Signer* ca, int64_t timeout_ms,
                  RouteFailure* failure) {
     std::string reason, message;
     bool ok = Handshake(fd, hop, req, ca, timeout_ms, &reason, &message);
@@ -189,7 +189,7 @@ class Link : public std::enable_shared_from_this<Link> {
 
  private:
   bool Handshake(int fd, const Hop& hop, const RouteRequest& req,
-                 const std::optional<certs::PrivateKey>& ca, int64_t timeout_ms,
+                 signer::Signer* ca, int64_t timeout_ms,
                  std::string* reason, std::string* message) {
     SshLogin login;
     login.name = hop.name;
@@ -199,7 +199,13 @@ class Link : public std::enable_shared_from_this<Link> {
     login.host_key_blob = hop.host_key_blob;
     login.known_hosts_path = hop.known_hosts_path;
     login.key_id = "hopgate:" + req.user + ":" + req.connection_id;
+    login.mint_user = req.user;
+    login.mint_session = req.connection_id;
+    login.mint_kind = 1;  // a jump host
+    login.mint_target = hop.name;
+    login.mint_port = hop.address.port;
     login.extensions = {"permit-port-forwarding"};
+    login.valid_seconds = pool_->max_cert_validity();
     auto session = ConnectSsh(fd, login, ca, timeout_ms, reason);
     if (!session) {
       *message = "hop " + hop.name + ": " + session.message();

@@ -176,7 +176,7 @@ bool UpstreamPool::ConnectLink(Link& link, size_t i, const RouteRequest& req,
   prev.reset();
   bool ok = false;
   if (fd >= 0) {
-    ok = link.Establish(fd, hop, req, options_.user_ca, timeout, failure);
+    ok = link.Establish(fd, hop, req, options_.signer, timeout, failure);
   } else {
     link.MarkFailed(*failure);  // waiters see the failure too
   }

@@ -1,12 +1,10 @@
 #include "proxy/upstream/ssh_login.h"
 
-#include <openssl/rand.h>
 #include <unistd.h>
 
 #include <algorithm>
 
 #include "certs/key.h"
-#include "certs/mint.h"
 #include "common/encoding.h"
 
 namespace hopgate::proxy {
@@ -112,8 +110,8 @@ Status LoginWithIdentity(ssh_session s, const SshLogin& hop, std::string* reason
 }
 
 // Logs in with a fresh Ed25519 key and a short-lived certificate for it,
-// minted by `ca` for hop.login.
-Status LoginWithMintedCertificate(ssh_session s, const SshLogin& hop, const certs::PrivateKey& ca,
+// minted by the signer process for hop.login.
+Status LoginWithMintedCertificate(ssh_session s, const SshLogin& hop, signer::Signer& signer,
                                   std::string* reason) {
   ssh_key priv = nullptr;
   if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &priv) != SSH_OK) {
@@ -127,20 +125,19 @@ Status LoginWithMintedCertificate(ssh_session s, const SshLogin& hop, const cert
   KeyPtr pubkey(pub);
   auto pub_blob = KeyBlob(pubkey.get());
   if (!pub_blob) return Fail(reason, "auth", "cannot encode the public key");
-  auto parsed = certs::ParsePublicKeyBlob(*pub_blob);
-  if (!parsed) return Fail(reason, "auth", "cannot parse the public key: " + parsed.message());
-  certs::CertificateSpec spec;
-  spec.key = *parsed;
-  RAND_bytes(reinterpret_cast<unsigned char*>(&spec.serial), sizeof spec.serial);
-  spec.key_id = hop.key_id;
-  spec.principals = {hop.login};
-  uint64_t now = static_cast<uint64_t>(time(nullptr));
-  spec.valid_after = now - 60;
-  spec.valid_before = now + static_cast<uint64_t>(std::max<int64_t>(60, hop.valid_seconds));
-  spec.extensions = hop.extensions;
-  spec.force_command = hop.force_command;
-  auto cert = certs::MintUserCertificate(spec, ca);
-  if (!cert) return Fail(reason, "auth", "cannot mint a certificate: " + cert.message());
+  signer::MintRequest mint;
+  mint.session_id = hop.mint_session;
+  mint.user = hop.mint_user;
+  mint.target_kind = hop.mint_kind;
+  mint.target = hop.mint_target;
+  mint.port = hop.mint_port;
+  mint.public_key = *pub_blob;
+  mint.principals = {hop.login};
+  mint.validity_seconds = static_cast<uint64_t>(std::max<int64_t>(60, hop.valid_seconds));
+  mint.extensions = hop.extensions;
+  mint.force_command = hop.force_command;
+  auto cert = signer.MintUserCertificate(mint);
+  if (!cert) return Fail(reason, "other", "no certificate to log in with: " + cert.message());
   ssh_key cert_key = nullptr;
   std::string b64 = Base64Encode(*cert);
   if (ssh_pki_import_cert_base64(b64.c_str(), SSH_KEYTYPE_ED25519_CERT01, &cert_key) != SSH_OK) {
@@ -160,9 +157,8 @@ Status LoginWithMintedCertificate(ssh_session s, const SshLogin& hop, const cert
 
 }  // namespace
 
-Result<SessionPtr> ConnectSsh(int fd, const SshLogin& hop,
-                              const std::optional<certs::PrivateKey>& ca, int64_t timeout_ms,
-                              std::string* reason) {
+Result<SessionPtr> ConnectSsh(int fd, const SshLogin& hop, signer::Signer* signer,
+                              int64_t timeout_ms, std::string* reason) {
   SessionPtr session(ssh_new());
   if (!session) {
     close(fd);  // not handed to libssh yet, and the caller gave it up
@@ -181,10 +177,10 @@ Result<SessionPtr> ConnectSsh(int fd, const SshLogin& hop,
   Status login = Status::Ok();
   if (!hop.identity_text.empty()) {
     login = LoginWithIdentity(s, hop, reason);
-  } else if (!ca) {
+  } else if (!signer) {
     login = Fail(reason, "auth", "no identity and no upstream.user_ca_key to mint a certificate");
   } else {
-    login = LoginWithMintedCertificate(s, hop, *ca, reason);
+    login = LoginWithMintedCertificate(s, hop, *signer, reason);
   }
   if (!login) return login.error();
   return session;

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "certs/private_key.h"
 #include "common/net.h"
 #include "common/result.h"
+#include "proxy/signer/signer.h"
 #include "proxy/ssh/ssh_util.h"
 
 namespace hopgate::proxy {
@@ -26,8 +26,15 @@ struct SshLogin {
   std::string identity_text;  // OpenSSH private key; empty: a minted certificate
   std::string host_key_blob;  // pinned; else known_hosts_path
   std::string known_hosts_path;
-  // The minted certificate, when there is no identity (principal = login).
+  // The minted certificate, when there is no identity (principal = login),
+  // asked of the signer process for (user, session) on (target kind,
+  // target, port); the signer names it key_id (hopgate:<user>:<session>).
   std::string key_id;
+  std::string mint_user;
+  std::string mint_session;
+  uint8_t mint_kind = 1;  // policy::MintTarget: 1 hop, 2 recorded target
+  std::string mint_target;
+  uint16_t mint_port = 22;
   std::vector<std::string> extensions = {"permit-port-forwarding"};
   std::optional<std::string> force_command;
   int64_t valid_seconds = 300;
@@ -36,9 +43,10 @@ struct SshLogin {
 // Runs SSH over `fd` (taken: libssh closes it): key exchange, the host key
 // check (pinned key or known_hosts; never trust on first use) and the login.
 // Blocking, at most about `timeout_ms` per step. On failure `*reason` is a
-// metric reason (host_key, auth, other) and the error says what happened.
-Result<SessionPtr> ConnectSsh(int fd, const SshLogin& login,
-                              const std::optional<certs::PrivateKey>& ca, int64_t timeout_ms,
-                              std::string* reason);
+// metric reason (host_key, auth, other) and the error says what
+// happened. `signer` mints certificates; null when upstream.user_ca_key is
+// not configured.
+Result<SessionPtr> ConnectSsh(int fd, const SshLogin& login, signer::Signer* signer,
+                              int64_t timeout_ms, std::string* reason);
 
 }  // namespace hopgate::proxy

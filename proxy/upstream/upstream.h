@@ -29,6 +29,7 @@
 #include "certs/private_key.h"
 #include "common/net.h"
 #include "common/result.h"
+#include "proxy/signer/signer.h"
 #include "policy/policy.h"
 #include "proxy/net/dialer.h"
 #include "proxy/metrics/metrics.h"
@@ -81,7 +82,9 @@ class UpstreamPool {
     int64_t connect_timeout_ms = 10'000;
     int64_t max_channels = 64;
     int64_t idle_close_ms = 60'000;
-    std::optional<certs::PrivateKey> user_ca;  // signs minted certificates
+    // Mints certificates (the signer process); null without upstream.user_ca_key.
+    signer::Signer* signer = nullptr;
+    int64_t max_cert_validity = 600;  // seconds asked for (upstream.max_cert_validity)
     Resolver* resolver = nullptr;              // for jump hosts' names; outlives the pool
   };
   UpstreamPool(Options options, Metrics* metrics);
@@ -96,7 +99,8 @@ class UpstreamPool {
   void Shutdown();
   // Live links (connected or connecting), for tests and metrics.
   size_t LinkCount() const;
-  const std::optional<certs::PrivateKey>& user_ca() const { return options_.user_ca; }
+  signer::Signer* signer() const { return options_.signer; }
+  int64_t max_cert_validity() const { return options_.max_cert_validity; }
   int64_t connect_timeout_ms() const { return options_.connect_timeout_ms; }
 
  private:
