@@ -108,6 +108,17 @@ TEST_CASE("terminal text: lines split at CR and LF, backspace edits, blanks drop
   CHECK(Show({"a\tb\x07\x01\x7f  \r\n"}) == std::vector<std::string>{"a b"});
 }
 
+TEST_CASE("terminal text: tabs count towards the line cap (a fuzz finding)") {
+  TerminalText t(8);
+  std::vector<TextLine> lines;
+  t.Feed(0, "x" + std::string(100, '\t') + "y\n", &lines);
+  t.Finish(&lines);
+  REQUIRE_FALSE(lines.empty());
+  for (const auto& l : lines) CHECK(l.text.size() <= 8);
+  CHECK(lines.front().text == "x");
+  CHECK(lines.back().text == "y");
+}
+
 TEST_CASE("terminal text: each line carries the time its first character appeared") {
   TerminalText t;
   std::vector<TextLine> lines;

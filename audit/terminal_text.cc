@@ -99,6 +99,10 @@ void TerminalText::C1(unsigned char c) {
 }
 
 void TerminalText::Text(double time, unsigned char c, std::vector<TextLine>* out) {
+  if (c == '\t') {  // a space inside a line (not leading), subject to the cap like any
+    if (line_.empty()) return;
+    c = ' ';
+  }
   if (c < 0x20 || c == 0x7F) {
     Control(c, out);
     return;
@@ -132,9 +136,6 @@ void TerminalText::Control(unsigned char c, std::vector<TextLine>* out) {
       break;
     case '\b':
       Backspace();
-      break;
-    case '\t':
-      if (!line_.empty()) line_.push_back(' ');
       break;
     case kEsc:
       state_ = State::kEsc;

@@ -35,6 +35,9 @@ authorized_keys_fuzzer  policy/fuzz/authorized_keys_fuzzer.cc    policy/fuzz/cor
 patterns_fuzzer         policy/fuzz/patterns_fuzzer.cc           policy/fuzz/corpus/patterns_fuzzer         4096   policy certs common
 net_fuzzer              common/fuzz/net_fuzzer.cc                common/fuzz/corpus/net_fuzzer              4096   common
 config_fuzzer           proxy/config/fuzz/config_fuzzer.cc       proxy/config/fuzz/corpus/config_fuzzer     65536  proxy/config policy certs common
+audit_line_fuzzer       audit/fuzz/audit_line_fuzzer.cc          audit/fuzz/audit_line_corpus               4096   audit certs common
+cast_fuzzer             audit/fuzz/cast_fuzzer.cc                audit/fuzz/cast_corpus                     65536  audit common
+cast_text_fuzzer        audit/fuzz/cast_text_fuzzer.cc           audit/fuzz/cast_text_corpus                65536  audit common
 '
 SYSTEM_LIBS="-lyaml-cpp -lcrypto"
 
