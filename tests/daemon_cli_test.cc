@@ -218,3 +218,26 @@ TEST_CASE("generated host keys get a .pub, and hopctl known-hosts prints the exa
                         "127.0.0.1"});
   CHECK(scan.out.find(host_pub.substr(0, host_pub.rfind(' '))) != std::string::npos);
 }
+
+TEST_CASE("hopctl known-hosts prints the recording key's line before the gateway first starts") {
+  std::string dir = MakeTempDir("known-hosts-early");
+  KeyPair rec = GenerateKey(dir, "recording_key");
+  std::string db1_key = GenerateKey(dir, "db1_real").public_line;
+  db1_key = db1_key.substr(0, db1_key.rfind(' '));
+  Gate gate(dir,
+            "version: 1\nhosts:\n  db1: {address: \"127.0.0.1:2201\", record: true, host_key: \"" +
+                db1_key + "\"}\nrules: []\n",
+            "upstream:\n  user_ca_key: " + GenerateKey(dir, "ca").private_path +
+                "\nrecording:\n  host_key: " + rec.private_path + "\n",
+            false);  // never started: its own host key does not exist yet
+  RunResult kh = Run({Gate::HopctlBinary(), "known-hosts", "--config", gate.config_path()});
+  INFO(kh.err);
+  REQUIRE(kh.exit_code == 0);
+  std::string want = rec.public_line.substr(0, rec.public_line.rfind(' '));
+  CHECK(kh.out.find("db1,[127.0.0.1]:2201 " + want) != std::string::npos);
+  // The gateway's own line cannot be printed yet, and it says why.
+  RunResult gw = Run({Gate::HopctlBinary(), "known-hosts", "--config", gate.config_path(),
+                      "--gateway", "gate.example.com"});
+  CHECK(gw.exit_code == 2);
+  CHECK(gw.err.find("hopgate generates it at its first start") != std::string::npos);
+}
