@@ -98,6 +98,8 @@ USER_LINE=""
 if [ "$(id -u)" = 0 ]; then
   USER_LINE="user: nobody"
   chmod 0711 "$DEMO"
+else
+  mkdir -p "$DEMO/var"
 fi
 cat > "$DEMO/hopgate.yaml" <<CONFIG
 version: 1
@@ -139,7 +141,9 @@ A recorded session (hopgate answers as db1, logs in with a certificate it
 mints for this session, and writes an asciicast recording):
 
   ssh -F $DEMO/ssh_config -J alice@127.0.0.1:$GATE_PORT root@db1
-  asciinema play "\$(ls -t $DEMO/var/recordings/*/*/*/*.cast | head -1)"   # replay the latest
+  $HOPCTL sessions --config $DEMO/hopgate.yaml                # every session, recorded or not
+  $HOPCTL replay SESSION --config $DEMO/hopgate.yaml            # play one back (an id from the list)
+  $HOPCTL audit verify --config $DEMO/hopgate.yaml              # prove the log and recordings are whole
 
 Also try:
   ssh -F $DEMO/ssh_config -p $GATE_PORT alice@127.0.0.1        # the gateway explains itself

@@ -293,6 +293,14 @@ TEST_CASE("user: the network process and the signer run unprivileged; --check na
     CHECK(check.exit_code != 0);
     CHECK_THAT(check.err, Catch::Contains("directory " + locked +
                                           " is not writable by user nobody"));
+    // A log directory that does not exist yet is fine: hopgate creates it,
+    // owned by nobody, at start.
+    std::string fresh = std::string(base) + "/fresh/var";
+    cfg = std::regex_replace(cfg, std::regex("log: [^\n]*"), "log: " + fresh + "/audit.jsonl");
+    WriteFile(w.dir + "/fresh.yaml", cfg, 0600);
+    RunResult fresh_check = Run({Gate::Binary(), "--check", "--config", w.dir + "/fresh.yaml"});
+    INFO(fresh_check.err);
+    CHECK(fresh_check.exit_code == 0);
   }
   if (saved.empty()) {
     unsetenv("TEST_TMPDIR");

@@ -57,7 +57,10 @@ void CheckAuditLog(const Config& c, Loaded* out) {
     }
     return;
   }
-  if (std::string why = DirectoryProblem(DirOf(log)); !why.empty()) {
+  // With user:, hopgate creates the log's directory (owned by that user) at
+  // start: the nearest existing directory must take it.
+  std::string dir = c.user.empty() ? DirOf(log) : NearestExisting(DirOf(log));
+  if (std::string why = DirectoryProblem(dir); !why.empty()) {
     out->errors.push_back(c.Where("audit.log") + ": cannot create " + log + ": " + why);
   }
 }
