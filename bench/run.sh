@@ -50,7 +50,11 @@
 #
 # Usage: bench/run.sh [--size-mib 1024] [--connects 20] [--idle 200] [--idle-conns N]
 #                     [--only-chain | --no-chain] [--only-recorded | --no-recorded]
-#                     [--only-idle | --no-idle] [--no-sftp] [--keep]
+#                     [--only-idle | --no-idle] [--no-sftp]
+#                     [--only-audit | --no-audit] [--audit-mib 1024] [--keep]
+# The audit section (last) runs bench/audit_verify.sh (hopctl audit verify's
+# MB/s, goal >= 200) and bench/audit_search.sh (hopctl sessions --grep over
+# --audit-mib MiB of recordings, goal < 1 s); see those scripts.
 # --idle N is the side-by-side memory row's idle `ssh -J` processes;
 # --idle-conns N the idle connections at scale. --keep keeps the work
 # directory (configurations, daemon logs) and prints its path.
@@ -72,12 +76,14 @@ CHAIN=1     # the two-hop chain
 RECORDED=1  # a recorded session vs sshd as a passthrough jump host
 IDLECONN=1  # idle connections at scale (hopgate alone)
 SFTP=1      # the recorded section's sftp download (--no-sftp leaves it out)
+AUDIT=1     # the auditor's tools: verify throughput, search latency
+AUDIT_MIB=1024
 IDLE_CONNS=""  # how many; default: what the open-files hard limit allows
 KEEP=0
 usage() {
   echo "usage: $0 [--size-mib N] [--connects N] [--idle N] [--idle-conns N]" \
     "[--only-chain | --no-chain] [--only-recorded | --no-recorded] [--only-idle | --no-idle]" \
-    "[--no-sftp] [--keep]" >&2
+    "[--no-sftp] [--only-audit | --no-audit] [--audit-mib N] [--keep]" >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -86,11 +92,14 @@ while [ $# -gt 0 ]; do
     --connects) [ $# -ge 2 ] || usage; CONNECTS=$2; shift 2 ;;
     --idle) [ $# -ge 2 ] || usage; IDLE=$2; shift 2 ;;
     --idle-conns) [ $# -ge 2 ] || usage; IDLE_CONNS=$2; shift 2 ;;
-    --only-chain) SINGLE=0; RECORDED=0; IDLECONN=0; shift ;;
+    --only-chain) SINGLE=0; RECORDED=0; IDLECONN=0; AUDIT=0; shift ;;
     --no-chain) CHAIN=0; shift ;;
-    --only-recorded) SINGLE=0; CHAIN=0; IDLECONN=0; shift ;;
+    --only-recorded) SINGLE=0; CHAIN=0; IDLECONN=0; AUDIT=0; shift ;;
     --no-recorded) RECORDED=0; shift ;;
-    --only-idle) SINGLE=0; CHAIN=0; RECORDED=0; shift ;;
+    --only-idle) SINGLE=0; CHAIN=0; RECORDED=0; AUDIT=0; shift ;;
+    --only-audit) SINGLE=0; CHAIN=0; RECORDED=0; IDLECONN=0; shift ;;
+    --no-audit) AUDIT=0; shift ;;
+    --audit-mib) [ $# -ge 2 ] || usage; AUDIT_MIB=$2; shift 2 ;;
     --no-idle) IDLECONN=0; shift ;;
     --no-sftp) SFTP=0; shift ;;
     --keep) KEEP=1; shift ;;
@@ -122,7 +131,8 @@ if [ $IDLECONN -eq 1 ]; then
 elif [ -n "$IDLE_CONNS" ]; then
   bounded --idle-conns "$IDLE_CONNS" 1 10000
 fi
-[ $SINGLE -eq 1 ] || [ $CHAIN -eq 1 ] || [ $RECORDED -eq 1 ] || [ $IDLECONN -eq 1 ] ||
+bounded --audit-mib "$AUDIT_MIB" 1 65536
+[ $SINGLE -eq 1 ] || [ $CHAIN -eq 1 ] || [ $RECORDED -eq 1 ] || [ $IDLECONN -eq 1 ] || [ $AUDIT -eq 1 ] ||
   { echo "bench: the --only-* and --no-* options given leave nothing to run" >&2; exit 2; }
 
 deploy/install-deps.sh
@@ -853,4 +863,19 @@ if [ $IDLECONN -eq 1 ]; then
   idle_row "handshake rate (new authenticated connections/s)" "$(printf %.0f "${R[idle.rate]}")" "($bound)"
   idle_row "  gateway CPU while opening them (% of one core)" "$(printf %.0f "${R[idle.open_cpu]}")" \
     "($(printf %.1f "${R[idle.seconds]}") s for ${R[idle.open]})"
+fi
+
+# --- The auditor's tools: hopctl audit verify's throughput and
+# hopctl sessions --grep's latency, each by its own script. ---
+if [ $AUDIT -eq 1 ]; then
+  echo
+  echo "== audit: hopctl audit verify (goal >= 200 MB/s)"
+  bench/audit_verify.sh "$AUDIT_MIB" 3
+  echo
+  echo "== audit: hopctl sessions --grep over ${AUDIT_MIB} MiB of recordings (goal < 1 s)"
+  if [ -n "${HOPCTL_BIN:-}" ]; then
+    HOPCTL_BIN=$HOPCTL_BIN bench/audit_search.sh --size-mib "$AUDIT_MIB"
+  else
+    bench/audit_search.sh --size-mib "$AUDIT_MIB"
+  fi
 fi
