@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/encoding.h"
+
 namespace hopgate::audit {
 namespace {
 
@@ -271,22 +273,7 @@ void FileCastOutput::Progress(uint64_t* size, std::string* sha256_hex) const {
 }
 
 std::string FileCastOutput::Sha256HexLocked() const {
-  // Finalise a copy: the running digest keeps going.
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_MD_CTX* copy = EVP_MD_CTX_new();
-  if (copy == nullptr || EVP_MD_CTX_copy_ex(copy, sha_) != 1 ||
-      EVP_DigestFinal_ex(copy, md, &len) != 1) {
-    len = 0;
-  }
-  EVP_MD_CTX_free(copy);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) {
-    hex.push_back(kHex[md[i] >> 4]);
-    hex.push_back(kHex[md[i] & 0xF]);
-  }
-  return hex;
+  return RunningDigestHex(sha_);
 }
 
 Status MemoryCastOutput::Write(std::string_view bytes) {

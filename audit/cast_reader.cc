@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/encoding.h"
 #include "common/strings.h"
 
 namespace hopgate::audit {
@@ -460,21 +461,7 @@ Result<CastFileReader::Step> CastFileReader::Next(CastEvent* out) {
 }
 
 std::string CastFileReader::Sha256Hex() const {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_MD_CTX* copy = EVP_MD_CTX_new();
-  if (copy == nullptr || EVP_MD_CTX_copy_ex(copy, sha_) != 1 ||
-      EVP_DigestFinal_ex(copy, md, &len) != 1) {
-    len = 0;
-  }
-  EVP_MD_CTX_free(copy);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) {
-    hex.push_back(kHex[md[i] >> 4]);
-    hex.push_back(kHex[md[i] & 0xF]);
-  }
-  return hex;
+  return RunningDigestHex(sha_);
 }
 
 Result<CastSummary> ScanCast(const std::string& path, CastLimits limits) {

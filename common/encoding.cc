@@ -125,4 +125,16 @@ std::string Sha256Fingerprint(std::string_view blob) {
   return "SHA256:" + Base64Encode(Sha256(blob), /*pad=*/false);
 }
 
+std::string RunningDigestHex(const EVP_MD_CTX* ctx) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_MD_CTX* copy = EVP_MD_CTX_new();
+  if (copy == nullptr || EVP_MD_CTX_copy_ex(copy, ctx) != 1 ||
+      EVP_DigestFinal_ex(copy, md, &len) != 1) {
+    len = 0;
+  }
+  EVP_MD_CTX_free(copy);
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(md), len));
+}
+
 }  // namespace hopgate

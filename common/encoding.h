@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include <openssl/types.h>
+
 #include "common/result.h"
 
 namespace hopgate {
@@ -23,5 +25,8 @@ std::string Sha1(std::string_view data);
 // "SHA256:" + unpadded base64 of SHA-256(blob): how OpenSSH prints a key's
 // fingerprint when given the key's wire blob.
 std::string Sha256Fingerprint(std::string_view blob);
+// Hex of the digest a running EVP_MD_CTX has reached so far (a copy is
+// finalised; `ctx` keeps going); empty if OpenSSL fails.
+std::string RunningDigestHex(const EVP_MD_CTX* ctx);
 
 }  // namespace hopgate

@@ -1,5 +1,7 @@
 #include "common/strings.h"
 
+#include <cstdio>
+
 #include <cctype>
 
 namespace hopgate {
@@ -138,6 +140,18 @@ std::string EscapeControl(std::string_view text) {
     i += n;
   }
   return out;
+}
+
+std::string HumanBytes(double bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  int u = 0;
+  while (bytes >= 1000 && u < 4) {
+    bytes /= 1000;
+    ++u;
+  }
+  char buf[32];
+  snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+  return buf;
 }
 
 }  // namespace hopgate

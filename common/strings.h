@@ -20,5 +20,7 @@ std::string Quote(std::string_view text);
 // DEL and the C1 range) and bytes that are not valid UTF-8, each as \xNN.
 // Everything else, including valid UTF-8, is kept.
 std::string EscapeControl(std::string_view text);
+// A byte count for people: "999 B", "18.7 kB", "16.8 MB" (powers of 1000).
+std::string HumanBytes(double bytes);
 
 }  // namespace hopgate

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/strings.h"
+
 namespace hopgate::hopctl {
 namespace {
 
@@ -14,17 +16,6 @@ int64_t NowMs() {
       .count();
 }
 
-std::string Bytes(double b) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  int u = 0;
-  while (b >= 1000 && u < 4) {
-    b /= 1000;
-    ++u;
-  }
-  char buf[32];
-  snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return buf;
-}
 
 }  // namespace
 
@@ -61,7 +52,7 @@ void Progress::Draw(uint64_t done, bool force) {
     left = buf;
   }
   fprintf(stderr, "\r\033[K%s [%s] %3.0f%% %s of %s, %s/s, %s left", label_.c_str(), bar.c_str(),
-          frac * 100, Bytes(done).c_str(), Bytes(total_).c_str(), Bytes(rate).c_str(),
+          frac * 100, HumanBytes(done).c_str(), HumanBytes(total_).c_str(), HumanBytes(rate).c_str(),
           left.c_str());
   fflush(stderr);
 }

@@ -205,18 +205,6 @@ std::string Field(const json& e, const char* key) {
   return it != e.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-std::string HumanBytes(uint64_t bytes) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  double b = static_cast<double>(bytes);
-  int u = 0;
-  while (b >= 1000 && u < 4) {
-    b /= 1000;
-    ++u;
-  }
-  char buf[32];
-  snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return buf;
-}
 
 std::string HumanDuration(int64_t ms) {
   if (ms < 0) ms = 0;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "audit/index.h"
+#include "common/strings.h"  // HumanBytes
 
 namespace hopgate::hopctl {
 
@@ -30,8 +31,7 @@ std::vector<std::string> TellStory(const audit::SessionSummary& summary,
                                    const std::vector<nlohmann::json>& events,
                                    const std::vector<audit::RecordingInfo>& recordings);
 
-// Shared with `hopctl sessions`: "1.5 kB", "1.2s"/"12m34s", escaped text.
-std::string HumanBytes(uint64_t bytes);
+// Shared with `hopctl sessions`: "1.2s"/"12m34s", escaped text.
 std::string HumanDuration(int64_t ms);
 std::string Safe(const std::string& text);
 // A string member of an event, "" when absent or not a string.

@@ -22,31 +22,6 @@ namespace {
 
 const char* kFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 
-int ConnectRaw(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// Seconds until the peer closes `fd` (reads and discards), at most `max`.
-double SecondsUntilClosed(int fd, int max_seconds) {
-  auto start = std::chrono::steady_clock::now();
-  char buf[4096];
-  for (;;) {
-    double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (spent >= max_seconds) return spent;
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 200) > 0 && read(fd, buf, sizeof buf) <= 0) return spent;
-  }
-}
-
 }  // namespace
 
 TEST_CASE("a wall clock stepped back an hour does not stretch login_grace_time") {

@@ -16,16 +16,6 @@ namespace {
 
 const char* kPython = "/usr/bin/python3";
 
-std::string HostileClient() {
-  const char* src = getenv("TEST_SRCDIR");
-  std::string rel = "tests/support/hostile_client.py";
-  if (src != nullptr) {
-    std::string p = std::string(src) + "/hopgate/" + rel;
-    if (access(p.c_str(), R_OK) == 0) return p;
-  }
-  return rel;
-}
-
 // A TCP service on a port of its own that greets every connection with
 // "hello-<tag>", each Banner with a different tag.
 struct Banner {

@@ -43,30 +43,6 @@ struct World {
   }
 };
 
-int ConnectRaw(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// Reads until EOF; returns how long the server kept the connection open.
-double SecondsUntilClosed(int fd, int max_seconds) {
-  auto start = std::chrono::steady_clock::now();
-  timeval tv{max_seconds, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  char buf[1024];
-  while (read(fd, buf, sizeof buf) > 0) {
-  }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 }  // namespace
 
 TEST_CASE("ssh -J through hopgate runs a command on the target") {

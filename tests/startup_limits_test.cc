@@ -17,26 +17,6 @@ namespace {
 
 const char* kPython = "/usr/bin/python3";
 
-std::string HostileClient() {
-  const char* src = getenv("TEST_SRCDIR");
-  std::string rel = "tests/support/hostile_client.py";
-  if (src != nullptr) {
-    std::string p = std::string(src) + "/hopgate/" + rel;
-    if (access(p.c_str(), R_OK) == 0) return p;
-  }
-  return rel;
-}
-
-// The last JSON object a helper printed, or null.
-nlohmann::json LastJson(const std::string& text) {
-  std::istringstream in(text);
-  std::string line, last;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line[0] == '{') last = line;
-  }
-  return last.empty() ? nlohmann::json() : nlohmann::json::parse(last);
-}
-
 struct World {
   std::string dir = MakeTempDir("startups");
   KeyPair alice = GenerateKey(dir, "alice");

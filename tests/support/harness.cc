@@ -585,4 +585,49 @@ std::vector<std::string> Client::SshGate(const std::string& gate_user, int gate_
   return argv;
 }
 
+int ConnectRaw(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+double SecondsUntilClosed(int fd, int max_seconds) {
+  auto start = std::chrono::steady_clock::now();
+  char buf[4096];
+  for (;;) {
+    double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (spent >= max_seconds) return spent;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 200) > 0 && read(fd, buf, sizeof buf) <= 0) {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  }
+}
+
+std::string HostileClient() {
+  const char* src = getenv("TEST_SRCDIR");
+  std::string rel = "tests/support/hostile_client.py";
+  if (src != nullptr) {
+    std::string p = std::string(src) + "/hopgate/" + rel;
+    if (access(p.c_str(), R_OK) == 0) return p;
+  }
+  return rel;
+}
+
+nlohmann::json LastJson(const std::string& text) {
+  std::istringstream in(text);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] == '{') last = line;
+  }
+  return last.empty() ? nlohmann::json() : nlohmann::json::parse(last);
+}
+
 }  // namespace hopgate::testing

@@ -167,4 +167,14 @@ class Client {
   std::string config_;
 };
 
+// A plain TCP connection to 127.0.0.1:`port` (no SSH), or -1.
+int ConnectRaw(int port);
+// Reads `fd` until the peer closes it (or `max_seconds` pass); returns how
+// long that took.
+double SecondsUntilClosed(int fd, int max_seconds);
+// The path of tests/support/hostile_client.py (run with /usr/bin/python3).
+std::string HostileClient();
+// The last JSON object a helper printed on a line of its own, or null.
+nlohmann::json LastJson(const std::string& text);
+
 }  // namespace hopgate::testing
