@@ -3,7 +3,7 @@
 // never reads out of bounds and agrees with nlohmann's parser on every line
 // both accept (the members it reports are the parser's); the checkpoint text
 // and allowed_signers parsers never crash. Under libFuzzer, from the root:
-//   audit/fuzz/run_fuzzer.sh 60 audit_line_fuzzer
+//   tests/fuzz.sh --seconds 60 audit_line_fuzzer
 #include <cstdint>
 #include <cstdlib>
 #include <string>
