@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -404,6 +405,17 @@ Sshd::Sshd(const std::string& dir, const std::vector<std::string>& authorized_ke
   std::string ak;
   for (const auto& k : authorized_keys) ak += k + "\n";
   WriteFile(dir + "/authorized_keys", ak, 0600);
+  // Logging in as root (the only user every machine has) needs root, and
+  // so does the mount namespace that hides root's shell start-up files.
+  std::vector<std::string> dotfiles;
+  if (geteuid() == 0) {
+    if (const struct passwd* pw = getpwuid(0); pw != nullptr && pw->pw_dir[0] == '/') {
+      for (const char* f : {".bashrc", ".profile", ".bash_profile", ".bash_login", ".bash_logout"}) {
+        std::string path = std::string(pw->pw_dir) + "/" + f;
+        if (access(path.c_str(), F_OK) == 0) dotfiles.push_back(path);
+      }
+    }
+  }
   // sshd needs a fixed Port: StartOnFreePort retries on a lost race.
   OnPort started = StartOnFreePort(
       [&](int port) {
@@ -417,7 +429,19 @@ Sshd::Sshd(const std::string& dir, const std::vector<std::string>& authorized_ke
                       "PermitRootLogin prohibit-password\nLogLevel VERBOSE\n"
                       "MaxStartups 100:30:200\nMaxSessions 100\n"
                       "Subsystem sftp internal-sftp\n" + extra_config);
-        return std::vector<std::string>{"/usr/sbin/sshd", "-D", "-e", "-f", dir + "/sshd_config"};
+        std::vector<std::string> sshd = {"/usr/sbin/sshd", "-D", "-e", "-f", dir + "/sshd_config"};
+        if (dotfiles.empty()) return sshd;
+        // The sessions this sshd starts must not run the machine's dotfiles:
+        // a login user's ~/.bashrc can do anything (on CI machines root's runs
+        // `pyenv rehash`, which waits up to 60 s on a lock a killed session
+        // left behind). sshd runs in its own mount namespace where they are
+        // empty.
+        std::string script;
+        for (const auto& f : dotfiles) script += "mount --bind /dev/null '" + f + "' && ";
+        script += "exec";
+        for (const auto& a : sshd) script += " '" + a + "'";
+        return std::vector<std::string>{"unshare", "--mount", "--propagation", "private",
+                                        "--",      "sh",      "-c",            script};
       },
       log_, 10'000);
   proc_ = std::move(started.proc);
