@@ -263,7 +263,19 @@ CFG
 start_sshd() {  # name port authorized_keys [extra-config-lines]; sets SSHD_PID
   ssh-keygen -q -t ed25519 -N '' -f "$W/$1_host"
   sshd_config "$2" "$W/$1_host" "$3" "${4:-}" > "$W/$1_sshd_config"
-  /usr/sbin/sshd -D -f "$W/$1_sshd_config" -E "$W/$1.log" &
+  # The sessions must not run root's dotfiles (they can do anything: pyenv's
+  # rehash waits on a lock); sshd runs in a mount namespace where they are
+  # empty, as in the tests (tests/support/harness.cc, Sshd).
+  local masks="" f
+  for f in "$HOME/.bashrc" "$HOME/.profile" "$HOME/.bash_profile" "$HOME/.bash_login"; do
+    [ -e "$f" ] && masks+="mount --bind /dev/null '$f' && "
+  done
+  if [ "$(id -u)" = 0 ] && [ -n "$masks" ]; then
+    unshare --mount --propagation private -- sh -c \
+      "${masks}exec /usr/sbin/sshd -D -f '$W/$1_sshd_config' -E '$W/$1.log'" &
+  else
+    /usr/sbin/sshd -D -f "$W/$1_sshd_config" -E "$W/$1.log" &
+  fi
   SSHD_PID=$!; PIDS+=("$SSHD_PID")
 }
 # Each gateway keeps its host key in a directory of its own: hopgate
