@@ -284,6 +284,9 @@ void MetricsImpl::RegisterUpstreamMetrics() {
                           "key exchange, host key check, login), by the hop's position in its "
                           "route, in seconds.")
                       .Register(registry_);
+  // The first hop's series exists from the start, so dashboards and alerts
+  // find the metric before any route is used; deeper hops appear with use.
+  hop_connect_->Add({{"hop", "1"}}, kUpstreamConnectBuckets);
   auto& failures = prometheus::BuildCounter()
                        .Name("hopgate_upstream_connect_failures_total")
                        .Help("Failed upstream connections, by reason.")
