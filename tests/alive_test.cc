@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "tests/support/harness.h"
+#include "tests/support/recorded_world.h"
 
 using namespace hopgate::testing;
 
@@ -299,4 +300,33 @@ TEST_CASE("a client that stops reading: bounded gateway memory, others unaffecte
   REQUIRE(limits.size() == 1);
   CHECK(limits[0]["limit"] == "idle_timeout");
   CHECK(limits[0]["seconds"] == 14);
+}
+
+TEST_CASE("a frozen recorded target: the recorded session ends with the reason") {
+  // RecordedWorld's config ends with its upstream: section; the launcher
+  // adds the alive keys to it before hopgate starts.
+  std::vector<std::string> launcher = {
+      "sh", "-c",
+      "printf '  alive_interval: 1s\\n  alive_count_max: 2\\n' >> \"$3\" && exec \"$@\"", "sh"};
+  RecordedWorld w("", "", "", launcher);
+  Process ssh(w.Ssh({"sleep", "120"}), w.dir + "/client.log");
+  REQUIRE(w.gate->WaitForAudit("session_open", "", "", 20'000));
+  // The command runs on the target: then freeze the target's processes.
+  REQUIRE(WaitUntil([&] {
+    for (pid_t p : Descendants(w.target->pid())) {
+      if (ReadFile("/proc/" + std::to_string(p) + "/comm") == "sleep\n") return true;
+    }
+    return false;
+  }, 20'000));
+  Frozen frozen(Descendants(w.target->pid()));
+  std::optional<int> status = ssh.Wait(30'000);
+  INFO(w.gate->Log() << ReadFile(w.dir + "/client.log"));
+  CHECK(status.has_value());
+  REQUIRE(WaitUntil([&] { return !w.Closes().empty(); }, 10'000));
+  CHECK(w.Closes()[0].dump().find(
+            "the target stopped answering (no answer to 2 keepalives over 2s)") !=
+        std::string::npos);
+  // The user was told why on their terminal.
+  CHECK(ReadFile(w.dir + "/client.log").find("hopgate: session closed (the target stopped "
+                                             "answering") != std::string::npos);
 }
