@@ -459,7 +459,8 @@ void RecordedSession::Loop() {
     int64_t now = gw_->NowMs();
     if (end_reason_.empty() && !up_alive_.Check(now)) {
       end_reason_ = "the target stopped answering (" + up_alive_.reason() + ")";
-      spdlog::warn("conn={} recorded session {}: {}", spec_.connection_id, spec_.session_id, end_reason_);
+      spdlog::warn("conn={} recorded session {}: {}", spec_.connection_id, spec_.session_id,
+                   end_reason_);
     }
     AcceptForwarded();
     for (auto& b : incoming_) bridges_.push_back(std::move(b));
