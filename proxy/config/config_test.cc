@@ -176,3 +176,41 @@ TEST_CASE("config: user and upstream.max_cert_validity") {
   CHECK_THAT(root.diagnostics.ToString(),
              Catch::Contains("upstream.max_cert_validity must be between 1m and 24h"));
 }
+
+TEST_CASE("limits.client_alive_* and upstream.alive_* parse, load back, and refuse nonsense") {
+  const std::string head =
+      "version: 1\nlisten: [\"0.0.0.0:22\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n";
+  auto defaults = ParseConfig(head, "/c.yaml");
+  REQUIRE(defaults.config);
+  CHECK(defaults.config->client_alive_interval == 15);
+  CHECK(defaults.config->client_alive_count_max == 3);
+  CHECK(defaults.config->upstream_alive_interval == 15);
+  CHECK(defaults.config->upstream_alive_count_max == 3);
+
+  auto r = ParseConfig(head + "limits:\n  client_alive_interval: 1m\n  client_alive_count_max: 5\n"
+                              "upstream:\n  alive_interval: off\n  alive_count_max: 2\n",
+                       "/c.yaml");
+  INFO(r.diagnostics.ToString());
+  REQUIRE(r.config);
+  CHECK(r.config->client_alive_interval == 60);
+  CHECK(r.config->client_alive_count_max == 5);
+  CHECK(r.config->upstream_alive_interval == 0);
+  CHECK(r.config->upstream_alive_count_max == 2);
+  auto again = ParseConfig(r.config->Dump(), "/c.yaml");
+  INFO(r.config->Dump());
+  REQUIRE(again.config);
+  CHECK(again.config->Dump() == r.config->Dump());
+
+  auto zero = ParseConfig(head + "limits:\n  client_alive_interval: 0\n", "/c.yaml");
+  REQUIRE(zero.config);
+  CHECK(zero.config->client_alive_interval == 0);
+
+  auto bad = ParseConfig(head + "limits:\n  client_alive_interval: soon\n"
+                                "  client_alive_count_max: 0\n",
+                         "/c.yaml");
+  CHECK_FALSE(bad.config);
+  std::string e = bad.diagnostics.ToString();
+  INFO(e);
+  CHECK(e.find("/c.yaml:7:26: limits.client_alive_interval: invalid duration") != std::string::npos);
+  CHECK(e.find("/c.yaml:8:27: limits.client_alive_count_max") != std::string::npos);
+}

@@ -255,6 +255,7 @@ void Server::StartGateway(Config config, std::shared_ptr<audit::Log> log) {
   upstream.connect_timeout_ms = config.connect_timeout * 1000;
   upstream.max_channels = config.upstream_max_channels;
   upstream.idle_close_ms = config.upstream_idle_close * 1000;
+  upstream.alive = {config.upstream_alive_interval * 1000, config.upstream_alive_count_max};
   if (!config.upstream_user_ca_key.empty()) upstream.signer = signer_.get();
   upstream.max_cert_validity = config.upstream_max_cert_validity;
   gw_ = std::make_unique<Gateway>(std::move(config), log, metrics_, std::move(upstream));

@@ -63,6 +63,7 @@ constexpr const char* kConnectionResults[] = {
     "dropped_login_grace",
     "dropped_auth_tries",
     "handshake_failed",
+    "dropped_client_alive",
     "other",
 };
 constexpr const char* kAuthMethods[] = {

@@ -451,8 +451,17 @@ int64_t RecordedSession::FlushRecordings(int64_t now) {
 
 void RecordedSession::Loop() {
   const auto& g = spec_.decision.grants;
+  up_alive_.Attach(up_.get(),
+                   {gw_->config().upstream_alive_interval * 1000,
+                    gw_->config().upstream_alive_count_max},
+                   gw_->NowMs());
   while (true) {
     int64_t now = gw_->NowMs();
+    if (end_reason_.empty() && !up_alive_.Check(now)) {
+      end_reason_ = "the target stopped answering (" + up_alive_.reason() + ")";
+      spdlog::warn("conn={} recorded session {}: {}", spec_.connection_id, spec_.session_id,
+                   end_reason_);
+    }
     AcceptForwarded();
     for (auto& b : incoming_) bridges_.push_back(std::move(b));
     incoming_.clear();
@@ -500,6 +509,7 @@ void RecordedSession::Loop() {
                  (!b->sftp_out.empty() && b->up && ssh_channel_window_size(b->up.get()) > 0);
     }
     if (flush_at >= 0) next = std::min(next, flush_at);
+    next = std::min(next, up_alive_.NextDeadline());
     if (pending || !incoming_.empty()) next = std::min(next, now + 5);
     ssh_event_dopoll(event_.get(), static_cast<int>(std::max<int64_t>(0, next - now) + 1));
     ssh_session in = inner_.get();

@@ -21,6 +21,7 @@
 #include "audit/sftp.h"
 #include "proxy/gateway/gateway.h"
 #include "proxy/recorded/recorded_session.h"
+#include "proxy/ssh/alive.h"
 #include "proxy/ssh/ssh_util.h"
 
 namespace hopgate::proxy {
@@ -265,6 +266,9 @@ class RecordedSession {
   int wake_fd_ = -1;  // eventfd the gateway writes when it stops
   BindPtr bind_;
   SessionPtr inner_;
+  // upstream.alive_*: the target's liveness; declared before up_, whose
+  // packets it counts, so it outlives it.
+  AliveCheck up_alive_;
   SessionPtr up_;
   EventPtr event_;
   ssh_server_callbacks_struct server_cb_{};
