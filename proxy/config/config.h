@@ -58,6 +58,9 @@ struct Config {
   int64_t connect_timeout = 10;     // seconds, per upstream dial
   int64_t max_connections = 10000;  // all connections, authenticated or not
   int64_t max_channels_per_connection = 64;  // open channels of every kind, per connection
+  // SIGTERM (or hopctl drain): how long open sessions may go on after the
+  // gateway stops accepting; 0 closes them at once.
+  int64_t drain_timeout = 600;      // seconds
 
   // authentication
   std::string trusted_user_ca_keys;  // CA public keys, one per line (optional)

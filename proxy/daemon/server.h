@@ -77,6 +77,14 @@ class Server {
   void ReloadPolicy(const std::string& trigger, bool force);
   void WatchPolicyFiles();
   void Shutdown(const std::string& reason);
+  // SIGTERM/SIGINT with limits.drain_timeout > 0 (drain.cc): closes the
+  // listeners, marks the gateway not ready, tells recorded sessions' terminals,
+  // audits drain_start; Run stops when the last connection ends or at the
+  // deadline.
+  void StartDrain(const std::string& reason);
+  // While draining: the reason to stop now (every connection ended, or the
+  // deadline passed), or empty to wait on.
+  std::string DrainOver() const;
   // Resolves the names `p` compares addresses against (Policy::
   // NamesToResolve()), keeping earlier answers for names that fail now.
   PolicyStore::Names ResolvePolicyNames(const policy::Policy& p, const PolicyStore::Names& old);
@@ -107,6 +115,7 @@ class Server {
   UniqueFd control_wake_;             // eventfd: a request is waiting
   std::atomic<bool> control_stop_{false};
   std::atomic<bool> reload_requested_{false};
+  std::string drain_reason_;          // the signal that started a drain; main thread only
 };
 
 }  // namespace hopgate::proxy
