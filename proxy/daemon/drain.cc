@@ -22,6 +22,8 @@ void Server::StartDrain(const std::string& reason) {
   e.recordings_open = static_cast<int64_t>(gw_->OpenRecordings().size());
   e.drain_timeout_s = timeout_s;
   (void)gw_->audit().Record("", e);
+  notify_.Stopping("draining: " + std::to_string(e.connections_open) +
+                   " connections open, closed at the latest in " + FormatDuration(timeout_s));
   spdlog::info("{}: draining: listeners closed, /healthz/ready reports not ready; {} open "
                "connections may go on for up to {} (limits.drain_timeout); a second SIGTERM or "
                "SIGINT closes them at once",

@@ -322,7 +322,12 @@ int Server::Run() {
   std::vector<pollfd> fds;
   fds.push_back({signal_fd_.get(), POLLIN, 0});
   for (const auto& l : listeners_) fds.push_back({l.fd.get(), POLLIN, 0});
+  // The listeners were opened in Start: connections are accepted from now.
+  std::string serving = "serving on";
+  for (const auto& l : listeners_) serving += " " + l.local;
+  notify_.Ready(serving);
   while (true) {
+    notify_.FeedWatchdog(SteadyMs());
     const bool draining = !drain_reason_.empty();
     if (draining) {
       if (std::string over = DrainOver(); !over.empty()) {
@@ -338,6 +343,9 @@ int Server::Run() {
     bool paused = now < accept_paused_until_;
     for (size_t i = 1; i < fds.size(); ++i) fds[i].events = paused ? 0 : POLLIN;
     if (paused && !draining) timeout = static_cast<int>(accept_paused_until_ - now);
+    if (int64_t wd = notify_.WatchdogDueInMs(SteadyMs()); wd >= 0) {
+      timeout = timeout < 0 ? static_cast<int>(wd) : std::min(timeout, static_cast<int>(wd));
+    }
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -500,6 +508,7 @@ void Server::Accept(int listen_fd, const std::string& local) {
 
 void Server::Shutdown(const std::string& reason) {
   spdlog::info("{}: stopping; closing {} connections", reason, gw_->active());
+  notify_.Stopping("stopping: closing " + std::to_string(gw_->active()) + " connections");
   listeners_.clear();  // closes them
   int64_t open = static_cast<int64_t>(gw_->active());
   // Every connection learns the gateway stops at its next step; recorded

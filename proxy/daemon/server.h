@@ -17,6 +17,7 @@
 #include "proxy/config/config.h"
 #include "proxy/signer/signer.h"
 #include "proxy/daemon/file_watcher.h"
+#include "proxy/daemon/service_notify.h"
 #include "proxy/gateway/gateway.h"
 #include "proxy/ssh/host_keys.h"
 #include "proxy/ssh/ssh_util.h"
@@ -115,6 +116,7 @@ class Server {
   UniqueFd control_wake_;             // eventfd: a request is waiting
   std::atomic<bool> control_stop_{false};
   std::atomic<bool> reload_requested_{false};
+  ServiceNotifier notify_;            // systemd Type=notify (no-op without NOTIFY_SOCKET)
   std::string drain_reason_;          // the signal that started a drain; main thread only
 };
 
