@@ -29,6 +29,7 @@ had_lib=no; [ -e /var/lib/hopgate ] && had_lib=yes
 gate_pid=""
 cleanup() {
   [ -n "$gate_pid" ] && kill -KILL "$gate_pid" 2>/dev/null || true
+  rm -f /etc/hopgate/test-run.yaml
   if dpkg-query -W -f='${Status}' hopgate 2>/dev/null | grep -q "installed\|unpacked\|config-files"; then
     dpkg --purge hopgate >/dev/null 2>&1 || true
   fi
@@ -36,6 +37,7 @@ cleanup() {
   [ "$had_user" = no ] && getent group hopgate >/dev/null && { groupdel hopgate 2>/dev/null || true; }
   [ "$had_log" = no ] && rm -rf /var/log/hopgate
   [ "$had_lib" = no ] && rm -rf /var/lib/hopgate
+  rm -rf /etc/hopgate  # it did not exist before (checked above)
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -100,7 +102,9 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 grep -q "running as hopgate" "$work/gate.log" || { cat "$work/gate.log"; fail "the gateway did not start as hopgate"; }
-[ "$(stat -c %U /proc/$gate_pid)" = hopgate ] || fail "the gateway does not run as hopgate"
+uids="$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$gate_pid/status")"
+want="$(id -u hopgate)"
+[ "$uids" = "$want $want $want $want" ] || fail "the gateway's uids are $uids, not hopgate's ($want)"
 [ -f /var/lib/hopgate/host_ed25519 ] || fail "no generated host key"
 check_stat /var/log/hopgate/audit.jsonl hopgate:hopgate 600
 kill -TERM "$gate_pid"
