@@ -27,9 +27,10 @@ PACKAGES=(
   libfaketime
   # a terminal the hopctl replay tests drive (send-keys, capture-pane)
   tmux
-  # the Debian package test: dpkg-deb builds it, systemd-analyze verifies the
+  # the Debian package and its test: dpkg-deb builds it (strip and objdump
+  # from binutils), its postinst runs adduser, systemd-analyze verifies the
   # unit, logrotate checks deploy/hopgate.logrotate
-  dpkg systemd logrotate
+  dpkg adduser binutils systemd logrotate
 )
 
 missing=()
