@@ -26,5 +26,7 @@ void AddAuditCommands(CLI::App& app, Commands* out);
 void AddSessionCommands(CLI::App& app, Commands* out);
 // `replay` (replay_cmd.cc).
 void AddReplayCommand(CLI::App& app, Commands* out);
+// `drain` (drain_cmd.cc).
+void AddDrainCommand(CLI::App& app, Commands* out);
 
 }  // namespace hopgate::hopctl

@@ -218,7 +218,7 @@ void ParseLimits(const YAML::Node& r, Config* c, Diagnostics* d) {
                     "max_auth_tries", "connect_timeout", "max_connections",
                     "max_channels_per_connection", "per_source_max_startups",
                     "per_source_penalty", "per_source_penalty_exempt",
-                    "client_alive_interval", "client_alive_count_max"},
+                    "client_alive_interval", "client_alive_count_max", "drain_timeout"},
                 "limits", d)) {
     return;
   }
@@ -227,6 +227,9 @@ void ParseLimits(const YAML::Node& r, Config* c, Diagnostics* d) {
   }
   if (auto v = n["connect_timeout"]) {
     ReadPositiveDuration(v, "limits.connect_timeout", &c->connect_timeout, d);
+  }
+  if (auto v = n["drain_timeout"]) {
+    if (auto s = ReadDuration(v, "limits.drain_timeout", d)) c->drain_timeout = *s;
   }
   if (auto v = n["max_startups"]) {
     if (auto i = ReadInt(v, "limits.max_startups", 1, 100000, d)) c->max_startups = *i;
@@ -533,6 +536,7 @@ std::string Config::Dump() const {
   out += "limits:\n";
   out += "  login_grace_time: " + FormatDuration(login_grace_time) + "\n";
   out += "  max_startups: " + std::to_string(max_startups) + "\n";
+  out += "  drain_timeout: " + FormatDuration(drain_timeout) + "\n";
   out += "  per_source_max_startups: " + std::to_string(per_source_max_startups) + "\n";
   if (!per_source_penalty.enabled) {
     out += "  per_source_penalty: off\n";

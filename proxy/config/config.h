@@ -63,6 +63,9 @@ struct Config {
   // leaves count_max of them unanswered is disconnected. 0: off.
   int64_t client_alive_interval = 15;  // seconds
   int64_t client_alive_count_max = 3;
+  // SIGTERM (or hopctl drain): how long open sessions may go on after the
+  // gateway stops accepting; 0 closes them at once.
+  int64_t drain_timeout = 600;      // seconds
 
   // authentication
   std::string trusted_user_ca_keys;  // CA public keys, one per line (optional)

@@ -40,6 +40,19 @@ TEST_CASE("defaults are filled in one place") {
   CHECK(r.config->login_grace_time == 30);
   CHECK(r.config->max_startups == 64);
   CHECK(r.config->max_sessions_per_user == 0);
+  CHECK(r.config->drain_timeout == 600);
+  CHECK(r.config->Dump().find("  drain_timeout: 10m\n") != std::string::npos);
+}
+
+TEST_CASE("limits.drain_timeout takes a duration; 0s means no drain") {
+  std::string base = "version: 1\nlisten: [\"0.0.0.0:22\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n";
+  auto zero = ParseConfig(base + "limits:\n  drain_timeout: 0s\n", "/c.yaml");
+  REQUIRE(zero.config);
+  CHECK(zero.config->drain_timeout == 0);
+  auto bad = ParseConfig(base + "limits:\n  drain_timeout: 30\n", "/c.yaml");
+  CHECK_FALSE(bad.config);
+  CHECK(bad.diagnostics.ToString().find("/c.yaml:7:18: limits.drain_timeout: invalid duration") !=
+        std::string::npos);
 }
 
 TEST_CASE("config errors name file:line:col") {

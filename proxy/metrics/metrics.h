@@ -27,7 +27,9 @@ class Metrics {
   virtual ~Metrics() = default;
 
   // Serves GET /metrics (text exposition format 0.0.4) and GET /healthz
-  // (200 "ok" while `healthy()` returns true, else 503 with the reason) on
+  // (200 "ok" while `healthy()` returns true, else 503 with the reason;
+  // GET /healthz/ready is the same check, for load balancers and readiness
+  // probes; GET /healthz/live answers 200 "ok" while the process serves) on
   // `listen`, from background threads (civetweb with 2 threads); any other
   // path gets 404. IPv6 addresses are refused when the installed civetweb
   // lacks IPv6, as Debian 12's does. `healthy` is called from those
