@@ -118,9 +118,10 @@ void Connection::Begin(int64_t now) {
   open.client_addr = client_.address;
   open.client_port = client_.port;
   open.listen = client_.local;
+  open.via_proxy = client_.via_proxy;
   (void)gw_->audit().Record(id_, open);
-  spdlog::info("conn={} accepted from {} on {}", id_, JoinHostPort(client_.address, client_.port),
-               client_.local);
+  spdlog::info("conn={} accepted from {} on {}{}", id_, JoinHostPort(client_.address, client_.port),
+               client_.local, client_.via_proxy.empty() ? "" : " via proxy " + client_.via_proxy);
   gw_->metrics().ConnectionsActive(1);
   phase_ = Phase::kKex;
 

@@ -47,7 +47,8 @@ class Metrics {
   // "rejected_per_source_max_startups", "rejected_penalty" (a source refused
   // for failed logins), "rejected_max_connections", "rejected_no_descriptors" (shed at the
   // open-files limit), "dropped_login_grace", "dropped_auth_tries",
-  // "handshake_failed". Unknown values count as "other".
+  // "handshake_failed", "rejected_proxy_protocol" (a PROXY protocol header
+  // refused). Unknown values count as "other".
   virtual void Connection(const std::string& result) = 0;
   // hopgate_connections_active (+1 when a connection thread starts, -1 at its end).
   virtual void ConnectionsActive(int delta) = 0;
