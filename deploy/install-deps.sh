@@ -25,6 +25,9 @@ PACKAGES=(
   libfaketime
   # a terminal the hopctl replay tests drive (send-keys, capture-pane)
   tmux
+  # a real load balancer in front of the gateway: sends PROXY protocol v1
+  # and v2 headers (tests/proxy_protocol_test)
+  haproxy
 )
 
 missing=()

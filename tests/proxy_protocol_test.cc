@@ -59,6 +59,7 @@ class Haproxy {
 struct World {
   std::string dir = MakeTempDir("proxyproto");
   KeyPair alice = GenerateKey(dir, "alice");
+  KeyPair stranger = GenerateKey(dir, "stranger");
   Sshd target{dir, {alice.public_line}};
   std::unique_ptr<Gate> gate;
 
@@ -82,8 +83,10 @@ struct World {
   }
 
   // ssh -J alice@127.0.0.1:`port` target echo ok, from `source`.
-  RunResult AliceEcho(int port, const std::string& source) const {
-    Client c(dir, alice.private_path, "  BindAddress " + source + "\n");
+  RunResult AliceEcho(int port, const std::string& source,
+                      const std::string& identity = "") const {
+    Client c(dir, identity.empty() ? alice.private_path : identity,
+             "  BindAddress " + source + "\n");
     return Run(c.SshJ("alice", port, target.port(), {"echo", "ok"}), "", 30'000);
   }
 
@@ -191,4 +194,24 @@ TEST_CASE("a balancer's connection without a header, or too slow with it, is dro
   }
   CHECK(grace);
   CHECK(w.OpensFrom("127.0.0.9").empty());
+}
+
+TEST_CASE("penalties through haproxy fall on the client's address, not on the balancer") {
+  World w;
+  Haproxy lb(w.dir, w.gate->port(), "send-proxy-v2");
+  // Four failed logins from 127.0.0.3, all through the one balancer.
+  for (int i = 0; i < 4; ++i) {
+    RunResult r = w.AliceEcho(lb.port(), "127.0.0.3", w.stranger.private_path);
+    INFO(r.err);
+    CHECK(r.err.find("Permission denied") != std::string::npos);
+  }
+  // 127.0.0.3 is now turned away before SSH...
+  RunResult refused = w.AliceEcho(lb.port(), "127.0.0.3");
+  INFO(refused.err << w.gate->Log());
+  CHECK(refused.out.empty());
+  CHECK(w.gate->Log().find("source 127.0.0.3 penalized for failed logins") != std::string::npos);
+  // ...while alice from 127.0.0.5, through the same balancer, gets in.
+  RunResult ok = w.AliceEcho(lb.port(), "127.0.0.5");
+  INFO(ok.err);
+  CHECK(ok.out == "ok\n");
 }

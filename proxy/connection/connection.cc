@@ -64,7 +64,7 @@ Connection::~Connection() {
 
 void Connection::PenalizeSource() {
   auto ip = IpAddress::Parse(client_.address);
-  if (!ip || gw_->stopping()) return;
+  if (!ip || gw_->stopping() || client_.proxy_local) return;
   Startups::Outcome outcome = Startups::Outcome::kNoAuth;
   if (drop_ == Drop::kLoginGrace) {
     outcome = Startups::Outcome::kGraceExceeded;

@@ -52,6 +52,10 @@ struct ClientEndpoint {
   // Behind a load balancer: its address:port ("10.0.0.2:40122"); address and
   // port above are then the client's, from the balancer's PROXY header.
   std::string via_proxy;
+  // The balancer's own connection (a v2 LOCAL or v1 UNKNOWN header, as its
+  // health checks send): address is the balancer's, and it is never
+  // penalised, so failed checks cannot lock every client behind it out.
+  bool proxy_local = false;
 };
 
 class Connection : public Driven, public LiveConnection {

@@ -59,6 +59,13 @@ bool Server::ReadPendingHeader(PendingHeader& p) {
     ssize_t n = recv(p.fd.get(), buf, want, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
     if (n < 0 && errno == EINTR) continue;
+    if (n == 0 && p.reader.size() == 0) {
+      // A balancer's plain TCP health check: connected, sent nothing, left.
+      // Not worth an audit event every few seconds.
+      spdlog::debug("connection from {} on {} closed before sending anything (a health check?)",
+                    JoinHostPort(p.peer.address, p.peer.port), p.peer.local);
+      return true;
+    }
     if (n <= 0) {
       RefuseProxied(n == 0 ? "connection closed before a complete PROXY header"
                            : std::string("reading the PROXY header: ") + strerror(errno),
@@ -74,7 +81,9 @@ bool Server::ReadPendingHeader(PendingHeader& p) {
   const ProxyHeader& h = p.reader.header();
   ClientEndpoint client = p.peer;
   client.via_proxy = JoinHostPort(p.peer.address, p.peer.port);
-  if (!h.local) {  // LOCAL / UNKNOWN: the balancer's own connection
+  if (h.local) {  // LOCAL / UNKNOWN: the balancer's own connection
+    client.proxy_local = true;
+  } else {
     client.address = h.source.Unmapped().ToString();
     client.port = h.source_port;
   }
