@@ -63,11 +63,13 @@ struct World {
   Sshd target{dir, {alice.public_line}};
   std::unique_ptr<Gate> gate;
 
-  explicit World(const std::string& extra_config = "") {
+  explicit World(const std::string& extra_config = "", std::string policy = "") {
     // alice may go anywhere, but only from 127.0.0.5.
-    std::string policy = "version: 1\nusers:\n  alice:\n    keys: [\"" + alice.public_line +
-                         "\"]\nrules:\n  - name: office\n    users: [alice]\n"
-                         "    from: [\"127.0.0.5/32\"]\n    permit_open: [\"*:*\"]\n";
+    if (policy.empty()) {
+      policy = "version: 1\nusers:\n  alice:\n    keys: [\"" + alice.public_line +
+               "\"]\nrules:\n  - name: office\n    users: [alice]\n"
+               "    from: [\"127.0.0.5/32\"]\n    permit_open: [\"*:*\"]\n";
+    }
     gate = std::make_unique<Gate>(dir, policy, extra_config, /*start=*/false);
     // The generated config listens on a plain 127.0.0.1:0: make it the
     // object form, balancers only from 127.0.0.1.
@@ -214,4 +216,50 @@ TEST_CASE("penalties through haproxy fall on the client's address, not on the ba
   RunResult ok = w.AliceEcho(lb.port(), "127.0.0.5");
   INFO(ok.err);
   CHECK(ok.out == "ok\n");
+}
+
+TEST_CASE("a certificate's source-address is checked against the client behind haproxy") {
+  std::string dir = MakeTempDir("proxyproto-ca");
+  KeyPair ca = GenerateKey(dir, "user_ca");
+  // alice is not listed: a certificate for 127.0.0.5 only is her way in.
+  World w("authentication:\n  trusted_user_ca_keys: " + ca.public_path + "\n",
+          "version: 1\nrules:\n  - name: certs\n    users: [alice]\n"
+          "    permit_open: [\"*:*\"]\n");
+  Haproxy lb(w.dir, w.gate->port(), "send-proxy");
+  REQUIRE(Run({"ssh-keygen", "-q", "-s", ca.private_path, "-I", "alice@corp", "-n", "alice", "-O",
+               "source-address=127.0.0.5/32", w.alice.public_path})
+              .exit_code == 0);
+  std::string cert = w.alice.private_path + "-cert.pub";
+  auto echo = [&](const std::string& source) {
+    Client c(w.dir, w.alice.private_path,
+             "  CertificateFile " + cert + "\n  BindAddress " + source + "\n");
+    return Run(c.SshJ("alice", lb.port(), w.target.port(), {"echo", "ok"}), "", 30'000);
+  };
+  RunResult ok = echo("127.0.0.5");
+  INFO(ok.err << w.gate->Log());
+  CHECK(ok.out == "ok\n");
+  RunResult refused = echo("127.0.0.6");
+  CHECK(refused.exit_code == 255);
+  std::string reason;
+  for (const auto& e : w.gate->AuditEvents("auth")) {
+    if (e["method"] == "certificate" && e["result"] == "failure") reason = e.value("reason", "");
+  }
+  CHECK(reason.rfind("source address 127.0.0.6 not in 127.0.0.5/32", 0) == 0);
+}
+
+TEST_CASE("--check names the line and column of a bad PROXY protocol listener") {
+  std::string dir = MakeTempDir("proxyproto-check");
+  Gate gate(dir, "version: 1\nrules: []\n", "", /*start=*/false);
+  WriteFile(gate.config_path(),
+            "version: 1\nlisten:\n  - {address: \"127.0.0.1:0\", proxy_protocol: true}\n"
+            "  - {address: \"127.0.0.1:0\", proxy_protocol: true, proxy_from: [\"10.0.0.1/8\"]}\n"
+            "host_keys: [k]\npolicy: p\naudit: {log: a}\n");
+  RunResult r = Run({Gate::Binary(), "--config", gate.config_path(), "--check"});
+  CHECK(r.exit_code == 1);
+  INFO(r.err);
+  CHECK(r.err.find(gate.config_path() + ":3:5: listen: proxy_protocol: true needs proxy_from") !=
+        std::string::npos);
+  CHECK(r.err.find(gate.config_path() +
+                   ":4:65: listen: proxy_from: \"10.0.0.1/8\" has host bits set") !=
+        std::string::npos);
 }
