@@ -93,13 +93,19 @@ void ProxyHeaderReader::Check() {
     if (b.size() == kV2Preamble + payload) ParseV2();
     return;
   }
+  // Each reason below depends only on the bytes up to where the header
+  // went wrong, never on how they were split into reads.
   if (!IsPrefixOf(b, kV1Prefix)) {
-    if (IsPrefixOf(b, "SSH-")) return Fail("no PROXY protocol header (the client spoke SSH)");
+    // Decided on the first byte alone: a later one may not have arrived.
+    if (b[0] == 'S') return Fail("no PROXY protocol header (the client spoke SSH)");
     return Fail("not a PROXY protocol header");
   }
   for (size_t i = 0; i < b.size(); ++i) {
     if (b[i] == '\n' && (i == 0 || b[i - 1] != '\r')) return Fail("v1 header: LF without CR");
-    if (b[i] == '\n' && i + 1 < b.size()) return Fail("v1 header: too short");
+    // A line ending within the shortest header (more may have been read).
+    if (b[i] == '\n' && (i + 1 < b.size() || b.size() < kV1MinLength)) {
+      return Fail("v1 header: too short");
+    }
     if (b[i] == '\r' && i + 1 < b.size() && b[i + 1] != '\n') {
       return Fail("v1 header: CR without LF");
     }
