@@ -30,6 +30,15 @@ void Fill(json& j, const ConnectionOpen& e) {
   j["client_addr"] = e.client_addr;
   j["client_port"] = e.client_port;
   j["listen"] = e.listen;
+  if (!e.via_proxy.empty()) j["via_proxy"] = e.via_proxy;
+}
+
+void Fill(json& j, const ProxyProtocolRefused& e) {
+  j["reason"] = e.reason;
+  j["peer_addr"] = e.peer_addr;
+  j["peer_port"] = e.peer_port;
+  j["listen"] = e.listen;
+  if (e.suppressed > 0) j["suppressed"] = e.suppressed;
 }
 
 void Fill(json& j, const Auth& e) {

@@ -42,6 +42,9 @@ struct ConnectionOpen {
   std::string client_addr;
   uint16_t client_port = 0;
   std::string listen;  // the local address:port it arrived on
+  // Behind a load balancer (a `listen:` entry with proxy_protocol): the
+  // balancer's address:port; client_addr/port come from its PROXY header.
+  std::string via_proxy;
 };
 
 struct CertificateInfo {
@@ -211,10 +214,23 @@ struct RecordingProgress {
   std::string sha256;  // hex, of the first `bytes` bytes
 };
 
+// A connection on a proxy_protocol listener dropped before SSH: a header
+// from a peer not in proxy_from, a missing or malformed header, or one not
+// complete within login_grace_time. Server-level (no connection id).
+struct ProxyProtocolRefused {
+  static constexpr const char* kType = "proxy_protocol_refused";
+  std::string reason;
+  std::string peer_addr;  // the address the TCP connection came from
+  uint16_t peer_port = 0;
+  std::string listen;     // the listener's address:port
+  int64_t suppressed = 0;  // refusals not written since the last one (flood limit)
+};
+
 using Body = std::variant<ServerStart, ServerStop, ConnectionOpen, Auth, ChannelOpen,
                           ChannelClose, ConnectionClose, SessionLimit, CredentialRevoked,
                           PolicyReload, SessionOpen, SessionRequest, SessionClose, SftpOperation,
-                          RecordingFailed, Checkpoint, RecordingProgress, DrainStart>;
+                          RecordingFailed, Checkpoint, RecordingProgress, DrainStart,
+                          ProxyProtocolRefused>;
 
 struct Event {
   int64_t time_ms = 0;          // Unix milliseconds

@@ -31,6 +31,9 @@ PACKAGES=(
   # from binutils), its postinst runs adduser, systemd-analyze verifies the
   # unit, logrotate checks deploy/hopgate.logrotate
   dpkg adduser binutils systemd logrotate
+  # a real load balancer in front of the gateway: sends PROXY protocol v1
+  # and v2 headers (tests/proxy_protocol_test)
+  haproxy
 )
 
 missing=()

@@ -38,6 +38,7 @@ config_fuzzer           proxy/config/fuzz/config_fuzzer.cc       proxy/config/fu
 audit_line_fuzzer       audit/fuzz/audit_line_fuzzer.cc          audit/fuzz/audit_line_corpus               4096   audit certs common
 cast_fuzzer             audit/fuzz/cast_fuzzer.cc                audit/fuzz/cast_corpus                     65536  audit common
 cast_text_fuzzer        audit/fuzz/cast_text_fuzzer.cc           audit/fuzz/cast_text_corpus                65536  audit common
+proxy_protocol_fuzzer   common/fuzz/proxy_protocol_fuzzer.cc     common/fuzz/corpus/proxy_protocol_fuzzer   4096   common
 '
 SYSTEM_LIBS="-lyaml-cpp -lcrypto"
 

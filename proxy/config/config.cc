@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/strings.h"
+#include "proxy/config/config_listen.h"
 #include "common/time_util.h"
 
 namespace hopgate::proxy {
@@ -52,29 +53,6 @@ std::optional<std::string> ReadPath(const YAML::Node& n, std::string_view what,
     return std::nullopt;
   }
   return Resolve(file, *s);
-}
-
-// Top-level `listen`: the gateway's own host:port addresses (required).
-void ParseListen(const YAML::Node& r, Config* c, Diagnostics* d) {
-  if (auto n = r["listen"]) {
-    c->where["listen"] = d->Locate(n);
-    if (auto list = ReadStringList(n, "listen", d)) {
-      if (list->empty()) d->Error(n, "listen must name at least one host:port");
-      for (size_t i = 0; i < list->size(); ++i) {
-        auto hp = HostPort::Parse((*list)[i], /*allow_zero_port=*/true);
-        if (!hp) {
-          d->Error(n[i], "listen: " + hp.message());
-        } else if (!IpAddress::Parse(hp->host) && hp->host != "localhost") {
-          d->Error(n[i], "listen: " + Quote(hp->host) +
-                             " must be an IP address (IPv6 in brackets) or localhost");
-        } else {
-          c->listen.push_back(*hp);
-        }
-      }
-    }
-  } else {
-    d->Error(r, "missing listen (e.g. listen: [\"0.0.0.0:2222\"])");
-  }
 }
 
 // Top-level `host_keys`: the gateway's private key files (required).
@@ -528,7 +506,18 @@ std::string Config::Where(const std::string& key) const {
 
 std::string Config::Dump() const {
   std::string out = "version: 1\nlisten:\n";
-  for (const auto& l : listen) out += "  - " + Quote(l.ToString()) + "\n";
+  for (size_t i = 0; i < listen.size(); ++i) {
+    const ListenProxy* proxy = i < listen_proxy.size() ? &listen_proxy[i] : nullptr;
+    if (!proxy || !proxy->enabled) {
+      out += "  - " + Quote(listen[i].ToString()) + "\n";
+      continue;
+    }
+    out += "  - {address: " + Quote(listen[i].ToString()) + ", proxy_protocol: true, proxy_from: [";
+    for (size_t j = 0; j < proxy->from.size(); ++j) {
+      out += (j ? ", " : "") + Quote(proxy->from[j].ToString());
+    }
+    out += "]}\n";
+  }
   out += "host_keys:\n";
   for (const auto& k : host_keys) out += "  - " + Quote(k) + "\n";
   out += "policy: " + Quote(policy) + "\n";

@@ -33,9 +33,17 @@ struct PenaltyConfig {
 inline constexpr int64_t kMaxRecordingUnflushed = 16 << 20;
 inline constexpr int64_t kRecordingFlushMs = 1000;
 
+// A `listen:` entry's PROXY protocol settings (its object form,
+// {address: ..., proxy_protocol: true, proxy_from: [CIDR, ...]}).
+struct ListenProxy {
+  bool enabled = false;    // proxy_protocol: every connection starts with a header
+  std::vector<Cidr> from;  // proxy_from: the balancers that may send one
+};
+
 struct Config {
   std::string file;  // where it was loaded from
   std::vector<HostPort> listen;
+  std::vector<ListenProxy> listen_proxy;  // one per `listen` entry, in the same order
   std::vector<std::string> host_keys;  // private key files, absolute paths
   std::string policy;                  // policy file, absolute path
   std::string audit_log;               // JSON-lines audit log, absolute path

@@ -227,3 +227,63 @@ TEST_CASE("limits.client_alive_* and upstream.alive_* parse, load back, and refu
   CHECK(e.find("/c.yaml:7:26: limits.client_alive_interval: invalid duration") != std::string::npos);
   CHECK(e.find("/c.yaml:8:27: limits.client_alive_count_max") != std::string::npos);
 }
+
+TEST_CASE("listen entries may be objects with PROXY protocol settings") {
+  auto r = ParseConfig(R"(version: 1
+listen:
+  - "127.0.0.1:2222"
+  - {address: "0.0.0.0:2200", proxy_protocol: true, proxy_from: ["10.0.0.0/8", "192.0.2.7"]}
+  - address: "[::1]:2201"
+host_keys: [k]
+policy: p
+audit: {log: a}
+)",
+                       "/c.yaml");
+  INFO(r.diagnostics.ToString());
+  REQUIRE(r.config);
+  const Config& c = *r.config;
+  REQUIRE(c.listen.size() == 3);
+  REQUIRE(c.listen_proxy.size() == 3);
+  CHECK_FALSE(c.listen_proxy[0].enabled);
+  CHECK(c.listen[1].ToString() == "0.0.0.0:2200");
+  CHECK(c.listen_proxy[1].enabled);
+  REQUIRE(c.listen_proxy[1].from.size() == 2);
+  CHECK(c.listen_proxy[1].from[1].ToString() == "192.0.2.7/32");
+  CHECK(c.listen[2].host == "::1");
+  CHECK_FALSE(c.listen_proxy[2].enabled);
+  // The effective form keeps the object and loads back to itself.
+  std::string dump = c.Dump();
+  CHECK(dump.find("  - {address: \"0.0.0.0:2200\", proxy_protocol: true, proxy_from: "
+                  "[\"10.0.0.0/8\", \"192.0.2.7/32\"]}") != std::string::npos);
+  auto again = ParseConfig(dump, "/c.yaml");
+  REQUIRE(again.config);
+  CHECK(again.config->Dump() == dump);
+}
+
+TEST_CASE("listen objects with bad PROXY protocol settings name file:line:col") {
+  auto r = ParseConfig(R"(version: 1
+listen:
+  - {address: "0.0.0.0:2200", proxy_protocol: true}
+  - {address: "0.0.0.0:2201", proxy_from: ["10.0.0.0/8"]}
+  - {address: "0.0.0.0:2202", proxy_protocol: yes please, proxy_from: ["10.0.0.1/8"]}
+  - {adress: "0.0.0.0:2203"}
+  - {address: "0.0.0.0:2204", proxy_protocol: true, proxy_from: "10.0.0.0/8"}
+host_keys: [k]
+policy: p
+audit: {log: a}
+)",
+                       "/etc/hopgate/bad.yaml");
+  CHECK_FALSE(r.config);
+  std::string e = r.diagnostics.ToString();
+  INFO(e);
+  CHECK(e.find("/etc/hopgate/bad.yaml:3:5: listen: proxy_protocol: true needs proxy_from") !=
+        std::string::npos);
+  CHECK(e.find("/etc/hopgate/bad.yaml:4:43: listen: proxy_from needs proxy_protocol: true") !=
+        std::string::npos);
+  CHECK(e.find("/etc/hopgate/bad.yaml:5:47: listen: proxy_protocol must be true or false") != std::string::npos);
+  CHECK(e.find("/etc/hopgate/bad.yaml:5:72: listen: proxy_from: \"10.0.0.1/8\" has host bits set") !=
+        std::string::npos);
+  CHECK(e.find("5:71") == std::string::npos);  // no second error for the same entry
+  CHECK(e.find("/etc/hopgate/bad.yaml:6:6: unknown key \"adress\"") != std::string::npos);
+  CHECK(e.find("/etc/hopgate/bad.yaml:7:65: listen: proxy_from must be a list") != std::string::npos);
+}

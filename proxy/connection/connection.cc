@@ -65,7 +65,7 @@ Connection::~Connection() {
 
 void Connection::PenalizeSource() {
   auto ip = IpAddress::Parse(client_.address);
-  if (!ip || gw_->stopping()) return;
+  if (!ip || gw_->stopping() || client_.proxy_local) return;
   Startups::Outcome outcome = Startups::Outcome::kNoAuth;
   if (drop_ == Drop::kLoginGrace) {
     outcome = Startups::Outcome::kGraceExceeded;
@@ -119,9 +119,10 @@ void Connection::Begin(int64_t now) {
   open.client_addr = client_.address;
   open.client_port = client_.port;
   open.listen = client_.local;
+  open.via_proxy = client_.via_proxy;
   (void)gw_->audit().Record(id_, open);
-  spdlog::info("conn={} accepted from {} on {}", id_, JoinHostPort(client_.address, client_.port),
-               client_.local);
+  spdlog::info("conn={} accepted from {} on {}{}", id_, JoinHostPort(client_.address, client_.port),
+               client_.local, client_.via_proxy.empty() ? "" : " via proxy " + client_.via_proxy);
   gw_->metrics().ConnectionsActive(1);
   phase_ = Phase::kKex;
 

@@ -50,6 +50,13 @@ struct ClientEndpoint {
   std::string address;  // "127.0.0.1" or "::1" (IPv4-mapped addresses unmapped)
   uint16_t port = 0;
   std::string local;    // "127.0.0.1:2222", where it connected to
+  // Behind a load balancer: its address:port ("10.0.0.2:40122"); address and
+  // port above are then the client's, from the balancer's PROXY header.
+  std::string via_proxy;
+  // The balancer's own connection (a v2 LOCAL or v1 UNKNOWN header, as its
+  // health checks send): address is the balancer's, and it is never
+  // penalised, so failed checks cannot lock every client behind it out.
+  bool proxy_local = false;
 };
 
 class Connection : public Driven, public LiveConnection {

@@ -13,6 +13,7 @@ void Server::StartDrain(const std::string& reason) {
   const int64_t timeout_s = gw_->config().drain_timeout;
   drain_reason_ = reason;
   listeners_.clear();  // new connections are refused from now on
+  pending_headers_.clear();  // and those still sending a PROXY header dropped
   gw_->StartDrain(SteadyMs() + timeout_s * 1000);
   // Recorded sessions tell their terminals at their next step.
   gw_->WakeAll();

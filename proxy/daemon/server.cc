@@ -116,7 +116,7 @@ Result<std::unique_ptr<Server>> Server::Start(Config config,
   if (!log) return Error{log.message()};
   if (Status st = s->LoadKeys(&config); !st) return st.error();
   if (Status st = s->SetUpBind(); !st) return st.error();
-  if (Status st = s->OpenListeners(config.listen); !st) return st.error();
+  if (Status st = s->OpenListeners(config.listen, config.listen_proxy); !st) return st.error();
 
   // One descriptor kept in reserve, to shed a connection cleanly at the
   // open-files limit (see ShedAtDescriptorLimit).
@@ -236,8 +236,10 @@ Status Server::SetUpBind() {
   return Status::Ok();
 }
 
-Status Server::OpenListeners(const std::vector<HostPort>& listen) {
-  for (const auto& hp : listen) {
+Status Server::OpenListeners(const std::vector<HostPort>& listen,
+                             const std::vector<ListenProxy>& proxy) {
+  for (size_t i = 0; i < listen.size(); ++i) {
+    const HostPort& hp = listen[i];
     auto fd = Listen(hp);
     if (!fd) {
       listeners_.clear();  // closes those already open
@@ -245,7 +247,8 @@ Status Server::OpenListeners(const std::vector<HostPort>& listen) {
     }
     HostPort bound = hp;
     bound.port = BoundPort(fd->get());
-    listeners_.push_back({std::move(*fd), bound.ToString()});
+    listeners_.push_back({std::move(*fd), bound.ToString(),
+                          i < proxy.size() ? proxy[i] : ListenProxy{}});
   }
   return Status::Ok();
 }
@@ -321,8 +324,6 @@ int Server::Run() {
   // a reload that lints thousands of rules never delays an accept.
   StartControl();
   std::vector<pollfd> fds;
-  fds.push_back({signal_fd_.get(), POLLIN, 0});
-  for (const auto& l : listeners_) fds.push_back({l.fd.get(), POLLIN, 0});
   // The listeners were opened in Start: connections are accepted from now.
   std::string serving = "serving on";
   for (const auto& l : listeners_) serving += " " + l.local;
@@ -337,16 +338,25 @@ int Server::Run() {
         Shutdown(drain_reason_);
         return 0;
       }
-      fds.resize(1);  // the listeners are closed
     }
     int64_t now = WallMs();
     int timeout = draining ? 200 : -1;  // a drain looks at the connections' count
     bool paused = now < accept_paused_until_;
-    for (size_t i = 1; i < fds.size(); ++i) fds[i].events = paused ? 0 : POLLIN;
     if (paused && !draining) timeout = static_cast<int>(accept_paused_until_ - now);
     if (int64_t wd = notify_.WatchdogDueInMs(SteadyMs()); wd >= 0) {
       timeout = timeout < 0 ? static_cast<int>(wd) : std::min(timeout, static_cast<int>(wd));
     }
+    // PROXY headers still arriving: each polled, and dropped at its deadline.
+    int64_t next_header = ExpirePendingHeaders(SteadyMs());
+    if (next_header >= 0) {
+      int wait = static_cast<int>(std::max<int64_t>(0, next_header - SteadyMs()));
+      timeout = timeout < 0 ? wait : std::min(timeout, wait);
+    }
+    // During a drain the listeners and pending headers are gone (StartDrain).
+    fds.clear();
+    fds.push_back({signal_fd_.get(), POLLIN, 0});
+    for (const auto& l : listeners_) fds.push_back({l.fd.get(), short(paused ? 0 : POLLIN), 0});
+    for (const auto& p : pending_headers_) fds.push_back({p.fd.get(), POLLIN, 0});
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -378,8 +388,19 @@ int Server::Run() {
       }
     }
     if (!drain_reason_.empty()) continue;
-    for (size_t i = 1; i < fds.size(); ++i) {
-      if (fds[i].revents & POLLIN) Accept(listeners_[i - 1].fd.get(), listeners_[i - 1].local);
+    // Pending headers first (by their poll slots), then new connections,
+    // which may add to the pending list.
+    size_t first_pending = 1 + listeners_.size();
+    size_t polled_pending = fds.size() - first_pending;
+    std::vector<bool> finished(polled_pending, false);
+    for (size_t i = 0; i < polled_pending; ++i) {
+      if (fds[first_pending + i].revents) finished[i] = ReadPendingHeader(pending_headers_[i]);
+    }
+    for (size_t i = polled_pending; i-- > 0;) {
+      if (finished[i]) pending_headers_.erase(pending_headers_.begin() + static_cast<long>(i));
+    }
+    for (size_t i = 0; i < listeners_.size(); ++i) {
+      if (fds[1 + i].revents & POLLIN) Accept(i);
     }
   }
 }
@@ -446,7 +467,9 @@ Startups::Slot Server::Admit(const IpAddress& ip, const std::string& who) {
   return slot;
 }
 
-void Server::Accept(int listen_fd, const std::string& local) {
+void Server::Accept(size_t listener) {
+  int listen_fd = listeners_[listener].fd.get();
+  const std::string& local = listeners_[listener].local;
   for (int burst = 0; burst < 64; ++burst) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
@@ -477,40 +500,48 @@ void Server::Accept(int listen_fd, const std::string& local) {
     }
     auto ip = IpAddress::Parse(buf);
     client.address = ip ? ip->Unmapped().ToString() : buf;
-
-    Startups::Slot slot = Admit(ip ? ip->Unmapped() : IpAddress{}, JoinHostPort(client.address, client.port));
-    if (!slot) {
-      close(fd);
-      continue;
+    if (listeners_[listener].proxy.enabled) {
+      AcceptProxied(UniqueFd(fd), listener, client, ip ? ip->Unmapped() : IpAddress{});
+    } else {
+      HandOff(fd, client, SteadyMs());
     }
-    TuneSocket(fd);
-    SessionPtr session(ssh_new());
-    if (!session || ssh_bind_accept_fd(bind_.get(), session.get(), fd) != SSH_OK) {
-      spdlog::error("cannot set up a session for {}: {}", client.address,
-                    ssh_get_error(bind_.get()));
-      close(fd);
-      continue;
-    }
-    DisableCompression(session.get());
-    metrics_->Connection("accepted");
-    // The least loaded worker drives it from now on.
-    Worker* w = workers_.front().get();
-    for (auto& candidate : workers_) {
-      if (candidate->load() < w->load()) w = candidate.get();
-    }
-    auto conn = std::make_shared<std::unique_ptr<Connection>>(std::make_unique<Connection>(
-        gw_.get(), w, std::move(session), client, Gateway::NewConnectionId(), SteadyMs()));
-    (*conn)->HoldStartupSlot(std::move(slot));
-    int64_t now = SteadyMs();
-    w->Post([w, conn, now] { w->Adopt(std::move(*conn), now); });
   }
 }
 
+void Server::HandOff(int fd, const ClientEndpoint& client, int64_t accepted_ms) {
+  auto ip = IpAddress::Parse(client.address);
+  Startups::Slot slot = Admit(ip ? *ip : IpAddress{}, JoinHostPort(client.address, client.port));
+  if (!slot) {
+    close(fd);
+    return;
+  }
+  TuneSocket(fd);
+  SessionPtr session(ssh_new());
+  if (!session || ssh_bind_accept_fd(bind_.get(), session.get(), fd) != SSH_OK) {
+    spdlog::error("cannot set up a session for {}: {}", client.address,
+                  ssh_get_error(bind_.get()));
+    close(fd);
+    return;
+  }
+  DisableCompression(session.get());
+  metrics_->Connection("accepted");
+  // The least loaded worker drives it from now on.
+  Worker* w = workers_.front().get();
+  for (auto& candidate : workers_) {
+    if (candidate->load() < w->load()) w = candidate.get();
+  }
+  auto conn = std::make_shared<std::unique_ptr<Connection>>(std::make_unique<Connection>(
+      gw_.get(), w, std::move(session), client, Gateway::NewConnectionId(), accepted_ms));
+  (*conn)->HoldStartupSlot(std::move(slot));
+  int64_t now = SteadyMs();
+  w->Post([w, conn, now] { w->Adopt(std::move(*conn), now); });
+}
 
 void Server::Shutdown(const std::string& reason) {
   spdlog::info("{}: stopping; closing {} connections", reason, gw_->active());
   notify_.Stopping("stopping: closing " + std::to_string(gw_->active()) + " connections");
   listeners_.clear();  // closes them
+  pending_headers_.clear();  // and the connections still sending a PROXY header
   int64_t open = static_cast<int64_t>(gw_->active());
   // Every connection learns the gateway stops at its next step; recorded
   // sessions end first (each is woken), then the connections carrying them.

@@ -11,10 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "common/proxy_protocol.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "proxy/base/privileges.h"
 #include "proxy/config/config.h"
+#include "proxy/connection/connection.h"
 #include "proxy/signer/signer.h"
 #include "proxy/daemon/file_watcher.h"
 #include "proxy/daemon/service_notify.h"
@@ -46,7 +48,8 @@ class Server {
   // The host keys, and the recording keys (their paths into `config`).
   Status LoadKeys(Config* config);
   Status SetUpBind();  // the ssh_bind that accepts with the host keys
-  Status OpenListeners(const std::vector<HostPort>& listen);
+  Status OpenListeners(const std::vector<HostPort>& listen,
+                       const std::vector<ListenProxy>& proxy);
   // The gateway (which takes the config) and its workers.
   void StartGateway(Config config, std::shared_ptr<audit::Log> log);
   // config `user:`: directories the gateway writes, created with that
@@ -57,7 +60,23 @@ class Server {
   Status SwitchUser();
   Status RecordStart(audit::Log& log, const std::string& policy_version);
   Status ServeMetrics();  // when metrics.listen is set
-  void Accept(int listen_fd, const std::string& local);
+  void Accept(size_t listener);
+  // Admits a connection whose client is known (from the socket, or from a
+  // PROXY header) and hands it to a worker; closes `fd` if refused.
+  void HandOff(int fd, const ClientEndpoint& client, int64_t accepted_ms);
+  // PROXY protocol listeners (proxy_accept.cc): a new connection from
+  // `peer` waits for its header, read as it arrives, between accepts.
+  struct PendingHeader;
+  void AcceptProxied(UniqueFd fd, size_t listener, const ClientEndpoint& peer,
+                     const IpAddress& peer_ip);
+  // Reads what has arrived of a pending header; true when it is finished
+  // with (handed off or refused) and can be dropped from the list.
+  bool ReadPendingHeader(PendingHeader& p);
+  // Refuses the pending headers past login_grace_time; the next deadline
+  // (steady ms), or -1 when none waits.
+  int64_t ExpirePendingHeaders(int64_t now);
+  // Closes nothing: logs, counts and audits a refused PROXY connection.
+  void RefuseProxied(const std::string& reason, const ClientEndpoint& peer);
   // A start-up slot for a new connection from `who` (address:port), or none (counted and logged).
   Startups::Slot Admit(const IpAddress& ip, const std::string& who);
   void ShedAtDescriptorLimit(int listen_fd, const std::string& local, int err);
@@ -101,8 +120,19 @@ class Server {
   struct Listener {
     UniqueFd fd;
     std::string local;
+    ListenProxy proxy;  // PROXY protocol settings of its `listen:` entry
   };
   std::vector<Listener> listeners_;
+  struct PendingHeader {
+    UniqueFd fd;
+    ClientEndpoint peer;  // the balancer (address, port, local)
+    ProxyHeaderReader reader;
+    int64_t accepted_ms = 0;  // steady
+  };
+  std::vector<PendingHeader> pending_headers_;  // main thread only
+  int64_t proxy_refusal_window_ms_ = 0;  // flood limit on proxy_protocol_refused
+  int64_t proxy_refusals_in_window_ = 0;
+  int64_t proxy_refusals_suppressed_ = 0;
   UniqueFd signal_fd_;
   FileWatcher watcher_;               // control thread only
   std::string loaded_content_hash_;  // of every file the policy reads; control thread only

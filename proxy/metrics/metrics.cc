@@ -64,6 +64,7 @@ constexpr const char* kConnectionResults[] = {
     "dropped_auth_tries",
     "handshake_failed",
     "dropped_client_alive",
+    "rejected_proxy_protocol",
     "other",
 };
 constexpr const char* kAuthMethods[] = {
@@ -78,7 +79,8 @@ constexpr const char* kUpstreamFailureReasons[] = {
 constexpr const char* kAuditTypes[] = {
     "server_start",  "server_stop",   "connection_open",  "auth",          "channel_open",
     "channel_close", "session_limit", "connection_close", "policy_reload", "credential_revoked",
-    "session_open", "session_request", "session_close", "sftp", "recording_failed", "other",
+    "session_open", "session_request", "session_close", "sftp", "recording_failed",
+    "proxy_protocol_refused", "other",
 };
 
 constexpr size_t kNumConnectionResults = std::size(kConnectionResults);

@@ -50,7 +50,8 @@ class Metrics {
   // for failed logins), "rejected_max_connections", "rejected_no_descriptors" (shed at the
   // open-files limit), "dropped_login_grace", "dropped_auth_tries",
   // "handshake_failed", "dropped_client_alive" (no answer to
-  // limits.client_alive_count_max keepalives). Unknown values count as "other".
+  // limits.client_alive_count_max keepalives), "rejected_proxy_protocol" (a
+  // PROXY protocol header refused). Unknown values count as "other".
   virtual void Connection(const std::string& result) = 0;
   // hopgate_connections_active (+1 when a connection thread starts, -1 at its end).
   virtual void ConnectionsActive(int delta) = 0;

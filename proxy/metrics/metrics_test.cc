@@ -239,7 +239,7 @@ TEST_CASE("every series exists at zero before any traffic") {
   CHECK(CountLinesStartingWith(text, "hopgate_upstream_connect_failures_total{") == 8);
   CHECK(CountLinesStartingWith(text, "hopgate_policy_reloads_total{") == 2);
   CHECK(CountLinesStartingWith(text, "hopgate_policy_info") == 0);  // until PolicyVersion
-  CHECK(CountLinesStartingWith(text, "hopgate_audit_events_total{") == 16);
+  CHECK(CountLinesStartingWith(text, "hopgate_audit_events_total{") == 17);
   CHECK(HasLine(text, "hopgate_audit_write_errors_total 0"));
 }
 

@@ -101,6 +101,13 @@ log_level: loud
         (OUT / name).write_text(base + tail)
     (OUT / "listen_forms").write_text(MINIMAL.replace(
         '["127.0.0.1:0"]', '["0.0.0.0:2222", "[::]:2222", "localhost:22", "[::1]:0", "127.1:22"]'))
+    (OUT / "listen_proxy").write_text(MINIMAL.replace(
+        '["127.0.0.1:0"]', '\n  - "127.0.0.1:0"\n  - {address: "0.0.0.0:2200", proxy_protocol: true, '
+        'proxy_from: ["10.0.0.0/8", "::1", "192.0.2.7/32"]}\n  - address: "[::1]:2201"\n'
+        '    proxy_protocol: false\n'))
+    (OUT / "listen_proxy_errors").write_text(MINIMAL.replace(
+        '["127.0.0.1:0"]', '[{address: "0.0.0.0:1", proxy_protocol: true}, {proxy_from: [x]}, '
+        '{address: 1.2.3.4:5, proxy_from: ["10.0.0.1/8"], proxy_protocol: 1}]'))
     (OUT / "flow_style").write_text(
         '{version: 1, listen: ["[::1]:2222"], host_keys: [k], policy: p, audit: {log: l}}\n')
     (OUT / "anchors").write_text(
