@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 
 #include "common/encoding.h"
@@ -323,6 +324,7 @@ int Connection::RefuseAuth(const AuthAttempt& a, const std::string& reason, cons
            .second) {
     return SSH_AUTH_DENIED;
   }
+  if (!AdmitRefusal("auth_failure", reason)) return SSH_AUTH_DENIED;  // an audit flood
   audit::Auth e = AuthEvent(a, false);
   e.reason = reason;
   (void)gw_->audit().Record(id_, e);
@@ -432,7 +434,15 @@ int Connection::AuthSucceeded(const AuthAttempt& a) {
   if (Status st = gw_->audit().Record(id_, e); !st) {
     // Nobody gets in unaudited.
     gw_->ReleaseUserSlot(a.user);
-    spdlog::error("conn={} refusing login of {}: {}", id_, Quote(a.user), st.message());
+    spdlog::error("conn={} refusing login of {}: the audit log cannot be written: {}", id_,
+                  Quote(a.user), st.message());
+    // Said to the client too (OpenSSH shows banners at its default LogLevel).
+    static constexpr char kText[] =
+        "hopgate: the audit log cannot be written; logins are refused until it can. "
+        "Try again later or tell the gateway's operators.\r\n";
+    std::unique_ptr<ssh_string_struct, decltype(&ssh_string_free)> banner(
+        ssh_string_from_char(kText), &ssh_string_free);
+    if (banner) (void)ssh_send_issue_banner(session_.get(), banner.get());
     return RefuseAuth(a, "audit log unavailable", "audit_failure");
   }
   gw_->metrics().Auth(a.method, true, "none");
@@ -502,6 +512,16 @@ void Connection::Teardown(const std::string& reason) {
     e.suppressed = std::exchange(cap_suppressed_, 0) - 1;
     e.policy_version = gw_->policy().Get()->version;
     (void)gw_->audit().Record(id_, e);
+  }
+  {
+    // Refusals counted, not written, on this connection: their summary.
+    std::vector<audit::AuditSuppressed> counted;
+    refusals_.Flush(gw_->audit_throttle().limits(), 0, &counted);
+    for (auto& s : counted) {
+      s.scope = "connection";
+      s.source = client_.address;
+    }
+    gw_->RecordSuppressed(id_, counted);
   }
   for (auto& p : pending_opens_) {
     audit::ChannelClose c;

@@ -61,7 +61,43 @@ int Connection::OnMessage(ssh_session, ssh_message msg, void* userdata) {
 
 Status Connection::AuditChannelOpen(const audit::ChannelOpen& e) {
   gw_->metrics().Channel(e.kind, e.allow);
+  // A refusal (or a permitted open that failed) past the flood limit is
+  // counted, not written; an open that goes on to relay is always written.
+  if ((!e.allow || !e.error.empty()) &&
+      !AdmitRefusal("channel_refused", e.reason.empty() ? e.error : e.reason)) {
+    return Status::Ok();
+  }
   return gw_->audit().Record(id_, e);
+}
+
+bool Connection::AdmitRefusal(const std::string& kind, const std::string& reason) {
+  SourceThrottle& sources = gw_->audit_throttle();
+  const int64_t now = gw_->WallMs();
+  std::vector<audit::AuditSuppressed> mine, theirs;
+  bool admit = refusals_.Admit(sources.limits(), kind, reason, now, &mine);
+  for (auto& s : mine) {
+    s.scope = "connection";
+    s.source = client_.address;
+  }
+  if (admit) {
+    // Past this connection's own limit, the source's (across connections).
+    auto ip = IpAddress::Parse(client_.address);
+    admit = sources.Admit(ip ? Startups::SourceOf(*ip) : client_.address, kind, reason, now,
+                          &theirs);
+  }
+  gw_->RecordSuppressed(id_, mine);
+  gw_->RecordSuppressed("", theirs);
+  if (!admit) {
+    gw_->metrics().AuditSuppressed(kind);
+    if (!refusals_noted_) {
+      refusals_noted_ = true;
+      spdlog::warn("conn={} from {}: more than {} {} refusals within {}s; further ones are "
+                   "counted in audit_suppressed events, not written one by one",
+                   id_, client_.address, sources.limits().first, kind,
+                   sources.limits().window_ms / 1000);
+    }
+  }
+  return admit;
 }
 
 bool Connection::ChannelSlotFree() const {

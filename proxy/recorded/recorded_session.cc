@@ -507,7 +507,7 @@ void RecordedSession::Loop() {
       end_reason_ = "client disconnected";
     } else if ((ssh_get_status(up_.get()) & (SSH_CLOSED | SSH_CLOSED_ERROR)) ||
                !ssh_is_connected(up_.get())) {
-      end_reason_ = "the target closed the connection";
+      end_reason_ = "the target " + spec_.target + " closed the connection";
     }
     if (!end_reason_.empty()) {
       // Whatever the target sent before it left still reaches the recording.
