@@ -253,6 +253,7 @@ class Connection : public Driven, public LiveConnection {
   std::string cap_last_kind_;           // the kind of the last one
   RefusalWindow refusals_;              // refusals written / counted on this connection
   bool refusals_noted_ = false;         // the log said refusals are being counted
+  bool refusal_written_ = true;         // the last refusal was written (so logged) one by one
   int64_t last_activity_ms_ = 0;
   std::optional<int64_t> max_session_;  // from the rules that decided requests
   std::string max_session_rule_;

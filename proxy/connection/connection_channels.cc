@@ -75,6 +75,7 @@ bool Connection::AdmitRefusal(const std::string& kind, const std::string& reason
   const int64_t now = gw_->WallMs();
   std::vector<audit::AuditSuppressed> mine, theirs;
   bool admit = refusals_.Admit(sources.limits(), kind, reason, now, &mine);
+  refusal_written_ = false;
   for (auto& s : mine) {
     s.scope = "connection";
     s.source = client_.address;
@@ -87,6 +88,7 @@ bool Connection::AdmitRefusal(const std::string& kind, const std::string& reason
   }
   gw_->RecordSuppressed(id_, mine);
   gw_->RecordSuppressed("", theirs);
+  refusal_written_ = admit;
   if (!admit) {
     gw_->metrics().AuditSuppressed(kind);
     if (!refusals_noted_) {
@@ -181,8 +183,10 @@ void Connection::HandleDirectTcpip(ssh_message msg) {
 
 void Connection::RefuseDirectNow(ssh_message msg, const audit::ChannelOpen& e) {
   (void)AuditChannelOpen(e);
-  spdlog::info("conn={} user={} direct-tcpip to {} refused: {}{}", id_, user_, e.destination,
-               e.reason, e.error);
+  if (refusal_written_) {  // else a flood: counted, and not logged one by one either
+    spdlog::info("conn={} user={} direct-tcpip to {} refused: {}{}", id_, user_, e.destination,
+                 e.reason, e.error);
+  }
   ssh_message_reply_default(msg);
 }
 
