@@ -107,6 +107,8 @@ bool Connection::Step(int64_t now) {
     if (fds_) fds_->UnwatchAll();
     return false;
   }
+  // A flood's window that ended (the loop wakes at least once a minute).
+  FlushRefusalSummaries(/*all=*/false);
   fds_->WatchSession(ssh_get_fd(s), (ssh_get_poll_flags(s) & SSH_WRITE_PENDING) != 0);
   // Deadlines are kept in the audit clock; the worker's timers in its own.
   int64_t wall = gw_->NowMs();
@@ -513,16 +515,7 @@ void Connection::Teardown(const std::string& reason) {
     e.policy_version = gw_->policy().Get()->version;
     (void)gw_->audit().Record(id_, e);
   }
-  {
-    // Refusals counted, not written, on this connection: their summary.
-    std::vector<audit::AuditSuppressed> counted;
-    refusals_.Flush(gw_->audit_throttle().limits(), 0, &counted);
-    for (auto& s : counted) {
-      s.scope = "connection";
-      s.source = client_.address;
-    }
-    gw_->RecordSuppressed(id_, counted);
-  }
+  FlushRefusalSummaries(/*all=*/true);  // refusals counted, not written, on this connection
   for (auto& p : pending_opens_) {
     audit::ChannelClose c;
     c.channel = p->id;

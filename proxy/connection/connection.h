@@ -187,6 +187,9 @@ class Connection : public Driven, public LiveConnection {
   // "auth_failure") is written one by one; else it is counted into an
   // audit_suppressed summary, per connection and per source (audit_throttle.h).
   bool AdmitRefusal(const std::string& kind, const std::string& reason);
+  // Writes the summaries of this connection's flood windows that ended (of
+  // all of them when `all`: at its close).
+  void FlushRefusalSummaries(bool all);
   std::string InfoText(bool pty) const;
 
   // Key exchange and the work between polls (connection.cc).

@@ -70,6 +70,17 @@ Status Connection::AuditChannelOpen(const audit::ChannelOpen& e) {
   return gw_->audit().Record(id_, e);
 }
 
+void Connection::FlushRefusalSummaries(bool all) {
+  if (refusals_.empty()) return;  // no refusal yet: the common case, kept cheap
+  std::vector<audit::AuditSuppressed> counted;
+  refusals_.Flush(gw_->audit_throttle().limits(), all ? 0 : gw_->WallMs(), &counted);
+  for (auto& s : counted) {
+    s.scope = "connection";
+    s.source = client_.address;
+  }
+  gw_->RecordSuppressed(id_, counted);
+}
+
 bool Connection::AdmitRefusal(const std::string& kind, const std::string& reason) {
   SourceThrottle& sources = gw_->audit_throttle();
   const int64_t now = gw_->WallMs();

@@ -37,6 +37,7 @@ class RefusalWindow {
              std::vector<audit::AuditSuppressed>* due);
   // True once nothing is counted and the window is over (may be dropped).
   bool Idle(const ThrottleLimits& limits, int64_t now_ms) const;
+  bool empty() const { return by_kind_.empty(); }  // nothing ever admitted or counted
 
  private:
   struct Count {
