@@ -73,7 +73,7 @@ Status Connection::AuditChannelOpen(const audit::ChannelOpen& e) {
 void Connection::FlushRefusalSummaries(bool all) {
   if (refusals_.empty()) return;  // no refusal yet: the common case, kept cheap
   std::vector<audit::AuditSuppressed> counted;
-  refusals_.Flush(gw_->audit_throttle().limits(), all ? 0 : gw_->WallMs(), &counted);
+  refusals_.Flush(kConnectionRefusals, all ? 0 : gw_->WallMs(), &counted);
   for (auto& s : counted) {
     s.scope = "connection";
     s.source = client_.address;
@@ -85,7 +85,7 @@ bool Connection::AdmitRefusal(const std::string& kind, const std::string& reason
   SourceThrottle& sources = gw_->audit_throttle();
   const int64_t now = gw_->WallMs();
   std::vector<audit::AuditSuppressed> mine, theirs;
-  bool admit = refusals_.Admit(sources.limits(), kind, reason, now, &mine);
+  bool admit = refusals_.Admit(kConnectionRefusals, kind, reason, now, &mine);
   refusal_written_ = false;
   for (auto& s : mine) {
     s.scope = "connection";
@@ -104,10 +104,10 @@ bool Connection::AdmitRefusal(const std::string& kind, const std::string& reason
     gw_->metrics().AuditSuppressed(kind);
     if (!refusals_noted_) {
       refusals_noted_ = true;
-      spdlog::warn("conn={} from {}: more than {} {} refusals within {}s; further ones are "
-                   "counted in audit_suppressed events, not written one by one",
-                   id_, client_.address, sources.limits().first, kind,
-                   sources.limits().window_ms / 1000);
+      spdlog::warn("conn={} from {}: more {} refusals within a minute than the audit log takes "
+                   "one by one ({} per connection, {} per source address); further ones are "
+                   "counted in audit_suppressed events",
+                   id_, client_.address, kind, kConnectionRefusals.first, sources.limits().first);
     }
   }
   return admit;

@@ -22,6 +22,10 @@ struct ThrottleLimits {
   int64_t first = 10;           // written one by one per window
   int64_t window_ms = 60'000;   // how long a window lasts
 };
+// One connection's refusals of a kind: 10 a minute. A source's, across its
+// connections: 50 a minute (several people behind one NAT address).
+inline constexpr ThrottleLimits kConnectionRefusals{10, 60'000};
+inline constexpr ThrottleLimits kSourceRefusals{50, 60'000};
 
 class RefusalWindow {
  public:
@@ -51,7 +55,7 @@ class RefusalWindow {
 
 class SourceThrottle {
  public:
-  explicit SourceThrottle(ThrottleLimits limits = {}) : limits_(limits) {}
+  explicit SourceThrottle(ThrottleLimits limits = kSourceRefusals) : limits_(limits) {}
   // As RefusalWindow::Admit, for the source `source`; summaries come with
   // scope "source" and the source filled in.
   bool Admit(const std::string& source, const std::string& kind, const std::string& reason,
