@@ -203,6 +203,16 @@ void Fill(json& j, const PolicyReload& e) {
   if (!e.messages.empty()) j["messages"] = e.messages;
 }
 
+void Fill(json& j, const AuditSuppressed& e) {
+  j["scope"] = e.scope;
+  j["source"] = e.source;
+  j["kind"] = e.kind;
+  j["count"] = e.count;
+  j["first"] = FormatRfc3339Millis(e.first_ms);
+  j["last"] = FormatRfc3339Millis(e.last_ms);
+  j["sample_reason"] = e.sample_reason;
+}
+
 }  // namespace
 
 const char* Event::type() const {

@@ -226,11 +226,24 @@ struct ProxyProtocolRefused {
   int64_t suppressed = 0;  // refusals not written since the last one (flood limit)
 };
 
+// Refusals not written one by one (a flood from one connection or source):
+// how many, when, and one of their reasons. On a connection's line (scope
+// "connection") or a server line (scope "source").
+struct AuditSuppressed {
+  static constexpr const char* kType = "audit_suppressed";
+  std::string scope;   // "connection" or "source"
+  std::string source;  // the client address (an IPv6 /64 for scope "source")
+  std::string kind;    // "channel_refused" or "auth_failure"
+  uint64_t count = 0;
+  int64_t first_ms = 0, last_ms = 0;  // Unix ms of the first and last not written
+  std::string sample_reason;
+};
+
 using Body = std::variant<ServerStart, ServerStop, ConnectionOpen, Auth, ChannelOpen,
                           ChannelClose, ConnectionClose, SessionLimit, CredentialRevoked,
                           PolicyReload, SessionOpen, SessionRequest, SessionClose, SftpOperation,
                           RecordingFailed, Checkpoint, RecordingProgress, DrainStart,
-                          ProxyProtocolRefused>;
+                          ProxyProtocolRefused, AuditSuppressed>;
 
 struct Event {
   int64_t time_ms = 0;          // Unix milliseconds

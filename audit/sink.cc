@@ -403,8 +403,35 @@ bool FileSink::Check(std::string* why, bool* reopened) {
       if (reopened) *reopened = true;
     }
   }
+  if (!healthy_.load(std::memory_order_relaxed) && !detached_ && ProbeSpaceLocked()) {
+    // The last write failed (a full disk, say) and there is room again:
+    // healthy, so /healthz and the next login do not wait for a write
+    // that only a healthy gateway would attempt.
+    healthy_.store(true, std::memory_order_relaxed);
+  }
   bool ok = healthy_.load(std::memory_order_relaxed);
   if (!ok && why) *why = last_error_.empty() ? "audit log cannot be written" : last_error_;
+  return ok;
+}
+
+bool FileSink::ProbeSpaceLocked() {
+  // A scratch file beside the log, as large as a generous event: writing it
+  // shows the file system takes writes again. Removed at once.
+  static constexpr size_t kProbeBytes = 64 * 1024;
+  std::string probe = path_ + ".probe";
+  int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return false;
+  std::string zeros(kProbeBytes, '\0');
+  size_t off = 0;
+  while (off < zeros.size()) {
+    ssize_t n = write(fd, zeros.data() + off, zeros.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    off += static_cast<size_t>(n);
+  }
+  bool ok = off == zeros.size() && fsync(fd) == 0;
+  close(fd);
+  unlink(probe.c_str());
   return ok;
 }
 

@@ -66,7 +66,9 @@ class FileSink : public Sink {
   // true while the last write succeeded and `path` names the file being
   // written. A log renamed or deleted without a SIGHUP (a logrotate that
   // forgot postrotate) is reopened here, so events go on reaching the path;
-  // `*reopened` says so. Otherwise `*why` says what is wrong. Writes nothing.
+  // `*reopened` says so. Otherwise `*why` says what is wrong. Writes no
+  // event; after a failed write (a full disk) it writes and removes a
+  // scratch file `<path>.probe`, and is healthy again once that succeeds.
   bool Check(std::string* why, bool* reopened = nullptr);
 
   // Writes `progress` (one event per open recording), then a signed
@@ -96,6 +98,9 @@ class FileSink : public Sink {
   Status RotateLocked();
   Status SaveStateLocked();
   Status OpenCurrentLocked();
+  // True if a scratch file beside the log can be written (room again after
+  // a failed write).
+  bool ProbeSpaceLocked();
   int64_t Now() const;
 
   const std::string path_;

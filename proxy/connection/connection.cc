@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 
 #include "common/encoding.h"
@@ -107,6 +108,8 @@ bool Connection::Step(int64_t now) {
     if (fds_) fds_->UnwatchAll();
     return false;
   }
+  // A flood's window that ended (the loop wakes at least once a minute).
+  FlushRefusalSummaries(/*all=*/false);
   fds_->WatchSession(ssh_get_fd(s), (ssh_get_poll_flags(s) & SSH_WRITE_PENDING) != 0);
   // Deadlines are kept in the audit clock; the worker's timers in its own.
   int64_t wall = gw_->NowMs();
@@ -334,6 +337,7 @@ int Connection::RefuseAuth(const AuthAttempt& a, const std::string& reason, cons
            .second) {
     return SSH_AUTH_DENIED;
   }
+  if (!AdmitRefusal("auth_failure", reason)) return SSH_AUTH_DENIED;  // an audit flood
   audit::Auth e = AuthEvent(a, false);
   e.reason = reason;
   (void)gw_->audit().Record(id_, e);
@@ -443,7 +447,15 @@ int Connection::AuthSucceeded(const AuthAttempt& a) {
   if (Status st = gw_->audit().Record(id_, e); !st) {
     // Nobody gets in unaudited.
     gw_->ReleaseUserSlot(a.user);
-    spdlog::error("conn={} refusing login of {}: {}", id_, Quote(a.user), st.message());
+    spdlog::error("conn={} refusing login of {}: the audit log cannot be written: {}", id_,
+                  Quote(a.user), st.message());
+    // Said to the client too (OpenSSH shows banners at its default LogLevel).
+    static constexpr char kText[] =
+        "hopgate: the audit log cannot be written; logins are refused until it can. "
+        "Try again later or tell the gateway's operators.\r\n";
+    std::unique_ptr<ssh_string_struct, decltype(&ssh_string_free)> banner(
+        ssh_string_from_char(kText), &ssh_string_free);
+    if (banner) (void)ssh_send_issue_banner(session_.get(), banner.get());
     return RefuseAuth(a, "audit log unavailable", "audit_failure");
   }
   gw_->metrics().Auth(a.method, true, "none");
@@ -517,6 +529,7 @@ void Connection::Teardown(const std::string& reason) {
     e.policy_version = gw_->policy().Get()->version;
     (void)gw_->audit().Record(id_, e);
   }
+  FlushRefusalSummaries(/*all=*/true);  // refusals counted, not written, on this connection
   for (auto& p : pending_opens_) {
     audit::ChannelClose c;
     c.channel = p->id;

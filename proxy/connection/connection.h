@@ -191,6 +191,13 @@ class Connection : public Driven, public LiveConnection {
   // with the count of refusals since the last one.
   void RefuseOverCap(audit::ChannelOpen& e);
   Status AuditChannelOpen(const audit::ChannelOpen& e);  // audit + metrics
+  // Audit floods: true if a refusal of `kind` ("channel_refused",
+  // "auth_failure") is written one by one; else it is counted into an
+  // audit_suppressed summary, per connection and per source (audit_throttle.h).
+  bool AdmitRefusal(const std::string& kind, const std::string& reason);
+  // Writes the summaries of this connection's flood windows that ended (of
+  // all of them when `all`: at its close).
+  void FlushRefusalSummaries(bool all);
   std::string InfoText(bool pty) const;
 
   // Key exchange and the work between polls (connection.cc).
@@ -255,6 +262,9 @@ class Connection : public Driven, public LiveConnection {
   int64_t cap_audit_ms_ = -1'000'000;  // last over-cap refusal written
   uint64_t cap_suppressed_ = 0;         // over-cap refusals not written since
   std::string cap_last_kind_;           // the kind of the last one
+  RefusalWindow refusals_;              // refusals written / counted on this connection
+  bool refusals_noted_ = false;         // the log said refusals are being counted
+  bool refusal_written_ = true;         // the last refusal was written (so logged) one by one
   int64_t last_activity_ms_ = 0;
   std::optional<int64_t> max_session_;  // from the rules that decided requests
   std::string max_session_rule_;

@@ -61,7 +61,56 @@ int Connection::OnMessage(ssh_session, ssh_message msg, void* userdata) {
 
 Status Connection::AuditChannelOpen(const audit::ChannelOpen& e) {
   gw_->metrics().Channel(e.kind, e.allow);
+  // A refusal (or a permitted open that failed) past the flood limit is
+  // counted, not written; an open that goes on to relay is always written.
+  if ((!e.allow || !e.error.empty()) &&
+      !AdmitRefusal("channel_refused", e.reason.empty() ? e.error : e.reason)) {
+    return Status::Ok();
+  }
   return gw_->audit().Record(id_, e);
+}
+
+void Connection::FlushRefusalSummaries(bool all) {
+  if (refusals_.empty()) return;  // no refusal yet: the common case, kept cheap
+  std::vector<audit::AuditSuppressed> counted;
+  refusals_.Flush(kConnectionRefusals, all ? 0 : gw_->WallMs(), &counted);
+  for (auto& s : counted) {
+    s.scope = "connection";
+    s.source = client_.address;
+  }
+  gw_->RecordSuppressed(id_, counted);
+}
+
+bool Connection::AdmitRefusal(const std::string& kind, const std::string& reason) {
+  SourceThrottle& sources = gw_->audit_throttle();
+  const int64_t now = gw_->WallMs();
+  std::vector<audit::AuditSuppressed> mine, theirs;
+  bool admit = refusals_.Admit(kConnectionRefusals, kind, reason, now, &mine);
+  refusal_written_ = false;
+  for (auto& s : mine) {
+    s.scope = "connection";
+    s.source = client_.address;
+  }
+  if (admit) {
+    // Past this connection's own limit, the source's (across connections).
+    auto ip = IpAddress::Parse(client_.address);
+    admit = sources.Admit(ip ? Startups::SourceOf(*ip) : client_.address, kind, reason, now,
+                          &theirs);
+  }
+  gw_->RecordSuppressed(id_, mine);
+  gw_->RecordSuppressed("", theirs);
+  refusal_written_ = admit;
+  if (!admit) {
+    gw_->metrics().AuditSuppressed(kind);
+    if (!refusals_noted_) {
+      refusals_noted_ = true;
+      spdlog::warn("conn={} from {}: more {} refusals within a minute than the audit log takes "
+                   "one by one ({} per connection, {} per source address); further ones are "
+                   "counted in audit_suppressed events",
+                   id_, client_.address, kind, kConnectionRefusals.first, sources.limits().first);
+    }
+  }
+  return admit;
 }
 
 bool Connection::ChannelSlotFree() const {
@@ -145,8 +194,10 @@ void Connection::HandleDirectTcpip(ssh_message msg) {
 
 void Connection::RefuseDirectNow(ssh_message msg, const audit::ChannelOpen& e) {
   (void)AuditChannelOpen(e);
-  spdlog::info("conn={} user={} direct-tcpip to {} refused: {}{}", id_, user_, e.destination,
-               e.reason, e.error);
+  if (refusal_written_) {  // else a flood: counted, and not logged one by one either
+    spdlog::info("conn={} user={} direct-tcpip to {} refused: {}{}", id_, user_, e.destination,
+                 e.reason, e.error);
+  }
   ssh_message_reply_default(msg);
 }
 

@@ -299,8 +299,10 @@ void Connection::FailDirect(PendingDirect& p) {
     p.fd = -1;
   }
   (void)AuditChannelOpen(p.event);
-  spdlog::info("conn={} user={} direct-tcpip to {} refused: {}{}", id_, user_,
-               p.event.destination, p.event.reason, p.event.error);
+  if (refusal_written_) {  // else a flood: counted, and not logged one by one either
+    spdlog::info("conn={} user={} direct-tcpip to {} refused: {}{}", id_, user_,
+                 p.event.destination, p.event.reason, p.event.error);
+  }
   if (session_) p.open.Refuse(session_.get());
 }
 

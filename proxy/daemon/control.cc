@@ -105,6 +105,7 @@ void Server::ControlLoop() {
     if (now >= next_audit_check) {
       next_audit_check = now + kAuditCheckMs;
       CheckAuditLog();
+      gw_->FlushSuppressed(/*all=*/false);  // summaries of audit floods whose window ended
     }
     if (now >= next_checkpoint) {
       next_checkpoint = now + checkpoint_every;
@@ -148,6 +149,7 @@ void Server::CheckAuditLog() {
                  gw_->config().audit_log);
   }
   if (!ok && audit_ok_) spdlog::error("{}", why);
+  if (ok && !audit_ok_) spdlog::warn("audit log is writable again: {}", gw_->config().audit_log);
   audit_ok_ = ok;
   metrics_->AuditHealthy(ok);
 }

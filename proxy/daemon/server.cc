@@ -112,6 +112,7 @@ Result<std::unique_ptr<Server>> Server::Start(Config config,
   s->metrics_ = Metrics::Create(kVersion);
   if (!s->metrics_) return Error{"internal error: cannot create the metrics registry"};
   s->signer_->set_metrics(s->metrics_.get());
+  s->metrics_->WatchDiskFree(config.audit_log, config.recordings_dir);
   auto log = s->OpenAuditLog(config);
   if (!log) return Error{log.message()};
   if (Status st = s->LoadKeys(&config); !st) return st.error();
@@ -555,6 +556,7 @@ void Server::Shutdown(const std::string& reason) {
   gw_->JoinTasks();
   gw_->tasks().Stop();
   gw_->upstream().Shutdown();
+  gw_->FlushSuppressed(/*all=*/true);  // audit floods still being counted
   audit::ServerStop e;
   e.reason = reason;
   e.connections_closed = open;

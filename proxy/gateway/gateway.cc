@@ -142,6 +142,15 @@ void Gateway::ReleaseUserSlot(const std::string& user) {
   if (it != user_slots_.end() && --it->second <= 0) user_slots_.erase(it);
 }
 
+void Gateway::RecordSuppressed(const std::string& connection,
+                               const std::vector<audit::AuditSuppressed>& summaries) {
+  for (const auto& s : summaries) (void)audit_->Record(connection, s);
+}
+
+void Gateway::FlushSuppressed(bool all) {
+  RecordSuppressed("", audit_throttle_.Due(WallMs(), all));
+}
+
 std::string Gateway::NewConnectionId() {
   unsigned char b[8];
   if (RAND_bytes(b, sizeof b) != 1) {

@@ -19,6 +19,7 @@
 #include "policy/policy.h"
 #include "proxy/base/clock.h"
 #include "proxy/config/config.h"
+#include "proxy/gateway/audit_throttle.h"
 #include "proxy/gateway/startups.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/net/resolver.h"
@@ -128,6 +129,17 @@ class Gateway {
   // per_source_max_startups, per_source_penalty).
   Startups& startups() { return startups_; }
 
+  // Audit floods: refusals per source address, across connections
+  // (audit_throttle.h). Windows run on the audit clock (WallMs).
+  SourceThrottle& audit_throttle() { return audit_throttle_; }
+  // Writes `summaries` as audit_suppressed events on `connection`'s lines
+  // ("" for server lines), and logs each.
+  void RecordSuppressed(const std::string& connection,
+                        const std::vector<audit::AuditSuppressed>& summaries);
+  // Writes the summaries of per-source windows that have ended (of all of
+  // them when `all`: at shutdown). Called by the control thread.
+  void FlushSuppressed(bool all);
+
   // Per-user concurrent connection slots (limits.max_sessions_per_user).
   bool AcquireUserSlot(const std::string& user);
   void ReleaseUserSlot(const std::string& user);
@@ -168,6 +180,7 @@ class Gateway {
   std::map<uint64_t, RecordingProbe> recordings_;
   uint64_t next_recording_ = 1;
   Startups startups_;
+  SourceThrottle audit_throttle_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> drain_deadline_ms_{0};

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/metrics/disk_collector.h"
 #include "proxy/metrics/http_listener.h"
 #include "proxy/metrics/process_collector.h"
 
@@ -80,7 +81,7 @@ constexpr const char* kAuditTypes[] = {
     "server_start",  "server_stop",   "connection_open",  "auth",          "channel_open",
     "channel_close", "session_limit", "connection_close", "policy_reload", "credential_revoked",
     "session_open", "session_request", "session_close", "sftp", "recording_failed",
-    "proxy_protocol_refused", "other",
+    "proxy_protocol_refused", "audit_suppressed", "other",
 };
 
 constexpr size_t kNumConnectionResults = std::size(kConnectionResults);
@@ -89,6 +90,8 @@ constexpr size_t kNumAuthReasons = std::size(Metrics::kAuthReasons) - 1;  // min
 constexpr size_t kNumChannelKinds = std::size(kChannelKinds);
 constexpr size_t kNumUpstreamFailureReasons = std::size(kUpstreamFailureReasons);
 constexpr size_t kNumAuditTypes = std::size(kAuditTypes);
+constexpr const char* kSuppressedKinds[] = {"channel_refused", "auth_failure", "other"};
+constexpr size_t kNumSuppressedKinds = std::size(kSuppressedKinds);
 constexpr size_t kAuthReasonNone = 0;
 constexpr size_t kAuthReasonOther = kNumAuthReasons - 1;
 
@@ -146,6 +149,12 @@ class MetricsImpl final : public Metrics {
   void PolicyReload(bool success) override { policy_reloads_[success ? 0 : 1]->Increment(); }
   void PolicyVersion(const std::string& version) override;
   void AuditHealthy(bool healthy) override { audit_healthy_->Set(healthy ? 1 : 0); }
+  void AuditSuppressed(const std::string& kind) override {
+    audit_suppressed_[LabelIndex(kSuppressedKinds, kind)]->Increment();
+  }
+  void WatchDiskFree(const std::string& audit_log, const std::string& recordings_dir) override {
+    disk_.Watch(audit_log, recordings_dir);
+  }
   void SignerSignature(const std::string& kind) override {
     signer_signatures_[kind == "audit_checkpoint" ? 1 : 0]->Increment();
   }
@@ -177,6 +186,7 @@ class MetricsImpl final : public Metrics {
 
   prometheus::Registry registry_;
   ProcessCollector process_;
+  DiskCollector disk_;
 
   Counter* connections_[kNumConnectionResults] = {};
   Gauge* connections_active_ = nullptr;
@@ -193,6 +203,7 @@ class MetricsImpl final : public Metrics {
   Counter* policy_reloads_[2] = {};  // [0 success, 1 failure]
   Counter* audit_events_[kNumAuditTypes] = {};
   Counter* audit_write_errors_ = nullptr;
+  Counter* audit_suppressed_[kNumSuppressedKinds] = {};
   Gauge* audit_healthy_ = nullptr;
   Counter* signer_signatures_[2] = {};  // [0 user_certificate, 1 audit_checkpoint]
   Counter* signer_failures_[2] = {};    // [0 refused, 1 unavailable]
@@ -323,6 +334,14 @@ void MetricsImpl::RegisterPolicyAndAuditMetrics() {
                              .Help("Audit events that could not be written to the audit log.")
                              .Register(registry_)
                              .Add({});
+  auto& suppressed = prometheus::BuildCounter()
+                         .Name("hopgate_audit_suppressed_total")
+                         .Help("Refusals counted into an audit_suppressed summary instead of "
+                               "being written one by one, by kind.")
+                         .Register(registry_);
+  for (size_t i = 0; i < kNumSuppressedKinds; ++i) {
+    audit_suppressed_[i] = &suppressed.Add({{"kind", kSuppressedKinds[i]}});
+  }
   audit_healthy_ = &prometheus::BuildGauge()
                         .Name("hopgate_audit_log_healthy")
                         .Help("1 while the audit log can be written (what /healthz reports), "
@@ -375,6 +394,9 @@ std::string MetricsImpl::Scrape() const {
   std::vector<prometheus::MetricFamily> process = process_.Collect();
   families.insert(families.end(), std::make_move_iterator(process.begin()),
                   std::make_move_iterator(process.end()));
+  std::vector<prometheus::MetricFamily> disk = disk_.Collect();
+  families.insert(families.end(), std::make_move_iterator(disk.begin()),
+                  std::make_move_iterator(disk.end()));
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);
   return out.str();

@@ -88,9 +88,18 @@ class Metrics {
   // channel_open, channel_close, session_limit, connection_close,
   // policy_reload), else "other". Matches audit::Log::Observer.
   virtual void AuditEvent(const std::string& type, bool written) = 0;
+  // hopgate_audit_suppressed_total{kind="channel_refused|auth_failure"}:
+  // refusals counted into an audit_suppressed summary instead of being
+  // written one by one (a flood); any other kind counts as "other".
+  virtual void AuditSuppressed(const std::string& kind) = 0;
   // hopgate_audit_log_healthy: 1 while the audit log can be written (the
   // same state /healthz reports), else 0.
   virtual void AuditHealthy(bool healthy) = 0;
+  // hopgate_audit_disk_free_bytes and hopgate_recordings_disk_free_bytes:
+  // free bytes (statvfs f_bavail * f_frsize) on the file systems holding
+  // `audit_log` and `recordings_dir`, read at every scrape. Absent until
+  // called; an empty path is not reported.
+  virtual void WatchDiskFree(const std::string& audit_log, const std::string& recordings_dir) = 0;
   // hopgate_signer_signatures_total{kind="user_certificate|audit_checkpoint"}:
   // every signature the signer process made (it logs each one too).
   virtual void SignerSignature(const std::string& kind) = 0;

@@ -153,6 +153,9 @@ constexpr Family kFamilies[] = {
     {"hopgate_policy_info", "gauge"},
     {"hopgate_audit_events_total", "counter"},
     {"hopgate_audit_write_errors_total", "counter"},
+    {"hopgate_audit_suppressed_total", "counter"},
+    {"hopgate_audit_disk_free_bytes", "gauge"},
+    {"hopgate_recordings_disk_free_bytes", "gauge"},
     {"process_cpu_seconds_total", "counter"},
     {"process_resident_memory_bytes", "gauge"},
     {"process_virtual_memory_bytes", "gauge"},
@@ -200,6 +203,10 @@ void RecordEvents(Metrics& m) {
   m.AuditEvent("auth", true);
   m.AuditEvent("channel_open", false);
   m.AuditEvent("no-such-type", true);
+  m.AuditSuppressed("channel_refused");
+  m.AuditSuppressed("channel_refused");
+  m.AuditSuppressed("no-such-kind");
+  m.WatchDiskFree("/tmp/no-such-dir/audit.jsonl", "/");
 }
 
 TEST_CASE("kAuthReasons is the documented null-terminated list ending in other") {
@@ -241,6 +248,10 @@ TEST_CASE("every series exists at zero before any traffic") {
   CHECK(CountLinesStartingWith(text, "hopgate_policy_info") == 0);  // until PolicyVersion
   CHECK(CountLinesStartingWith(text, "hopgate_audit_events_total{") == 17);
   CHECK(HasLine(text, "hopgate_audit_write_errors_total 0"));
+  CHECK(CountLinesStartingWith(text, "hopgate_audit_suppressed_total{") == 3);
+  CHECK(HasLine(text, "hopgate_audit_suppressed_total{kind=\"auth_failure\"} 0"));
+  // Absent until the gateway says where its files are.
+  CHECK(CountLinesStartingWith(text, "hopgate_audit_disk_free_bytes") == 0);
 }
 
 // The exposition lines RecordEvents leads to (a sample of the zeros too).
@@ -316,6 +327,14 @@ TEST_CASE("recorded events scrape as exact values") {
       CHECK(CountLinesStartingWith(text, std::string("# HELP ") + f.name + " ") == 1);
       CHECK(HasLine(text, std::string("# TYPE ") + f.name + " " + f.type));
     }
+  }
+
+  SECTION("audit floods and disk space") {
+    CHECK(HasLine(text, "hopgate_audit_suppressed_total{kind=\"channel_refused\"} 2"));
+    CHECK(HasLine(text, "hopgate_audit_suppressed_total{kind=\"other\"} 1"));
+    // statvfs of the nearest existing directory (/tmp for a missing one).
+    CHECK(Value(text, "hopgate_audit_disk_free_bytes") > 0);
+    CHECK(Value(text, "hopgate_recordings_disk_free_bytes") > 0);
   }
 
   SECTION("process metrics come from /proc/self") {

@@ -174,6 +174,17 @@ void RecordedSession::Service(Bridge& b) {
     if (!b.exit_signal.empty()) {
       ssh_channel_request_send_exit_signal(b.in.get(), b.exit_signal.c_str(), 0, "", "");
     }
+    if (b.kind == "session" && !b.exit_status && b.exit_signal.empty()) {
+      // sshd always reports how a session ended: without a word, the
+      // target (or the connection to it) died. Say so to the client.
+      std::string why =
+          "the target " + spec_.target + " closed the session without an exit status";
+      std::string msg =
+          "\r\nhopgate: " + why + " (its sshd died or the connection was lost)\r\n";
+      ssh_channel_write_stderr(b.in.get(), msg.data(), static_cast<uint32_t>(msg.size()));
+      Finish(b, why);
+      return;
+    }
     Finish(b, "closed by the target");
   }
 }

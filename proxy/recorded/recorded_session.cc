@@ -525,12 +525,14 @@ void RecordedSession::Loop() {
     next = std::min(next, up_alive_.NextDeadline());
     if (pending || !incoming_.empty()) next = std::min(next, now + 5);
     ssh_event_dopoll(event_.get(), static_cast<int>(std::max<int64_t>(0, next - now) + 1));
+    // The target first: when both ends are gone at once, the client most
+    // likely left because the target did.
     ssh_session in = inner_.get();
-    if ((ssh_get_status(in) & (SSH_CLOSED | SSH_CLOSED_ERROR)) || !ssh_is_connected(in)) {
+    if ((ssh_get_status(up_.get()) & (SSH_CLOSED | SSH_CLOSED_ERROR)) ||
+        !ssh_is_connected(up_.get())) {
+      end_reason_ = "the target " + spec_.target + " closed the connection";
+    } else if ((ssh_get_status(in) & (SSH_CLOSED | SSH_CLOSED_ERROR)) || !ssh_is_connected(in)) {
       end_reason_ = "client disconnected";
-    } else if ((ssh_get_status(up_.get()) & (SSH_CLOSED | SSH_CLOSED_ERROR)) ||
-               !ssh_is_connected(up_.get())) {
-      end_reason_ = "the target closed the connection";
     }
     if (!end_reason_.empty()) {
       // Whatever the target sent before it left still reaches the recording.

@@ -188,6 +188,7 @@ void TcpRelay::ReadTarget() {
       return;
     }
     if (n == 0) {
+      if (!client_eof_) target_closed_first_ = true;  // for the close reason
       target_eof_ = true;
       target_eof_pending_ = true;
       return;
@@ -254,7 +255,10 @@ void TcpRelay::Sync(int64_t now_ms) {
     return;
   }
   if (target_shut_ && target_eof_ && !target_eof_pending_) {
-    Finish("closed by both sides");
+    // Which side closed first says whether the target ended it (its
+    // service stopped, or it died: a TCP close looks the same either way).
+    Finish(target_closed_first_ ? "closed by both sides, the target first"
+                                : "closed by both sides, the client first");
     return;
   }
   if (target_eof_ && !target_eof_pending_ && !close_on_target_eof_.empty()) {

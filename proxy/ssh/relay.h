@@ -78,6 +78,7 @@ class TcpRelay {
   bool target_shut_ = false;     // shutdown(SHUT_WR) done on the socket
   bool target_eof_ = false;      // socket EOF seen
   bool target_eof_pending_ = false;  // ... and not yet sent as channel EOF
+  bool target_closed_first_ = false;  // the target's EOF came before the client's
   bool failed_ = false;
   bool finished_ = false;
   std::string fail_reason_;

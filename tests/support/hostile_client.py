@@ -11,6 +11,8 @@ on stdout and exits 0 (the test judges the JSON). Run with /usr/bin/python3.
           without waiting for replies
   serve   a TCP server that writes a banner to every connection (a service to
           forward to), until killed
+  logins  COUNT connections, one after another, each offering KEY as USER
+          (a key the gateway refuses): a failed-login flood
   slowloris  open PER_SOURCE connections from each of SOURCES (loopback
           addresses) and send an endless identification string one byte per
           second for SECONDS; report how long each connection stayed open
@@ -76,6 +78,28 @@ def cmd_open(args):
     for ch in opened:
         ch.close()
     t.close()
+
+
+def cmd_logins(args):
+    key = load_key(args.key)
+    refused, other = 0, []
+    for _ in range(args.count):
+        t = None
+        try:
+            sock = socket.create_connection(("127.0.0.1", args.port), timeout=20)
+            t = paramiko.Transport(sock)
+            t.start_client(timeout=20)
+            t.auth_publickey(args.user, key)
+            other.append("accepted")
+        except paramiko.AuthenticationException:
+            refused += 1
+        except Exception as e:  # noqa: BLE001 - report anything else too
+            if len(other) < 3:
+                other.append(repr(e))
+        finally:
+            if t is not None:
+                t.close()
+    print(json.dumps({"refused": refused, "other": other}), flush=True)
 
 
 def cmd_banners(args):
@@ -282,6 +306,11 @@ def main():
     o.add_argument("--dest", required=True, help="host:port; \\n escapes are decoded")
     o.add_argument("--count", type=int, default=1)
     o.add_argument("--hold", type=float, default=0)
+    lg = sub.add_parser("logins")
+    lg.add_argument("--port", type=int, required=True)
+    lg.add_argument("--user", required=True)
+    lg.add_argument("--key", required=True)
+    lg.add_argument("--count", type=int, default=100)
     n = sub.add_parser("banners")
     n.add_argument("--port", type=int, required=True)
     n.add_argument("--user", required=True)
@@ -309,7 +338,7 @@ def main():
     sl.add_argument("--per-source", type=int, default=150)
     sl.add_argument("--seconds", type=float, default=20)
     args = p.parse_args()
-    {"open": cmd_open, "banners": cmd_banners, "burst": cmd_burst, "stall": cmd_stall,
+    {"open": cmd_open, "logins": cmd_logins, "banners": cmd_banners, "burst": cmd_burst, "stall": cmd_stall,
      "serve": cmd_serve, "slowloris": cmd_slowloris}[args.cmd](args)
 
 
