@@ -9,6 +9,8 @@ PACKAGES=(
   catch2 nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   # the session index behind hopctl sessions (SQLite with full-text search)
   libsqlite3-dev
+  # the fleet database client (fleet.database: audit copy, hopctl sessions --database)
+  libpq-dev
   # real peers for the demo and the tests
   openssh-server openssh-client
   # test tools: curl (HTTP and SOCKS client), promtool (checks the metrics
@@ -25,6 +27,8 @@ PACKAGES=(
   libfaketime
   # a terminal the hopctl replay tests drive (send-keys, capture-pane)
   tmux
+  # a real PostgreSQL server for the fleet tests (initdb and pg_ctl in a temp dir)
+  postgresql
 )
 
 missing=()
