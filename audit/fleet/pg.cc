@@ -35,6 +35,9 @@ Result<std::unique_ptr<Pg>> Pg::Connect(const std::string& dsn, int connect_time
     PQfinish(conn);
     return MakeError(Code::kUnavailable, RedactDsn(dsn) + ": " + why);
   }
+  // Server notices ("relation already exists, skipping") are not errors:
+  // libpq would print them on stderr.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<Pg>(new Pg(conn));
 }
 

@@ -21,6 +21,7 @@
 #include "proxy/net/bind.h"
 #include "proxy/net/dialer.h"
 #include "proxy/config/files.h"
+#include "proxy/daemon/fleet.h"
 #include "proxy/daemon/loader.h"
 #include "proxy/base/clock.h"
 #include "proxy/base/logging.h"
@@ -139,6 +140,7 @@ Result<std::unique_ptr<Server>> Server::Start(Config config,
                  s->gw_->config().trusted_user_ca_keys);
   }
   if (Status st = s->SwitchUser(); !st) return st.error();
+  s->fleet_copier_ = StartFleetCopy(s->gw_->config(), s->audit_sink_, s->metrics_);
   return s;
 }
 
@@ -496,6 +498,8 @@ void Server::Shutdown(const std::string& reason) {
   if (Status st = audit_sink_->WriteCheckpoint("shutdown"); !st) {
     spdlog::error("audit log: {}", st.message());
   }
+  // What the database can take in 2 s goes now; the rest on the next start.
+  if (fleet_copier_) fleet_copier_->Stop(2000);
   metrics_->StopServing();
   spdlog::info("stopped");
 }

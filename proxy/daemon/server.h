@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "audit/fleet/copier.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "proxy/base/privileges.h"
@@ -107,6 +108,7 @@ class Server {
   UniqueFd control_wake_;             // eventfd: a request is waiting
   std::atomic<bool> control_stop_{false};
   std::atomic<bool> reload_requested_{false};
+  std::unique_ptr<audit::fleet::Copier> fleet_copier_;  // config fleet: (else null)
 };
 
 }  // namespace hopgate::proxy
