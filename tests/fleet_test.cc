@@ -16,6 +16,10 @@
 #include <set>
 #include <sstream>
 
+#include <thread>
+
+#include "audit/fleet/pg.h"
+#include "audit/fleet/schema.h"
 #include "tests/support/harness.h"
 
 using namespace hopgate::testing;
@@ -101,11 +105,58 @@ class Postgres {
   int port_ = 0;
 };
 
+// Every event in a replica's local audit log, in seq order: the live file
+// and the files rotation left beside it (audit.<first seq>.jsonl).
+std::vector<json> LocalLog(const Gate& gate) {
+  std::vector<json> out;
+  if (DIR* d = opendir(gate.dir().c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name.rfind("audit.", 0) != 0 || name.size() <= 6 ||
+          name.compare(name.size() - 6, 6, ".jsonl") != 0) {
+        continue;
+      }
+      std::string text = ReadFile(gate.dir() + "/" + name);
+      text.erase(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);  // a line being written
+      std::istringstream in(text);
+      for (std::string line; std::getline(in, line);) {
+        if (!line.empty()) out.push_back(json::parse(line));
+      }
+    }
+    closedir(d);
+  }
+  std::sort(out.begin(), out.end(), [](const json& x, const json& y) {
+    return x["seq"].get<uint64_t>() < y["seq"].get<uint64_t>();
+  });
+  return out;
+}
+
+std::vector<uint64_t> LocalSeqs(const Gate& gate) {
+  std::vector<uint64_t> out;
+  for (const auto& e : LocalLog(gate)) out.push_back(e["seq"].get<uint64_t>());
+  return out;
+}
+
 // "hopgate/gate-a 17" for every event of a replica's local audit log.
 std::set<std::string> LocalEvents(const Gate& gate, const std::string& origin) {
   std::set<std::string> out;
-  for (const auto& e : gate.Audit()) out.insert(origin + " " + e["seq"].dump());
+  for (uint64_t seq : LocalSeqs(gate)) out.insert(origin + " " + std::to_string(seq));
   return out;
+}
+
+size_t RotatedFiles(const Gate& gate) {
+  size_t n = 0;
+  if (DIR* d = opendir(gate.dir().c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name.rfind("audit.", 0) == 0 && name != "audit.jsonl" && name.size() > 6 &&
+          name.compare(name.size() - 6, 6, ".jsonl") == 0) {
+        ++n;
+      }
+    }
+    closedir(d);
+  }
+  return n;
 }
 
 std::set<std::string> DatabaseEvents(Postgres& pg, const std::string& origin) {
@@ -146,23 +197,40 @@ struct Fleet {
     std::string policy = "version: 1\nusers:\n  alice:\n    keys: [\"" + alice.public_line +
                          "\"]\nrules:\n  - name: alice-to-target\n    users: [alice]\n"
                          "    permit_open: [\"127.0.0.1:" + std::to_string(target.port()) + "\"]\n";
-    a = MakeGate("gate-a", policy);
-    b = MakeGate("gate-b", policy);
+    // gate-a rotates its audit log every 4 KiB: the copy follows the files.
+    a = MakeGate("gate-a", policy, "audit_rotate");
+    b = MakeGate("gate-b", policy, "");
   }
-  std::unique_ptr<Gate> MakeGate(const std::string& node, const std::string& policy) {
+  std::unique_ptr<Gate> MakeGate(const std::string& node, const std::string& policy,
+                                 const std::string& rotate) {
     std::string gdir = dir + "/" + node;
     Run({"mkdir", "-p", gdir});
-    return std::make_unique<Gate>(gdir, policy,
-                                  "metrics:\n  listen: \"127.0.0.1:0\"\n"
-                                  "fleet:\n  database: \"" + pg.dsn() + "\"\n  node: " + node + "\n");
+    std::string extra = "metrics:\n  listen: \"127.0.0.1:0\"\n"
+                        "fleet:\n  database: \"" + pg.dsn() + "\"\n  node: " + node + "\n";
+    auto gate = std::make_unique<Gate>(gdir, policy, extra, /*start=*/false);
+    if (!rotate.empty()) {
+      std::string cfg = ReadFile(gate->config_path());
+      cfg.replace(cfg.find("\naudit:\n"), 8, "\naudit:\n  rotate_size: 4KiB\n");
+      WriteFile(gate->config_path(), cfg, 0600);
+    }
+    gate->Start();
+    return gate;
   }
   RunResult Login(Gate& gate, const std::string& word) {
     return Run(client.SshJ("alice", gate.port(), target.port(), {"echo", word}));
   }
 };
 
+std::vector<json> LocalEventsOf(const Gate& gate, const std::string& type) {
+  std::vector<json> out;
+  for (auto& e : LocalLog(gate)) {
+    if (e["type"] == type) out.push_back(std::move(e));
+  }
+  return out;
+}
+
 std::string ConnectionOf(const Gate& gate, size_t index) {
-  auto opens = gate.AuditEvents("connection_open");
+  auto opens = LocalEventsOf(gate, "connection_open");
   REQUIRE(opens.size() > index);
   return opens[index]["connection"].get<std::string>();
 }
@@ -178,7 +246,7 @@ TEST_CASE("two replicas, one database: sessions of both, each with its node") {
   INFO(rb.err << f.b->Log());
   REQUIRE(rb.out == "via-b\n");
   // The audit origin of a replica is hopgate/<fleet.node>.
-  CHECK(f.a->AuditEvents("checkpoint").at(0)["checkpoint"].get<std::string>().rfind(
+  CHECK(LocalEventsOf(*f.a, "checkpoint").at(0)["checkpoint"].get<std::string>().rfind(
             "hopgate/gate-a\n", 0) == 0);
   REQUIRE(WaitUntil([&] { return CaughtUp(f.pg, *f.a, "hopgate/gate-a"); }, 30'000));
   REQUIRE(WaitUntil([&] { return CaughtUp(f.pg, *f.b, "hopgate/gate-b"); }, 30'000));
@@ -251,8 +319,7 @@ TEST_CASE("the database down blocks no login; the copy catches up, nothing missi
     auto rows = f.pg.Query("SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM audit_events "
                            "WHERE origin = '" + std::string(origin) + "'");
     REQUIRE(rows.size() == 1);
-    uint64_t max_local = 0;
-    for (const auto& e : gate->Audit()) max_local = std::max<uint64_t>(max_local, e["seq"].get<uint64_t>());
+    uint64_t max_local = LocalSeqs(*gate).back();
     // Rows: as many as distinct seqs, from 0 with no gap, up to the local log's last.
     std::string n = std::to_string(max_local + 1);
     CHECK(rows[0] == n + "|" + n + "|0|" + std::to_string(max_local));
@@ -265,7 +332,43 @@ TEST_CASE("the database down blocks no login; the copy catches up, nothing missi
   CHECK(outages == 1);
   CHECK(log.find("fleet database back") != std::string::npos);
 
+  CHECK(RotatedFiles(*f.a) >= 1);  // the copy followed gate-a's rotation
+
   RunResult s = Run({Gate::HopctlBinary(), "sessions", "--database", f.pg.dsn(), "--json"});
   REQUIRE(s.exit_code == 0);
   CHECK(json::parse(s.out).size() == 4);  // before, during, during-b, restarted
+}
+
+TEST_CASE("replicas starting at once migrate an empty database once") {
+  Postgres pg;
+  pg.Query("CREATE DATABASE race");
+  std::string dsn = pg.dsn();
+  dsn.replace(dsn.rfind("/postgres"), 9, "/race");
+  std::vector<std::string> outcomes(8);
+  std::vector<std::thread> replicas;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    replicas.emplace_back([&, i] {
+      auto db = hopgate::audit::fleet::Pg::Connect(dsn);
+      if (!db) {
+        outcomes[i] = db.message();
+        return;
+      }
+      auto v = hopgate::audit::fleet::Migrate(**db);
+      outcomes[i] = v ? "version " + std::to_string(*v) : v.message();
+    });
+  }
+  for (auto& t : replicas) t.join();
+  for (const auto& o : outcomes) CHECK(o == "version 1");
+  RunResult rows = Run({PgBin() + "psql", "-X", "-At", "-d", dsn, "-c",
+                        "SELECT count(*), max(version) FROM hopgate_schema"});
+  CHECK(rows.out == "1|1\n");
+  // A database migrated by a newer hopgate is refused, not written to.
+  RunResult newer = Run({PgBin() + "psql", "-X", "-At", "-d", dsn, "-c",
+                         "INSERT INTO hopgate_schema(version) VALUES (99)"});
+  REQUIRE(newer.exit_code == 0);
+  auto db = hopgate::audit::fleet::Pg::Connect(dsn);
+  REQUIRE(db);
+  auto v = hopgate::audit::fleet::Migrate(**db);
+  REQUIRE_FALSE(v);
+  CHECK(v.message().find("schema is version 99, newer than this hopgate's (1)") != std::string::npos);
 }
