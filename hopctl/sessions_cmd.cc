@@ -211,23 +211,29 @@ struct SessionsArgs {
   size_t limit = 0;
 };
 
-int RunGrep(audit::SessionIndex& ix, const SessionsArgs& a) {
+// --grep over one index, or over every replica's (a fleet): one listing.
+int RunGrep(const std::vector<audit::SessionIndex*>& indexes, const SessionsArgs& a) {
   size_t n = 0;
   if (a.json) printf("[");
-  Status st = ix.Grep(a.grep, a.filter, a.limit, [&](const audit::TextMatch& m) {
-    if (a.json) {
-      printf("%s\n  %s", n == 0 ? "" : ",", m.ToJson().dump(-1, ' ', false,
-                                                            nlohmann::json::error_handler_t::replace).c_str());
-    } else {
-      printf("%s +%.3fs %s: %s\n", Safe(m.part).c_str(), m.offset, m.kind.c_str(), Safe(m.text).c_str());
+  for (audit::SessionIndex* ix : indexes) {
+    size_t limit = a.limit == 0 ? 0 : a.limit - std::min(a.limit, n);
+    if (a.limit != 0 && limit == 0) break;
+    Status st = ix->Grep(a.grep, a.filter, limit, [&](const audit::TextMatch& m) {
+      if (a.json) {
+        printf("%s\n  %s", n == 0 ? "" : ",", m.ToJson().dump(-1, ' ', false,
+                                                              nlohmann::json::error_handler_t::replace).c_str());
+      } else {
+        printf("%s +%.3fs %s: %s\n", Safe(m.part).c_str(), m.offset, m.kind.c_str(), Safe(m.text).c_str());
+      }
+      ++n;
+    });
+    if (!st) {
+      if (a.json) printf("]\n");
+      fprintf(stderr, "hopctl: %s\n", Safe(st.message()).c_str());
+      return 2;
     }
-    ++n;
-  });
-  if (a.json) printf(n == 0 ? "]\n" : "\n]\n");
-  if (!st) {
-    fprintf(stderr, "hopctl: %s\n", Safe(st.message()).c_str());
-    return 2;
   }
+  if (a.json) printf(n == 0 ? "]\n" : "\n]\n");
   return n > 0 ? 0 : 1;
 }
 
@@ -236,13 +242,9 @@ int RunFleetSessions(const std::string& dsn, const SessionsArgs& a) {
   auto fleet = OpenFleet(dsn);
   if (!fleet) return 2;
   if (!a.grep.empty()) {
-    int found = 1;
-    for (auto& r : fleet->replicas()) {
-      int rc = RunGrep(*r.index, a);
-      if (rc == 2) return 2;
-      if (rc == 0) found = 0;
-    }
-    return found;
+    std::vector<audit::SessionIndex*> indexes;
+    for (auto& r : fleet->replicas()) indexes.push_back(r.index.get());
+    return RunGrep(indexes, a);
   }
   auto rows = fleet->Sessions(a.filter);
   if (!rows) {
@@ -290,7 +292,7 @@ int RunSessions(SessionsArgs a) {
   if (!dsn.empty()) return RunFleetSessions(dsn, a);
   auto ix = OpenIndex(a.src);
   if (!ix) return 2;
-  if (!a.grep.empty()) return RunGrep(*ix, a);
+  if (!a.grep.empty()) return RunGrep({ix.get()}, a);
   auto list = ix->Sessions(a.filter);
   if (!list) {
     fprintf(stderr, "hopctl: %s\n", Safe(list.message()).c_str());

@@ -279,6 +279,10 @@ TEST_CASE("two replicas, one database: sessions of both, each with its node") {
   REQUIRE(show.exit_code == 0);
   CHECK(show.out.find("node: gate-b") != std::string::npos);
   CHECK(show.out.find("alice") != std::string::npos);
+  // --grep searches every replica's sessions in one listing (nothing recorded here).
+  RunResult grep = Run({Gate::HopctlBinary(), "sessions", "--database", f.pg.dsn(), "--grep", "x", "--json"});
+  CHECK(grep.exit_code == 1);
+  CHECK(json::parse(grep.out) == json::array());
   RunResult none = Run({Gate::HopctlBinary(), "show", "c0000000000000000", "--database", f.pg.dsn()});
   CHECK(none.exit_code == 1);
   CHECK(none.err.find("no session c0000000000000000 in the fleet database") != std::string::npos);
@@ -296,6 +300,10 @@ TEST_CASE("the database down blocks no login; the copy catches up, nothing missi
   CHECK(during.exit_code == 0);
   CHECK(during.out == "during\n");
   REQUIRE(f.Login(*f.b, "during-b").out == "during-b\n");
+  // hopctl says plainly that it cannot reach the database.
+  RunResult down = Run({Gate::HopctlBinary(), "sessions", "--database", f.pg.dsn()});
+  CHECK(down.exit_code == 2);
+  CHECK(down.err.find("hopctl: fleet database: postgresql://hopgate@127.0.0.1:") != std::string::npos);
   // The metrics say so: the database is down and events wait to be copied.
   CHECK(WaitUntil([&] {
     std::string m = Metrics(*f.a);
