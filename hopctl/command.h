@@ -26,5 +26,7 @@ void AddAuditCommands(CLI::App& app, Commands* out);
 void AddSessionCommands(CLI::App& app, Commands* out);
 // `replay` (replay_cmd.cc).
 void AddReplayCommand(CLI::App& app, Commands* out);
+// `lock`, `locks`, `unlock`: fleet-wide locks (fleet_cmd.cc).
+void AddFleetCommands(CLI::App& app, Commands* out);
 
 }  // namespace hopgate::hopctl

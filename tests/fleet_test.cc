@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include <chrono>
 #include <thread>
 
 #include "audit/fleet/pg.h"
@@ -251,7 +252,8 @@ TEST_CASE("two replicas, one database: sessions of both, each with its node") {
   REQUIRE(WaitUntil([&] { return CaughtUp(f.pg, *f.a, "hopgate/gate-a"); }, 30'000));
   REQUIRE(WaitUntil([&] { return CaughtUp(f.pg, *f.b, "hopgate/gate-b"); }, 30'000));
   // Both replicas migrated the same empty database at once: one schema.
-  CHECK(f.pg.Query("SELECT version FROM hopgate_schema") == std::vector<std::string>{"1"});
+  CHECK(f.pg.Query("SELECT version FROM hopgate_schema ORDER BY 1") ==
+        std::vector<std::string>{"1", "2"});
 
   std::string id_a = ConnectionOf(*f.a, 0), id_b = ConnectionOf(*f.b, 0);
   RunResult s = Run({Gate::HopctlBinary(), "sessions", "--database", f.pg.dsn(), "--json"});
@@ -366,10 +368,10 @@ TEST_CASE("replicas starting at once migrate an empty database once") {
     });
   }
   for (auto& t : replicas) t.join();
-  for (const auto& o : outcomes) CHECK(o == "version 1");
+  for (const auto& o : outcomes) CHECK(o == "version 2");
   RunResult rows = Run({PgBin() + "psql", "-X", "-At", "-d", dsn, "-c",
                         "SELECT count(*), max(version) FROM hopgate_schema"});
-  CHECK(rows.out == "1|1\n");
+  CHECK(rows.out == "2|2\n");
   // A database migrated by a newer hopgate is refused, not written to.
   RunResult newer = Run({PgBin() + "psql", "-X", "-At", "-d", dsn, "-c",
                          "INSERT INTO hopgate_schema(version) VALUES (99)"});
@@ -378,5 +380,60 @@ TEST_CASE("replicas starting at once migrate an empty database once") {
   REQUIRE(db);
   auto v = hopgate::audit::fleet::Migrate(**db);
   REQUIRE_FALSE(v);
-  CHECK(v.message().find("schema is version 99, newer than this hopgate's (1)") != std::string::npos);
+  CHECK(v.message().find("schema is version 99, newer than this hopgate's (2)") != std::string::npos);
+}
+
+TEST_CASE("a lock cuts the user's live session on another replica and refuses her everywhere") {
+  Fleet f;
+  // alice's live session through gate-b.
+  Process live(f.client.SshJ("alice", f.b->port(), f.target.port(), {"sleep", "120"}),
+               f.dir + "/live.log");
+  REQUIRE(f.b->WaitForAudit("channel_open", "decision", "allow", 30'000));
+  // Both replicas are watching the locks (they migrated and listen).
+  REQUIRE(WaitUntil([&] {
+    return f.a->Log().find("fleet locks: listening for changes") != std::string::npos &&
+           f.b->Log().find("fleet locks: listening for changes") != std::string::npos;
+  }, 30'000));
+
+  RunResult lock = Run({Gate::HopctlBinary(), "lock", "--user", "alice", "--reason",
+                        "left the company", "--database", f.pg.dsn()});
+  INFO(lock.err);
+  REQUIRE(lock.exit_code == 0);
+  auto locked_at = std::chrono::steady_clock::now();
+  int64_t id = std::stoll(lock.out);
+  REQUIRE(WaitUntil([&] { return !live.Running(); }, 20'000));
+  auto cut_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - locked_at).count();
+  WARN("live session cut " << cut_ms << " ms after hopctl lock returned");
+  auto applied = f.b->AuditEvents("lock_applied");
+  REQUIRE(applied.size() == 1);
+  CHECK(applied[0]["user"] == "alice");
+  CHECK(applied[0]["lock_id"] == id);
+  CHECK(applied[0]["reason"] == "left the company");
+  CHECK(f.b->Log().find("locked by the fleet (lock " + std::to_string(id) + ")") != std::string::npos);
+
+  // New logins are refused on every replica, with the reason in the audit log.
+  RunResult refused = f.Login(*f.a, "refused");
+  CHECK(refused.exit_code != 0);
+  bool audited = false;
+  for (const auto& e : LocalEventsOf(*f.a, "auth")) {
+    if (e["result"] == "failure" &&
+        e["reason"].get<std::string>().find("locked by the fleet (lock " + std::to_string(id) +
+                                            ": left the company)") != std::string::npos) {
+      audited = true;
+    }
+  }
+  CHECK(audited);
+
+  RunResult locks = Run({Gate::HopctlBinary(), "locks", "--config", f.a->config_path()});
+  REQUIRE(locks.exit_code == 0);
+  CHECK(locks.out.find(std::to_string(id) + "  user  alice") != std::string::npos);
+  CHECK(locks.out.find("left the company") != std::string::npos);
+
+  RunResult unlock = Run({Gate::HopctlBinary(), "unlock", std::to_string(id), "--database", f.pg.dsn()});
+  CHECK(unlock.exit_code == 0);
+  CHECK(unlock.out == "1 lock lifted\n");
+  CHECK(WaitUntil([&] { return f.Login(*f.a, "again").out == "again\n"; }, 20'000));
+  RunResult none = Run({Gate::HopctlBinary(), "unlock", "--user", "alice", "--database", f.pg.dsn()});
+  CHECK(none.exit_code == 1);
 }

@@ -1,5 +1,9 @@
 #include "audit/fleet/pg.h"
 
+#include <poll.h>
+#include <string.h>
+
+#include <cerrno>
 #include <postgresql/libpq-fe.h>
 
 namespace hopgate::audit::fleet {
@@ -81,6 +85,22 @@ Status Pg::Exec(const std::string& sql, const std::vector<std::optional<std::str
   auto r = Query(sql, params);
   if (!r) return r.error();
   return Status::Ok();
+}
+
+Result<int> Pg::WaitForNotifications(int timeout_ms) {
+  pollfd p{PQsocket(conn_), POLLIN, 0};
+  if (p.fd < 0) return MakeError(Code::kUnavailable, "connection lost");
+  int ready = poll(&p, 1, timeout_ms);
+  if (ready < 0 && errno != EINTR) return MakeError(Code::kInternal, strerror(errno));
+  if (ready > 0 && PQconsumeInput(conn_) == 0) {
+    return MakeError(Code::kUnavailable, Clean(PQerrorMessage(conn_)));
+  }
+  int n = 0;
+  while (PGnotify* note = PQnotifies(conn_)) {
+    PQfreemem(note);
+    ++n;
+  }
+  return n;
 }
 
 std::string RedactDsn(const std::string& dsn) {

@@ -38,6 +38,10 @@ class Pg {
   Status Exec(const std::string& sql, const std::vector<std::optional<std::string>>& params = {});
   // False once the connection broke (the server went away).
   bool Alive() const;
+  // LISTEN support: waits up to `timeout_ms` for the server to send
+  // something, reads it, and returns how many notifications arrived
+  // (an error when the connection broke).
+  Result<int> WaitForNotifications(int timeout_ms);
 
  private:
   explicit Pg(PGconn* conn) : conn_(conn) {}

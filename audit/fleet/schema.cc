@@ -27,6 +27,14 @@ const std::vector<const char*> kMigrations = {
          PRIMARY KEY (origin, seq));
        CREATE INDEX audit_events_conn ON audit_events (conn) WHERE conn IS NOT NULL;
        CREATE INDEX audit_events_time ON audit_events (time);)",
+    // 2: fleet-wide locks (hopctl lock): who may not log in, anywhere.
+    R"(CREATE TABLE fleet_locks (
+         id bigserial PRIMARY KEY,
+         kind text NOT NULL,
+         value text NOT NULL,
+         reason text NOT NULL DEFAULT '',
+         created timestamptz NOT NULL DEFAULT now(),
+         expires timestamptz);)",
 };
 
 Result<int> CurrentVersion(Pg& db) {

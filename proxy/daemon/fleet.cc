@@ -29,4 +29,29 @@ std::unique_ptr<audit::fleet::Copier> StartFleetCopy(const Config& config,
   return copier;
 }
 
+std::unique_ptr<audit::fleet::LockWatcher> StartFleetLocks(const Config& config, Gateway* gw) {
+  if (config.fleet_database.empty()) return nullptr;
+  audit::fleet::LockWatcher::Options o;
+  o.dsn = config.fleet_database;
+  o.on_locks = [gw](std::vector<audit::fleet::FleetLock> locks) {
+    std::map<std::string, Gateway::UserLock> by_user;
+    for (const auto& l : locks) {
+      if (l.kind != "user") continue;
+      auto it = by_user.find(l.value);
+      if (it == by_user.end()) by_user[l.value] = Gateway::UserLock{l.id, l.reason};
+    }
+    gw->SetUserLocks(std::move(by_user));
+  };
+  o.log = [](bool error, const std::string& message) {
+    if (error) {
+      spdlog::warn("{}", message);
+    } else {
+      spdlog::info("{}", message);
+    }
+  };
+  auto watcher = std::make_unique<audit::fleet::LockWatcher>(std::move(o));
+  watcher->Start();
+  return watcher;
+}
+
 }  // namespace hopgate::proxy

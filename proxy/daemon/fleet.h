@@ -6,6 +6,8 @@
 #include <memory>
 
 #include "audit/fleet/copier.h"
+#include "audit/fleet/locks.h"
+#include "proxy/gateway/gateway.h"
 #include "audit/sink.h"
 #include "proxy/config/config.h"
 #include "proxy/metrics/metrics.h"
@@ -17,5 +19,9 @@ namespace hopgate::proxy {
 std::unique_ptr<audit::fleet::Copier> StartFleetCopy(const Config& config,
                                                      std::shared_ptr<audit::FileSink> sink,
                                                      std::shared_ptr<Metrics> metrics);
+
+// Keeps `gw`'s fleet-wide locks current from config.fleet_database
+// (LISTEN/NOTIFY plus a re-read every 5 s); nullptr without a fleet.
+std::unique_ptr<audit::fleet::LockWatcher> StartFleetLocks(const Config& config, Gateway* gw);
 
 }  // namespace hopgate::proxy

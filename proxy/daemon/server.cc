@@ -141,6 +141,7 @@ Result<std::unique_ptr<Server>> Server::Start(Config config,
   }
   if (Status st = s->SwitchUser(); !st) return st.error();
   s->fleet_copier_ = StartFleetCopy(s->gw_->config(), s->audit_sink_, s->metrics_);
+  s->fleet_locks_ = StartFleetLocks(s->gw_->config(), s->gw_.get());
   return s;
 }
 
@@ -477,6 +478,7 @@ void Server::Accept(int listen_fd, const std::string& local) {
 void Server::Shutdown(const std::string& reason) {
   spdlog::info("{}: stopping; closing {} connections", reason, gw_->active());
   listeners_.clear();  // closes them
+  fleet_locks_.reset();
   int64_t open = static_cast<int64_t>(gw_->active());
   // Every connection learns the gateway stops at its next step; recorded
   // sessions end first (each is woken), then the connections carrying them.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "audit/fleet/copier.h"
+#include "audit/fleet/locks.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "proxy/base/privileges.h"
@@ -109,6 +110,7 @@ class Server {
   std::atomic<bool> control_stop_{false};
   std::atomic<bool> reload_requested_{false};
   std::unique_ptr<audit::fleet::Copier> fleet_copier_;  // config fleet: (else null)
+  std::unique_ptr<audit::fleet::LockWatcher> fleet_locks_;  // config fleet: (else null)
 };
 
 }  // namespace hopgate::proxy

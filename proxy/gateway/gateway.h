@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -124,6 +125,14 @@ class Gateway {
   // Asks every connection to re-check its key or certificate against the
   // revocation list now in force (after a reload).
   void RecheckRevocations();
+  // Fleet-wide locks in force (hopctl lock), by user: set by the lock
+  // watcher; every connection then re-checks itself (like a revocation).
+  struct UserLock {
+    int64_t id = 0;
+    std::string reason;
+  };
+  void SetUserLocks(std::map<std::string, UserLock> locks);
+  std::optional<UserLock> UserLocked(const std::string& user) const;
   // Unauthenticated connections and per-source penalties (limits.max_startups,
   // per_source_max_startups, per_source_penalty).
   Startups& startups() { return startups_; }
@@ -160,6 +169,8 @@ class Gateway {
   uint64_t next_recording_ = 1;
   Startups startups_;
   std::atomic<bool> stopping_{false};
+  mutable std::mutex locks_mu_;
+  std::map<std::string, UserLock> user_locks_;  // guarded by locks_mu_
 };
 
 }  // namespace hopgate::proxy

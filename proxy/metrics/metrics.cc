@@ -43,6 +43,7 @@ const char* const Metrics::kAuthReasons[] = {
     "too_many_sessions",
     "method_refused",
     "audit_failure",
+    "locked",
     "other",
     nullptr,
 };
@@ -77,7 +78,8 @@ constexpr const char* kUpstreamFailureReasons[] = {
 constexpr const char* kAuditTypes[] = {
     "server_start",  "server_stop",   "connection_open",  "auth",          "channel_open",
     "channel_close", "session_limit", "connection_close", "policy_reload", "credential_revoked",
-    "session_open", "session_request", "session_close", "sftp", "recording_failed", "other",
+    "session_open", "session_request", "session_close", "sftp", "recording_failed", "lock_applied",
+    "other",
 };
 
 constexpr size_t kNumConnectionResults = std::size(kConnectionResults);
