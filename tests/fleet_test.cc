@@ -206,7 +206,9 @@ struct Fleet {
                                  const std::string& rotate) {
     std::string gdir = dir + "/" + node;
     Run({"mkdir", "-p", gdir});
-    std::string extra = "metrics:\n  listen: \"127.0.0.1:0\"\n"
+    // Logins refused by a lock are retried until it lifts: no penalties.
+    std::string extra = "limits:\n  per_source_penalty: off\n"
+                        "metrics:\n  listen: \"127.0.0.1:0\"\n"
                         "fleet:\n  database: \"" + pg.dsn() + "\"\n  node: " + node + "\n";
     auto gate = std::make_unique<Gate>(gdir, policy, extra, /*start=*/false);
     if (!rotate.empty()) {
@@ -436,4 +438,16 @@ TEST_CASE("a lock cuts the user's live session on another replica and refuses he
   CHECK(WaitUntil([&] { return f.Login(*f.a, "again").out == "again\n"; }, 20'000));
   RunResult none = Run({Gate::HopctlBinary(), "unlock", "--user", "alice", "--database", f.pg.dsn()});
   CHECK(none.exit_code == 1);
+
+  // A lock with --ttl lifts itself.
+  RunResult bad = Run({Gate::HopctlBinary(), "lock", "--user", "alice", "--ttl", "soon", "--database", f.pg.dsn()});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("hopctl: --ttl: ") == 0);
+  RunResult brief = Run({Gate::HopctlBinary(), "lock", "--user", "alice", "--ttl", "3s", "--database", f.pg.dsn()});
+  REQUIRE(brief.exit_code == 0);
+  RunResult listed = Run({Gate::HopctlBinary(), "locks", "--database", f.pg.dsn()});
+  CHECK(listed.out.find(std::to_string(std::stoll(brief.out)) + "  user  alice") != std::string::npos);
+  CHECK(listed.out.find("never") == std::string::npos);  // it has an expiry
+  CHECK(WaitUntil([&] { return f.Login(*f.b, "expired").out == "expired\n"; }, 30'000));
+  CHECK(Run({Gate::HopctlBinary(), "locks", "--database", f.pg.dsn()}).out.find("alice") == std::string::npos);
 }
