@@ -19,6 +19,13 @@ void Fill(json& j, const ServerStop& e) {
   j["connections_closed"] = e.connections_closed;
 }
 
+void Fill(json& j, const DrainStart& e) {
+  j["reason"] = e.reason;
+  j["connections_open"] = e.connections_open;
+  j["recordings_open"] = e.recordings_open;
+  j["drain_timeout"] = e.drain_timeout_s;
+}
+
 void Fill(json& j, const ConnectionOpen& e) {
   j["client_addr"] = e.client_addr;
   j["client_port"] = e.client_port;

@@ -27,6 +27,16 @@ struct ServerStop {
   int64_t connections_closed = 0;
 };
 
+// SIGTERM or hopctl drain: the gateway stopped accepting and gives the open
+// connections until limits.drain_timeout; server_stop follows.
+struct DrainStart {
+  static constexpr const char* kType = "drain_start";
+  std::string reason;               // "SIGTERM", "SIGINT"
+  int64_t connections_open = 0;     // every client connection at the start
+  int64_t recordings_open = 0;      // recorded channels (their terminals are told)
+  int64_t drain_timeout_s = 0;      // limits.drain_timeout
+};
+
 struct ConnectionOpen {
   static constexpr const char* kType = "connection_open";
   std::string client_addr;
@@ -213,7 +223,7 @@ struct RecordingProgress {
 using Body = std::variant<ServerStart, ServerStop, ConnectionOpen, Auth, ChannelOpen,
                           ChannelClose, ConnectionClose, SessionLimit, CredentialRevoked,
                           PolicyReload, SessionOpen, SessionRequest, SessionClose, SftpOperation,
-                          RecordingFailed, Checkpoint, RecordingProgress, LockApplied>;
+                          RecordingFailed, Checkpoint, RecordingProgress, DrainStart, LockApplied>;
 
 struct Event {
   int64_t time_ms = 0;          // Unix milliseconds

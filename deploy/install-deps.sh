@@ -7,6 +7,8 @@ PACKAGES=(
   # build
   bazel-bootstrap g++ libssh-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev
   catch2 nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  # sd_notify: Type=notify readiness, reload and stop states, the watchdog
+  libsystemd-dev
   # the session index behind hopctl sessions (SQLite with full-text search)
   libsqlite3-dev
   # the fleet database client (fleet.database: audit copy, hopctl sessions --database)
@@ -27,6 +29,10 @@ PACKAGES=(
   libfaketime
   # a terminal the hopctl replay tests drive (send-keys, capture-pane)
   tmux
+  # the Debian package and its test: dpkg-deb builds it (strip and objdump
+  # from binutils), its postinst runs adduser, systemd-analyze verifies the
+  # unit, logrotate checks deploy/hopgate.logrotate
+  dpkg adduser binutils systemd logrotate
   # a real PostgreSQL server for the fleet tests (initdb and pg_ctl in a temp dir)
   postgresql
 )

@@ -26,6 +26,8 @@ void AddAuditCommands(CLI::App& app, Commands* out);
 void AddSessionCommands(CLI::App& app, Commands* out);
 // `replay` (replay_cmd.cc).
 void AddReplayCommand(CLI::App& app, Commands* out);
+// `drain` (drain_cmd.cc).
+void AddDrainCommand(CLI::App& app, Commands* out);
 // `lock`, `locks`, `unlock`: fleet-wide locks (fleet_cmd.cc).
 void AddFleetCommands(CLI::App& app, Commands* out);
 

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   AddAuditCommands(app, &commands);
   AddSessionCommands(app, &commands);
   AddReplayCommand(app, &commands);
+  AddDrainCommand(app, &commands);
   AddFleetCommands(app, &commands);
   try {
     app.parse(argc, argv);

@@ -1,5 +1,5 @@
 // Orderly shutdown under load: SIGTERM while 20 passthrough, 5 routed and 5
-// recorded sessions are open. The gateway exits 0, every client's session
+// recorded sessions are open (a 2s drain, then they are closed). The gateway exits 0, every client's session
 // ends, and the audit log and the recordings are complete. Under
 // --config=asan and --config=tsan the harness also fails the test on any
 // sanitizer report from the gateway.
@@ -42,8 +42,9 @@ TEST_CASE("SIGTERM with passthrough, routed and recorded sessions open exits cle
       "    users: [alice]\n"
       "    permit_open: [\"127.0.0.1:" + Port(plain.port()) + "\", \"far:22\"]\n";
   // 30 clients log in at once from one address: above the default
-  // per_source_max_startups.
-  RecordedWorld w(rules, hosts, "", {}, "limits:\n  per_source_max_startups: 30\n");
+  // per_source_max_startups. SIGTERM drains for 2s, then closes them.
+  RecordedWorld w(rules, hosts, "", {},
+                  "limits:\n  per_source_max_startups: 30\n  drain_timeout: 2s\n");
   WriteFile(peers + "/plain/authorized_keys", w.alice.public_line + "\n", 0600);
   WriteFile(peers + "/far/authorized_keys", w.alice.public_line + "\n", 0600);
 
@@ -114,6 +115,11 @@ TEST_CASE("SIGTERM with passthrough, routed and recorded sessions open exits cle
   CHECK(stop["type"] == "server_stop");
   CHECK(stop["reason"] == "SIGTERM");
   CHECK(stop["connections_closed"] == kPassthrough + kRouted + kRecorded);
+  // The drain came first, with every connection still open.
+  auto drains = w.gate->AuditEvents("drain_start");
+  REQUIRE(drains.size() == 1);
+  CHECK(drains[0]["connections_open"] == kPassthrough + kRouted + kRecorded);
+  CHECK(drains[0]["drain_timeout"] == 2);
   int opens = 0, closes = 0, chan_opens = 0, chan_closes = 0;
   for (const auto& e : events) {
     opens += e["type"] == "connection_open";

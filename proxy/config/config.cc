@@ -105,6 +105,16 @@ void ReadPositiveDuration(const YAML::Node& v, const std::string& what, int64_t*
   }
 }
 
+// A liveness interval: a duration, or 0 / off to disable.
+void ReadAliveInterval(const YAML::Node& v, const std::string& what, int64_t* out,
+                       Diagnostics* d) {
+  if (v.IsScalar() && (v.Scalar() == "0" || v.Scalar() == "off")) {
+    *out = 0;
+  } else if (auto s = ReadDuration(v, what, d)) {
+    *out = *s;
+  }
+}
+
 // audit.signing_key, origin, checkpoint_interval, rotate_size, rotate_interval.
 void ParseAuditTree(const YAML::Node& n, Config* c, Diagnostics* d) {
   if (auto l = n["signing_key"]) {
@@ -208,7 +218,8 @@ void ParseLimits(const YAML::Node& r, Config* c, Diagnostics* d) {
   if (!CheckMap(n, {"login_grace_time", "max_startups", "max_sessions_per_user",
                     "max_auth_tries", "connect_timeout", "max_connections",
                     "max_channels_per_connection", "per_source_max_startups",
-                    "per_source_penalty", "per_source_penalty_exempt"},
+                    "per_source_penalty", "per_source_penalty_exempt",
+                    "client_alive_interval", "client_alive_count_max", "drain_timeout"},
                 "limits", d)) {
     return;
   }
@@ -217,6 +228,9 @@ void ParseLimits(const YAML::Node& r, Config* c, Diagnostics* d) {
   }
   if (auto v = n["connect_timeout"]) {
     ReadPositiveDuration(v, "limits.connect_timeout", &c->connect_timeout, d);
+  }
+  if (auto v = n["drain_timeout"]) {
+    if (auto s = ReadDuration(v, "limits.drain_timeout", d)) c->drain_timeout = *s;
   }
   if (auto v = n["max_startups"]) {
     if (auto i = ReadInt(v, "limits.max_startups", 1, 100000, d)) c->max_startups = *i;
@@ -254,6 +268,14 @@ void ParseLimits(const YAML::Node& r, Config* c, Diagnostics* d) {
   }
   if (auto v = n["max_connections"]) {
     if (auto i = ReadInt(v, "limits.max_connections", 1, 1000000, d)) c->max_connections = *i;
+  }
+  if (auto v = n["client_alive_interval"]) {
+    ReadAliveInterval(v, "limits.client_alive_interval", &c->client_alive_interval, d);
+  }
+  if (auto v = n["client_alive_count_max"]) {
+    if (auto i = ReadInt(v, "limits.client_alive_count_max", 1, 1000, d)) {
+      c->client_alive_count_max = *i;
+    }
   }
 }
 
@@ -363,7 +385,8 @@ void ParseRecording(const YAML::Node& r, Config* c, Diagnostics* d) {
 void ParseUpstream(const YAML::Node& r, Config* c, Diagnostics* d) {
   auto n = r["upstream"];
   if (!n) return;
-  if (!CheckMap(n, {"user_ca_key", "max_channels_per_connection", "idle_close", "max_cert_validity"},
+  if (!CheckMap(n, {"user_ca_key", "max_channels_per_connection", "idle_close", "max_cert_validity",
+                    "alive_interval", "alive_count_max"},
                 "upstream", d)) {
     return;
   }
@@ -379,6 +402,14 @@ void ParseUpstream(const YAML::Node& r, Config* c, Diagnostics* d) {
   }
   if (auto v = n["idle_close"]) {
     if (auto s = ReadDuration(v, "upstream.idle_close", d)) c->upstream_idle_close = *s;
+  }
+  if (auto v = n["alive_interval"]) {
+    ReadAliveInterval(v, "upstream.alive_interval", &c->upstream_alive_interval, d);
+  }
+  if (auto v = n["alive_count_max"]) {
+    if (auto i = ReadInt(v, "upstream.alive_count_max", 1, 1000, d)) {
+      c->upstream_alive_count_max = *i;
+    }
   }
   if (auto v = n["max_cert_validity"]) {
     if (auto s = ReadDuration(v, "upstream.max_cert_validity", d)) {
@@ -568,6 +599,7 @@ std::string Config::Dump() const {
   out += "limits:\n";
   out += "  login_grace_time: " + FormatDuration(login_grace_time) + "\n";
   out += "  max_startups: " + std::to_string(max_startups) + "\n";
+  out += "  drain_timeout: " + FormatDuration(drain_timeout) + "\n";
   out += "  per_source_max_startups: " + std::to_string(per_source_max_startups) + "\n";
   if (!per_source_penalty.enabled) {
     out += "  per_source_penalty: off\n";
@@ -588,6 +620,8 @@ std::string Config::Dump() const {
   out += "  connect_timeout: " + FormatDuration(connect_timeout) + "\n";
   out += "  max_connections: " + std::to_string(max_connections) + "\n";
   out += "  max_channels_per_connection: " + std::to_string(max_channels_per_connection) + "\n";
+  out += "  client_alive_interval: " + FormatDuration(client_alive_interval) + "\n";
+  out += "  client_alive_count_max: " + std::to_string(client_alive_count_max) + "\n";
   // Optional paths appear only when set, so the output loads back as is.
   out += "authentication:\n";
   if (!trusted_user_ca_keys.empty()) {
@@ -622,6 +656,8 @@ std::string Config::Dump() const {
   out += "  max_channels_per_connection: " + std::to_string(upstream_max_channels) + "\n";
   out += "  idle_close: " + FormatDuration(upstream_idle_close) + "\n";
   out += "  max_cert_validity: " + FormatDuration(upstream_max_cert_validity) + "\n";
+  out += "  alive_interval: " + FormatDuration(upstream_alive_interval) + "\n";
+  out += "  alive_count_max: " + std::to_string(upstream_alive_count_max) + "\n";
   out += "log_level: " + log_level + "\n";
   if (!user.empty()) out += "user: " + Quote(user) + "\n";
   if (!fleet_database.empty()) {

@@ -58,6 +58,14 @@ struct Config {
   int64_t connect_timeout = 10;     // seconds, per upstream dial
   int64_t max_connections = 10000;  // all connections, authenticated or not
   int64_t max_channels_per_connection = 64;  // open channels of every kind, per connection
+  // Like sshd's ClientAliveInterval/CountMax: after this long with nothing
+  // from the client a keepalive@openssh.com request goes out; a client that
+  // leaves count_max of them unanswered is disconnected. 0: off.
+  int64_t client_alive_interval = 15;  // seconds
+  int64_t client_alive_count_max = 3;
+  // SIGTERM (or hopctl drain): how long open sessions may go on after the
+  // gateway stops accepting; 0 closes them at once.
+  int64_t drain_timeout = 600;      // seconds
 
   // authentication
   std::string trusted_user_ca_keys;  // CA public keys, one per line (optional)
@@ -89,6 +97,10 @@ struct Config {
   int64_t upstream_idle_close = 60;         // seconds after its last channel
   // The longest validity the signer grants a minted certificate (seconds).
   int64_t upstream_max_cert_validity = 600;
+  // The same liveness check for the gateway's own SSH connections to jump
+  // hosts and recorded targets (upstream.alive_interval, alive_count_max).
+  int64_t upstream_alive_interval = 15;  // seconds; 0: off
+  int64_t upstream_alive_count_max = 3;
 
   // The unprivileged account hopgate switches to after start-up (as root:
   // listeners bound, files opened, the signer started). Empty: stay as is.

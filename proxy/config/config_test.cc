@@ -40,6 +40,19 @@ TEST_CASE("defaults are filled in one place") {
   CHECK(r.config->login_grace_time == 30);
   CHECK(r.config->max_startups == 64);
   CHECK(r.config->max_sessions_per_user == 0);
+  CHECK(r.config->drain_timeout == 600);
+  CHECK(r.config->Dump().find("  drain_timeout: 10m\n") != std::string::npos);
+}
+
+TEST_CASE("limits.drain_timeout takes a duration; 0s means no drain") {
+  std::string base = "version: 1\nlisten: [\"0.0.0.0:22\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n";
+  auto zero = ParseConfig(base + "limits:\n  drain_timeout: 0s\n", "/c.yaml");
+  REQUIRE(zero.config);
+  CHECK(zero.config->drain_timeout == 0);
+  auto bad = ParseConfig(base + "limits:\n  drain_timeout: 30\n", "/c.yaml");
+  CHECK_FALSE(bad.config);
+  CHECK(bad.diagnostics.ToString().find("/c.yaml:7:18: limits.drain_timeout: invalid duration") !=
+        std::string::npos);
 }
 
 TEST_CASE("config errors name file:line:col") {
@@ -230,4 +243,42 @@ TEST_CASE("fleet errors name file:line:col") {
   auto missing = ParseConfig(head + "audit: {log: a}\nfleet: {node: gate1}\n", "/m.yaml");
   CHECK_FALSE(missing.config);
   CHECK(missing.diagnostics.ToString().find("missing fleet.database") != std::string::npos);
+}
+
+TEST_CASE("limits.client_alive_* and upstream.alive_* parse, load back, and refuse nonsense") {
+  const std::string head =
+      "version: 1\nlisten: [\"0.0.0.0:22\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n";
+  auto defaults = ParseConfig(head, "/c.yaml");
+  REQUIRE(defaults.config);
+  CHECK(defaults.config->client_alive_interval == 15);
+  CHECK(defaults.config->client_alive_count_max == 3);
+  CHECK(defaults.config->upstream_alive_interval == 15);
+  CHECK(defaults.config->upstream_alive_count_max == 3);
+
+  auto r = ParseConfig(head + "limits:\n  client_alive_interval: 1m\n  client_alive_count_max: 5\n"
+                              "upstream:\n  alive_interval: off\n  alive_count_max: 2\n",
+                       "/c.yaml");
+  INFO(r.diagnostics.ToString());
+  REQUIRE(r.config);
+  CHECK(r.config->client_alive_interval == 60);
+  CHECK(r.config->client_alive_count_max == 5);
+  CHECK(r.config->upstream_alive_interval == 0);
+  CHECK(r.config->upstream_alive_count_max == 2);
+  auto again = ParseConfig(r.config->Dump(), "/c.yaml");
+  INFO(r.config->Dump());
+  REQUIRE(again.config);
+  CHECK(again.config->Dump() == r.config->Dump());
+
+  auto zero = ParseConfig(head + "limits:\n  client_alive_interval: 0\n", "/c.yaml");
+  REQUIRE(zero.config);
+  CHECK(zero.config->client_alive_interval == 0);
+
+  auto bad = ParseConfig(head + "limits:\n  client_alive_interval: soon\n"
+                                "  client_alive_count_max: 0\n",
+                         "/c.yaml");
+  CHECK_FALSE(bad.config);
+  std::string e = bad.diagnostics.ToString();
+  INFO(e);
+  CHECK(e.find("/c.yaml:7:26: limits.client_alive_interval: invalid duration") != std::string::npos);
+  CHECK(e.find("/c.yaml:8:27: limits.client_alive_count_max") != std::string::npos);
 }

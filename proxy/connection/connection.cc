@@ -58,6 +58,7 @@ Connection::~Connection() {
   info_sessions_.clear();
   if (fds_) fds_->UnwatchAll();
   event_.reset();
+  alive_.Detach();
   session_.reset();
   gw_->Unregister(this);
 }
@@ -198,6 +199,7 @@ int64_t Connection::NextDeadline(int64_t now) const {
   } else {
     if (max_session_) next = std::min(next, authenticated_ms_ + ToMs(*max_session_));
     if (idle_timeout_) next = std::min(next, last_activity_ms_ + ToMs(*idle_timeout_));
+    next = std::min(next, alive_.NextDeadline());
   }
   for (const auto& f : forwards_) {
     if (!f->registered) next = std::min(next, std::max(now, f->paused_until_ms));
@@ -259,6 +261,14 @@ void Connection::CheckLimits(int64_t now) {
     }
     end_reason_ = std::string(what) + " reached";
   };
+  if (!alive_.Check(now)) {
+    // The client vanished without closing TCP (or froze): nobody is there
+    // to read a message.
+    end_reason_ = "client_alive timeout: " + alive_.reason();
+    gw_->metrics().Connection("dropped_client_alive");
+    spdlog::warn("conn={} user={} client stopped answering: {}", id_, user_, alive_.reason());
+    return;
+  }
   if (max_session_ && now >= authenticated_ms_ + ToMs(*max_session_)) {
     limit("max_session", *max_session_, max_session_rule_);
   } else if (idle_timeout_ && now >= last_activity_ms_ + ToMs(*idle_timeout_)) {
@@ -451,6 +461,9 @@ int Connection::AuthSucceeded(const AuthAttempt& a) {
   key_type_ = a.key_type;
   fingerprint_ = a.fingerprint;
   startup_slot_.Release();
+  alive_.Attach(session_.get(),
+                {ToMs(gw_->config().client_alive_interval), gw_->config().client_alive_count_max},
+                authenticated_ms_);
   spdlog::info("conn={} user={} authenticated with {} {}{}", id_, Quote(a.user), a.key_type,
                a.fingerprint,
                a.certificate ? " (certificate " + Quote(a.certificate->key_id) + " serial " +

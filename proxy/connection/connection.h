@@ -38,6 +38,7 @@
 #include "proxy/net/decide_open.h"
 #include "proxy/net/dialer.h"
 #include "proxy/gateway/gateway.h"
+#include "proxy/ssh/alive.h"
 #include "proxy/ssh/relay.h"
 #include "proxy/ssh/ssh_util.h"
 #include "proxy/upstream/upstream.h"
@@ -255,6 +256,8 @@ class Connection : public Driven, public LiveConnection {
   std::string max_session_rule_;
   std::optional<int64_t> idle_timeout_;
   std::string idle_timeout_rule_;
+  // limits.client_alive_*: probes a client that has gone silent.
+  AliveCheck alive_;
 
   std::string end_reason_;  // set when the loop must end
   // Why an unauthenticated connection was dropped, for the metrics.

@@ -92,10 +92,12 @@ void Server::ControlLoop() {
     }
     now = SteadyMs();
     if (reload_requested_.exchange(false)) {
+      notify_.Reloading();
       // Also reopen the audit log, for logrotate.
       if (Status st = audit_sink_->Reopen(); !st) spdlog::error("{}", st.message());
       ReloadPolicy("SIGHUP", /*force=*/true);
       reload_at = 0;
+      notify_.Ready("serving; policy " + gw_->policy().Get()->version);
     } else if (reload_at != 0 && now >= reload_at) {
       reload_at = 0;
       ReloadPolicy("file change", /*force=*/false);

@@ -258,6 +258,7 @@ void Server::StartGateway(Config config, std::shared_ptr<audit::Log> log) {
   upstream.connect_timeout_ms = config.connect_timeout * 1000;
   upstream.max_channels = config.upstream_max_channels;
   upstream.idle_close_ms = config.upstream_idle_close * 1000;
+  upstream.alive = {config.upstream_alive_interval * 1000, config.upstream_alive_count_max};
   if (!config.upstream_user_ca_key.empty()) upstream.signer = signer_.get();
   upstream.max_cert_validity = config.upstream_max_cert_validity;
   gw_ = std::make_unique<Gateway>(std::move(config), log, metrics_, std::move(upstream));
@@ -295,6 +296,10 @@ Status Server::ServeMetrics() {
       *why = "shutting down";
       return false;
     }
+    if (gw->draining()) {
+      *why = "draining: not accepting new connections";
+      return false;
+    }
     // One state for /healthz and hopgate_audit_log_healthy.
     bool ok = audit_sink->Check(why);
     metrics->AuditHealthy(ok);
@@ -304,7 +309,8 @@ Status Server::ServeMetrics() {
   if (!served) return Error{served.message()};
   HostPort bound = *ml;
   bound.port = static_cast<uint16_t>(metrics_->ServingPort());
-  spdlog::info("metrics on http://{}/metrics, health on /healthz", bound.ToString());
+  spdlog::info("metrics on http://{}/metrics, health on /healthz (/healthz/ready, /healthz/live)",
+               bound.ToString());
   return Status::Ok();
 }
 
@@ -320,12 +326,30 @@ int Server::Run() {
   std::vector<pollfd> fds;
   fds.push_back({signal_fd_.get(), POLLIN, 0});
   for (const auto& l : listeners_) fds.push_back({l.fd.get(), POLLIN, 0});
+  // The listeners were opened in Start: connections are accepted from now.
+  std::string serving = "serving on";
+  for (const auto& l : listeners_) serving += " " + l.local;
+  notify_.Ready(serving);
   while (true) {
+    notify_.FeedWatchdog(SteadyMs());
+    const bool draining = !drain_reason_.empty();
+    if (draining) {
+      if (std::string over = DrainOver(); !over.empty()) {
+        spdlog::info("drain over: {}", over);
+        StopControl();
+        Shutdown(drain_reason_);
+        return 0;
+      }
+      fds.resize(1);  // the listeners are closed
+    }
     int64_t now = WallMs();
-    int timeout = -1;
+    int timeout = draining ? 200 : -1;  // a drain looks at the connections' count
     bool paused = now < accept_paused_until_;
     for (size_t i = 1; i < fds.size(); ++i) fds[i].events = paused ? 0 : POLLIN;
-    if (paused) timeout = static_cast<int>(accept_paused_until_ - now);
+    if (paused && !draining) timeout = static_cast<int>(accept_paused_until_ - now);
+    if (int64_t wd = notify_.WatchdogDueInMs(SteadyMs()); wd >= 0) {
+      timeout = timeout < 0 ? static_cast<int>(wd) : std::min(timeout, static_cast<int>(wd));
+    }
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -339,13 +363,24 @@ int Server::Run() {
       while (read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGHUP) {
           RequestReload();
-        } else {
-          StopControl();
-          Shutdown(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-          return 0;
+          continue;
         }
+        std::string name = si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT";
+        if (drain_reason_.empty() && gw_->config().drain_timeout > 0) {
+          StartDrain(name);
+          break;  // fds changes: back to the top of the loop
+        }
+        // No drain configured, or a second signal during one: stop now.
+        if (!drain_reason_.empty()) {
+          spdlog::warn("{} during the drain: closing the {} remaining connections now", name,
+                       gw_->active());
+        }
+        StopControl();
+        Shutdown(drain_reason_.empty() ? name : drain_reason_);
+        return 0;
       }
     }
+    if (!drain_reason_.empty()) continue;
     for (size_t i = 1; i < fds.size(); ++i) {
       if (fds[i].revents & POLLIN) Accept(listeners_[i - 1].fd.get(), listeners_[i - 1].local);
     }
@@ -477,6 +512,7 @@ void Server::Accept(int listen_fd, const std::string& local) {
 
 void Server::Shutdown(const std::string& reason) {
   spdlog::info("{}: stopping; closing {} connections", reason, gw_->active());
+  notify_.Stopping("stopping: closing " + std::to_string(gw_->active()) + " connections");
   listeners_.clear();  // closes them
   fleet_locks_.reset();
   int64_t open = static_cast<int64_t>(gw_->active());

@@ -19,6 +19,7 @@
 #include "proxy/config/config.h"
 #include "proxy/signer/signer.h"
 #include "proxy/daemon/file_watcher.h"
+#include "proxy/daemon/service_notify.h"
 #include "proxy/gateway/gateway.h"
 #include "proxy/ssh/host_keys.h"
 #include "proxy/ssh/ssh_util.h"
@@ -79,6 +80,14 @@ class Server {
   void ReloadPolicy(const std::string& trigger, bool force);
   void WatchPolicyFiles();
   void Shutdown(const std::string& reason);
+  // SIGTERM/SIGINT with limits.drain_timeout > 0 (drain.cc): closes the
+  // listeners, marks the gateway not ready, tells recorded sessions' terminals,
+  // audits drain_start; Run stops when the last connection ends or at the
+  // deadline.
+  void StartDrain(const std::string& reason);
+  // While draining: the reason to stop now (every connection ended, or the
+  // deadline passed), or empty to wait on.
+  std::string DrainOver() const;
   // Resolves the names `p` compares addresses against (Policy::
   // NamesToResolve()), keeping earlier answers for names that fail now.
   PolicyStore::Names ResolvePolicyNames(const policy::Policy& p, const PolicyStore::Names& old);
@@ -109,6 +118,8 @@ class Server {
   UniqueFd control_wake_;             // eventfd: a request is waiting
   std::atomic<bool> control_stop_{false};
   std::atomic<bool> reload_requested_{false};
+  ServiceNotifier notify_;            // systemd Type=notify (no-op without NOTIFY_SOCKET)
+  std::string drain_reason_;          // the signal that started a drain; main thread only
   std::unique_ptr<audit::fleet::Copier> fleet_copier_;  // config fleet: (else null)
   std::unique_ptr<audit::fleet::LockWatcher> fleet_locks_;  // config fleet: (else null)
 };

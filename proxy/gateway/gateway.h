@@ -143,6 +143,15 @@ class Gateway {
 
   bool stopping() const { return stopping_.load(); }
   void Stop() { stopping_.store(true); }
+  // Draining (SIGTERM, hopctl drain): no new connections are accepted and
+  // open sessions may go on until `deadline_ms` (steady clock), when the
+  // gateway stops. Recorded sessions tell their terminals once.
+  void StartDrain(int64_t deadline_ms) {
+    drain_deadline_ms_.store(deadline_ms);
+    draining_.store(true);
+  }
+  bool draining() const { return draining_.load(); }
+  int64_t drain_deadline_ms() const { return drain_deadline_ms_.load(); }
 
   static std::string NewConnectionId();
 
@@ -169,6 +178,8 @@ class Gateway {
   uint64_t next_recording_ = 1;
   Startups startups_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> draining_{false};
+  std::atomic<int64_t> drain_deadline_ms_{0};
   mutable std::mutex locks_mu_;
   std::map<std::string, UserLock> user_locks_;  // guarded by locks_mu_
 };

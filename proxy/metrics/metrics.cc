@@ -64,6 +64,7 @@ constexpr const char* kConnectionResults[] = {
     "dropped_login_grace",
     "dropped_auth_tries",
     "handshake_failed",
+    "dropped_client_alive",
     "other",
 };
 constexpr const char* kAuthMethods[] = {
@@ -403,12 +404,18 @@ std::string MetricsImpl::Scrape() const {
 
 HttpReply MetricsImpl::Route(std::string_view method, std::string_view path) {
   const char* kText = "text/plain; charset=utf-8";
-  if (path != "/metrics" && path != "/healthz") return {404, kText, "not found\n"};
+  if (path != "/metrics" && path != "/healthz" && path != "/healthz/ready" &&
+      path != "/healthz/live") {
+    return {404, kText, "not found\n"};
+  }
   if (method != "GET" && method != "HEAD") return {405, kText, "method not allowed\n", true};
   try {
     if (path == "/metrics") {
       return {200, "text/plain; version=0.0.4; charset=utf-8", Scrape()};
     }
+    // Liveness: the process answers. Readiness (/healthz/ready, and /healthz
+    // as before): the health callback (audit log writable, not draining).
+    if (path == "/healthz/live") return {200, kText, "ok\n"};
     std::string why_not;
     if (!healthy_ || healthy_(&why_not)) return {200, kText, "ok\n"};
     if (why_not.empty()) why_not = "unhealthy";

@@ -27,7 +27,9 @@ class Metrics {
   virtual ~Metrics() = default;
 
   // Serves GET /metrics (text exposition format 0.0.4) and GET /healthz
-  // (200 "ok" while `healthy()` returns true, else 503 with the reason) on
+  // (200 "ok" while `healthy()` returns true, else 503 with the reason;
+  // GET /healthz/ready is the same check, for load balancers and readiness
+  // probes; GET /healthz/live answers 200 "ok" while the process serves) on
   // `listen`, from background threads (civetweb with 2 threads); any other
   // path gets 404. IPv6 addresses are refused when the installed civetweb
   // lacks IPv6, as Debian 12's does. `healthy` is called from those
@@ -47,7 +49,8 @@ class Metrics {
   // "rejected_per_source_max_startups", "rejected_penalty" (a source refused
   // for failed logins), "rejected_max_connections", "rejected_no_descriptors" (shed at the
   // open-files limit), "dropped_login_grace", "dropped_auth_tries",
-  // "handshake_failed". Unknown values count as "other".
+  // "handshake_failed", "dropped_client_alive" (no answer to
+  // limits.client_alive_count_max keepalives). Unknown values count as "other".
   virtual void Connection(const std::string& result) = 0;
   // hopgate_connections_active (+1 when a connection thread starts, -1 at its end).
   virtual void ConnectionsActive(int delta) = 0;

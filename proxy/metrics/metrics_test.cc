@@ -219,7 +219,7 @@ TEST_CASE("every series exists at zero before any traffic") {
   CHECK(HasLine(text, "hopgate_build_info{version=\"1.2.3-test\"} 1"));
   CHECK(HasLine(text, "hopgate_connections_total{result=\"accepted\"} 0"));
   CHECK(HasLine(text, "hopgate_connections_total{result=\"other\"} 0"));
-  CHECK(CountLinesStartingWith(text, "hopgate_connections_total{") == 10);
+  CHECK(CountLinesStartingWith(text, "hopgate_connections_total{") == 11);
   CHECK(HasLine(text, "hopgate_connections_active 0"));
   // 5 methods x (1 success + 15 failure reasons).
   CHECK(CountLinesStartingWith(text, "hopgate_auth_total{") == 80);

@@ -103,6 +103,7 @@ void RecordedSession::HandleTcpipForward(ssh_message msg, bool cancel) {
   }
   int bound = 0;
   busy_ = true;
+  up_alive_.Settle();  // libssh holds one global request at a time
   ssh_set_blocking(up_.get(), 1);
   int rc = ssh_channel_listen_forward(up_.get(), address.c_str(), port, &bound);
   ssh_set_blocking(up_.get(), 0);

@@ -422,6 +422,18 @@ void RecordedSession::EndAll(const std::string& message, const std::string& reas
   }
 }
 
+void RecordedSession::NoticeDrain(int64_t now) {
+  int64_t left_s = std::max<int64_t>(0, (gw_->drain_deadline_ms() - now + 999) / 1000);
+  std::string msg = "\r\nhopgate: this gateway is draining for maintenance; it will close this "
+                    "session in " + std::to_string(left_s) +
+                    "s. Open new sessions through the gateway again to reach another one.\r\n";
+  for (auto& b : bridges_) {
+    if (b->done || b->drain_noticed || b->kind != "session" || !b->in) continue;
+    b->drain_noticed = true;
+    ssh_channel_write_stderr(b->in.get(), msg.data(), static_cast<uint32_t>(msg.size()));
+  }
+}
+
 void RecordedSession::EndForLimit(const char* limit, int64_t seconds, const std::string& message) {
   end_reason_ = limit;
   audit::SessionLimit e;
@@ -451,12 +463,22 @@ int64_t RecordedSession::FlushRecordings(int64_t now) {
 
 void RecordedSession::Loop() {
   const auto& g = spec_.decision.grants;
+  up_alive_.Attach(up_.get(),
+                   {gw_->config().upstream_alive_interval * 1000,
+                    gw_->config().upstream_alive_count_max},
+                   gw_->NowMs());
   while (true) {
     int64_t now = gw_->NowMs();
+    if (end_reason_.empty() && !up_alive_.Check(now)) {
+      end_reason_ = "the target stopped answering (" + up_alive_.reason() + ")";
+      spdlog::warn("conn={} recorded session {}: {}", spec_.connection_id, spec_.session_id,
+                   end_reason_);
+    }
     AcceptForwarded();
     for (auto& b : incoming_) bridges_.push_back(std::move(b));
     incoming_.clear();
     if (gw_->stopping() && end_reason_.empty()) end_reason_ = "gateway shutting down";
+    if (gw_->draining() && end_reason_.empty()) NoticeDrain(now);
     if (end_reason_.empty() && g.max_session && now >= started_ms_ + *g.max_session * 1000) {
       EndForLimit("max_session", *g.max_session,
                   "session time limit reached (max_session " + std::to_string(*g.max_session) +
@@ -500,6 +522,7 @@ void RecordedSession::Loop() {
                  (!b->sftp_out.empty() && b->up && ssh_channel_window_size(b->up.get()) > 0);
     }
     if (flush_at >= 0) next = std::min(next, flush_at);
+    next = std::min(next, up_alive_.NextDeadline());
     if (pending || !incoming_.empty()) next = std::min(next, now + 5);
     ssh_event_dopoll(event_.get(), static_cast<int>(std::max<int64_t>(0, next - now) + 1));
     ssh_session in = inner_.get();

@@ -21,6 +21,7 @@
 #include "audit/sftp.h"
 #include "proxy/gateway/gateway.h"
 #include "proxy/recorded/recorded_session.h"
+#include "proxy/ssh/alive.h"
 #include "proxy/ssh/ssh_util.h"
 
 namespace hopgate::proxy {
@@ -109,6 +110,7 @@ class RecordedSession {
     std::optional<int> exit_status;
     std::string exit_signal;
     bool done = false;
+    bool drain_noticed = false;  // told its terminal that the gateway drains
     std::string close_reason;
     // direct-tcpip: the first bytes each way are checked for an SSH
     // identification string (a hop through the recorded session).
@@ -240,6 +242,9 @@ class RecordedSession {
   void RecordFailed(Bridge& b, const std::string& error);
   void Finish(Bridge& b, const std::string& reason);
   void EndAll(const std::string& message, const std::string& reason);
+  // While the gateway drains: tells each session channel's terminal once
+  // (on stderr) when the session will be closed.
+  void NoticeDrain(int64_t now);
   void Audit(const audit::Body& body);
   std::optional<std::string> ForcedCommand() { return Live().grants.force_command; }
   // The session's decision under the policy in force now (decided again
@@ -265,6 +270,9 @@ class RecordedSession {
   int wake_fd_ = -1;  // eventfd the gateway writes when it stops
   BindPtr bind_;
   SessionPtr inner_;
+  // upstream.alive_*: the target's liveness; declared before up_, whose
+  // packets it counts, so it outlives it.
+  AliveCheck up_alive_;
   SessionPtr up_;
   EventPtr event_;
   ssh_server_callbacks_struct server_cb_{};

@@ -246,10 +246,16 @@ class Link : public std::enable_shared_from_this<Link> {
   void Run() {
     ssh_session s = session_.get();
     std::string end;
+    alive_.Attach(s, pool_->options_.alive, SteadyMs());
     while (true) {
       int64_t now = SteadyMs();
       if (!TakeRequests(s)) {
         end = "gateway shutting down";
+        break;
+      }
+      if (!alive_.Check(now)) {
+        end = "keepalive timeout: " + alive_.reason();
+        spdlog::warn("upstream {}: the hop stopped answering: {}", name_, alive_.reason());
         break;
       }
       AdvanceOpens(s, now);
@@ -259,6 +265,9 @@ class Link : public std::enable_shared_from_this<Link> {
         break;
       }
       int64_t timeout = opening_.empty() ? std::min<int64_t>(idle_close_ms_ + 10, 60'000) : 1000;
+      if (alive_.NextDeadline() != AliveCheck::kNever) {
+        timeout = std::clamp<int64_t>(alive_.NextDeadline() - now + 1, 1, timeout);
+      }
       // Nested polls above may have seen the hop go: do not sleep on it.
       if (HopGone(s)) {
         end = "the hop closed the connection";
@@ -374,6 +383,7 @@ class Link : public std::enable_shared_from_this<Link> {
     ssh_disconnect(s);
     fds_.reset();
     event_.reset();
+    alive_.Detach();
     session_.reset();
   }
 
@@ -396,6 +406,7 @@ class Link : public std::enable_shared_from_this<Link> {
   int64_t idle_since_ms_ = 0;
 
   // The link's thread only.
+  AliveCheck alive_;  // upstream.alive_*
   std::vector<std::shared_ptr<StreamRequest>> opening_;
   std::vector<std::unique_ptr<TcpRelay>> relays_;
 };

@@ -34,6 +34,7 @@
 #include "proxy/net/dialer.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/net/resolver.h"
+#include "proxy/ssh/alive.h"
 #include "proxy/ssh/ssh_util.h"
 #include "proxy/upstream/ssh_login.h"
 
@@ -86,6 +87,9 @@ class UpstreamPool {
     signer::Signer* signer = nullptr;
     int64_t max_cert_validity = 600;  // seconds asked for (upstream.max_cert_validity)
     Resolver* resolver = nullptr;              // for jump hosts' names; outlives the pool
+    // upstream.alive_interval / alive_count_max: a link whose hop stops
+    // answering keepalives is closed (its streams end).
+    AliveSettings alive;
   };
   UpstreamPool(Options options, Metrics* metrics);
   ~UpstreamPool();  // Shutdown()

@@ -465,8 +465,21 @@ Gate::Gate(const std::string& dir, const std::string& policy_yaml,
   audit_ = dir + "/audit.jsonl";
   log_ = dir + "/hopgate.log";
   WriteFile(policy_, policy_yaml, 0600);
+  // Tests stop their gateway with SIGTERM and expect it gone at once: no
+  // drain (limits.drain_timeout 0s) unless the test sets one.
+  std::string extra = extra_config;
+  if (!extra.empty() && extra.back() != '\n') extra += '\n';
+  if (extra.find("drain_timeout") == std::string::npos) {
+    size_t at = extra.rfind("limits:\n", 0) == 0 ? 0 : extra.find("\nlimits:\n");
+    if (at == std::string::npos) {
+      extra += "limits:\n  drain_timeout: 0s\n";
+    } else {
+      at = extra.find('\n', at + 1) + 1;
+      extra.insert(at, "  drain_timeout: 0s\n");
+    }
+  }
   std::string cfg = "version: 1\nlisten: [\"127.0.0.1:0\"]\nhost_keys: [" + dir + "/host_ed25519]\npolicy: " + policy_ +
-                    "\naudit:\n  log: " + audit_ + "\n" + extra_config;
+                    "\naudit:\n  log: " + audit_ + "\n" + extra;
   WriteFile(config_, cfg, 0600);
   if (start) Start();
 }

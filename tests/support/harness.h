@@ -99,6 +99,8 @@ class Sshd {
   int port() const { return port_; }
   const std::string& log_path() const { return log_; }
   const std::string& host_key_line() const { return host_key_line_; }
+  // The listening sshd (its connections are its child processes).
+  pid_t pid() const { return proc_->pid(); }
 
  private:
   int port_;
