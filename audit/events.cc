@@ -185,6 +185,12 @@ void Fill(json& j, const Checkpoint& e) {
   j["reason"] = e.reason;
 }
 
+void Fill(json& j, const LockApplied& e) {
+  j["user"] = e.user;
+  j["lock_id"] = e.lock_id;
+  j["reason"] = e.reason;
+}
+
 void Fill(json& j, const RecordingProgress& e) {
   j["session"] = e.session;
   j["channel"] = e.channel;

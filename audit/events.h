@@ -123,6 +123,15 @@ struct CredentialRevoked {
   std::string reason;  // "revoked (serial 7)", ...
 };
 
+// A live connection closed because a fleet-wide lock (hopctl lock) covers
+// its user.
+struct LockApplied {
+  static constexpr const char* kType = "lock_applied";
+  std::string user;
+  int64_t lock_id = 0;
+  std::string reason;
+};
+
 struct PolicyReload {
   static constexpr const char* kType = "policy_reload";
   bool success = false;
@@ -243,7 +252,7 @@ using Body = std::variant<ServerStart, ServerStop, ConnectionOpen, Auth, Channel
                           ChannelClose, ConnectionClose, SessionLimit, CredentialRevoked,
                           PolicyReload, SessionOpen, SessionRequest, SessionClose, SftpOperation,
                           RecordingFailed, Checkpoint, RecordingProgress, DrainStart,
-                          ProxyProtocolRefused, AuditSuppressed>;
+                          ProxyProtocolRefused, AuditSuppressed, LockApplied>;
 
 struct Event {
   int64_t time_ms = 0;          // Unix milliseconds

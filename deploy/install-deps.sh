@@ -11,6 +11,8 @@ PACKAGES=(
   libsystemd-dev
   # the session index behind hopctl sessions (SQLite with full-text search)
   libsqlite3-dev
+  # the fleet database client (fleet.database: audit copy, hopctl sessions --database)
+  libpq-dev
   # real peers for the demo and the tests
   openssh-server openssh-client
   # test tools: curl (HTTP and SOCKS client), promtool (checks the metrics
@@ -34,6 +36,8 @@ PACKAGES=(
   # a real load balancer in front of the gateway: sends PROXY protocol v1
   # and v2 headers (tests/proxy_protocol_test)
   haproxy
+  # a real PostgreSQL server for the fleet tests (initdb and pg_ctl in a temp dir)
+  postgresql
 )
 
 missing=()

@@ -28,5 +28,7 @@ void AddSessionCommands(CLI::App& app, Commands* out);
 void AddReplayCommand(CLI::App& app, Commands* out);
 // `drain` (drain_cmd.cc).
 void AddDrainCommand(CLI::App& app, Commands* out);
+// `lock`, `locks`, `unlock`: fleet-wide locks (fleet_cmd.cc).
+void AddFleetCommands(CLI::App& app, Commands* out);
 
 }  // namespace hopgate::hopctl

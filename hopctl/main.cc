@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   AddSessionCommands(app, &commands);
   AddReplayCommand(app, &commands);
   AddDrainCommand(app, &commands);
+  AddFleetCommands(app, &commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "audit/fleet/fleet_index.h"
 #include "audit/index.h"
 #include "audit/timestamps.h"
 #include "common/time_util.h"
@@ -26,6 +27,7 @@ namespace {
 // Where the log and recordings are, and how to index them.
 struct Source {
   std::string config, audit, index, recordings;
+  std::string database;  // the fleet database: every replica's sessions
   bool reindex = false;
 };
 
@@ -38,6 +40,44 @@ void AddSourceOptions(CLI::App* cmd, Source* src) {
                   "where the recordings are, when moved with the log (default: from --config, or "
                   "recordings/ beside the log)");
   cmd->add_flag("--reindex", src->reindex, "rebuild the index from the log and recordings");
+  cmd->add_option("--database", src->database,
+                  "the fleet database (postgresql://...): sessions of every replica (default: "
+                  "fleet.database of --config)");
+}
+
+// The fleet database to read, from --database or --config's fleet.database;
+// empty for a local log. `*failed` after printing why the config is bad.
+std::string FleetDsn(const Source& src, bool* failed) {
+  *failed = false;
+  if (!src.database.empty()) {
+    if (!src.audit.empty()) {
+      fprintf(stderr, "hopctl: give --database or --audit, not both\n");
+      *failed = true;
+    }
+    return src.database;
+  }
+  if (src.config.empty() || !src.audit.empty()) return "";
+  proxy::ConfigLoad cl = proxy::LoadConfig(src.config);
+  if (!cl.config) {
+    fprintf(stderr, "%s", cl.diagnostics.ToString().c_str());
+    *failed = true;
+    return "";
+  }
+  return cl.config->fleet_database;
+}
+
+// Every replica's events read back from the fleet database; nullptr after
+// printing why. `connection`: only the replicas that served it.
+std::unique_ptr<audit::fleet::FleetIndex> OpenFleet(const std::string& dsn,
+                                                    const std::string& connection = "") {
+  auto fleet = audit::fleet::FleetIndex::Open(
+      dsn, [](const std::string& w) { fprintf(stderr, "hopctl: warning: %s\n", Safe(w).c_str()); },
+      connection);
+  if (!fleet) {
+    fprintf(stderr, "hopctl: fleet database: %s\n", Safe(fleet.message()).c_str());
+    return nullptr;
+  }
+  return std::move(*fleet);
 }
 
 int64_t NowMs() {
@@ -144,16 +184,21 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
-void PrintSessions(const std::vector<audit::SessionSummary>& list) {
+// `nodes` (a fleet): each row's replica, in a NODE column after the id.
+void PrintSessions(const std::vector<audit::SessionSummary>& list,
+                   const std::vector<std::string>* nodes = nullptr) {
   std::vector<std::vector<std::string>> rows = {{"ID", "START", "DURATION", "USER", "SOURCE",
                                                  "TARGETS", "LOGINS", "RECORDED", "UP", "DOWN",
                                                  "EXIT", "END"}};
-  for (const auto& s : list) {
+  if (nodes) rows[0].insert(rows[0].begin() + 1, "NODE");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const audit::SessionSummary& s = list[i];
     std::string end = s.end_reason.empty() ? (s.end_ms ? "-" : "(open)") : Safe(s.end_reason);
     rows.push_back({Safe(s.id), StartText(s), DurationText(s), s.user.empty() ? "-" : Safe(s.user),
                     s.Source().empty() ? "-" : Safe(s.Source()), Joined(s.targets), Joined(s.logins),
                     s.recorded ? "yes" : "no", HumanBytes(s.bytes_up), HumanBytes(s.bytes_down),
                     ExitText(s), end});
+    if (nodes) rows.back().insert(rows.back().begin() + 1, Safe((*nodes)[i]));
   }
   PrintTable(rows);
 }
@@ -166,24 +211,64 @@ struct SessionsArgs {
   size_t limit = 0;
 };
 
-int RunGrep(audit::SessionIndex& ix, const SessionsArgs& a) {
+// --grep over one index, or over every replica's (a fleet): one listing.
+int RunGrep(const std::vector<audit::SessionIndex*>& indexes, const SessionsArgs& a) {
   size_t n = 0;
   if (a.json) printf("[");
-  Status st = ix.Grep(a.grep, a.filter, a.limit, [&](const audit::TextMatch& m) {
-    if (a.json) {
-      printf("%s\n  %s", n == 0 ? "" : ",", m.ToJson().dump(-1, ' ', false,
-                                                            nlohmann::json::error_handler_t::replace).c_str());
-    } else {
-      printf("%s +%.3fs %s: %s\n", Safe(m.part).c_str(), m.offset, m.kind.c_str(), Safe(m.text).c_str());
+  for (audit::SessionIndex* ix : indexes) {
+    size_t limit = a.limit == 0 ? 0 : a.limit - std::min(a.limit, n);
+    if (a.limit != 0 && limit == 0) break;
+    Status st = ix->Grep(a.grep, a.filter, limit, [&](const audit::TextMatch& m) {
+      if (a.json) {
+        printf("%s\n  %s", n == 0 ? "" : ",", m.ToJson().dump(-1, ' ', false,
+                                                              nlohmann::json::error_handler_t::replace).c_str());
+      } else {
+        printf("%s +%.3fs %s: %s\n", Safe(m.part).c_str(), m.offset, m.kind.c_str(), Safe(m.text).c_str());
+      }
+      ++n;
+    });
+    if (!st) {
+      if (a.json) printf("]\n");
+      fprintf(stderr, "hopctl: %s\n", Safe(st.message()).c_str());
+      return 2;
     }
-    ++n;
-  });
+  }
   if (a.json) printf(n == 0 ? "]\n" : "\n]\n");
-  if (!st) {
-    fprintf(stderr, "hopctl: %s\n", Safe(st.message()).c_str());
+  return n > 0 ? 0 : 1;
+}
+
+// sessions --database: every replica's sessions, each with its node.
+int RunFleetSessions(const std::string& dsn, const SessionsArgs& a) {
+  auto fleet = OpenFleet(dsn);
+  if (!fleet) return 2;
+  if (!a.grep.empty()) {
+    std::vector<audit::SessionIndex*> indexes;
+    for (auto& r : fleet->replicas()) indexes.push_back(r.index.get());
+    return RunGrep(indexes, a);
+  }
+  auto rows = fleet->Sessions(a.filter);
+  if (!rows) {
+    fprintf(stderr, "hopctl: fleet database: %s\n", Safe(rows.message()).c_str());
     return 2;
   }
-  return n > 0 ? 0 : 1;
+  if (a.json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& r : *rows) {
+      nlohmann::json j = r.session.ToJson();
+      j["node"] = r.node;
+      arr.push_back(std::move(j));
+    }
+    printf("%s\n", arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return 0;
+  }
+  std::vector<audit::SessionSummary> list;
+  std::vector<std::string> nodes;
+  for (auto& r : *rows) {
+    list.push_back(std::move(r.session));
+    nodes.push_back(r.node);
+  }
+  PrintSessions(list, &nodes);
+  return 0;
 }
 
 int RunSessions(SessionsArgs a) {
@@ -201,9 +286,13 @@ int RunSessions(SessionsArgs a) {
     fprintf(stderr, "hopctl: %s\n", st.message().c_str());
     return 2;
   }
+  bool bad_config = false;
+  std::string dsn = FleetDsn(a.src, &bad_config);
+  if (bad_config) return 2;
+  if (!dsn.empty()) return RunFleetSessions(dsn, a);
   auto ix = OpenIndex(a.src);
   if (!ix) return 2;
-  if (!a.grep.empty()) return RunGrep(*ix, a);
+  if (!a.grep.empty()) return RunGrep({ix.get()}, a);
   auto list = ix->Sessions(a.filter);
   if (!list) {
     fprintf(stderr, "hopctl: %s\n", Safe(list.message()).c_str());
@@ -219,9 +308,29 @@ int RunSessions(SessionsArgs a) {
   return 0;
 }
 
+int ShowFrom(audit::SessionIndex* ix, const std::string& id, bool json, const std::string& node);
+
 int RunShow(const Source& src, const std::string& id, bool json) {
-  auto ix = OpenIndex(src);
-  if (!ix) return 2;
+  bool bad_config = false;
+  std::string dsn = FleetDsn(src, &bad_config);
+  if (bad_config) return 2;
+  if (dsn.empty()) {
+    auto ix = OpenIndex(src);
+    if (!ix) return 2;
+    return ShowFrom(ix.get(), id, json, "");
+  }
+  auto fleet = OpenFleet(dsn, ParseScope(id).connection);
+  if (!fleet) return 2;
+  if (fleet->replicas().empty()) {
+    fprintf(stderr, "hopctl: no session %s in the fleet database\n", Safe(id).c_str());
+    return 1;
+  }
+  auto& replica = fleet->replicas().front();
+  return ShowFrom(replica.index.get(), id, json, replica.node);
+}
+
+// One session's story from `ix`; `node`: the replica that served it (fleet).
+int ShowFrom(audit::SessionIndex* ix, const std::string& id, bool json, const std::string& node) {
   StoryScope scope = ParseScope(id);
   auto summary = ix->Session(scope.connection);
   if (!summary) {
@@ -254,6 +363,7 @@ int RunShow(const Source& src, const std::string& id, bool json) {
   if (json) {
     nlohmann::json out;
     out["session"] = (*summary)->ToJson();
+    if (!node.empty()) out["node"] = node;
     out["events"] = mine;
     out["recordings"] = nlohmann::json::array();
     for (const auto& r : *recordings) {
@@ -264,6 +374,7 @@ int RunShow(const Source& src, const std::string& id, bool json) {
     printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
+  if (!node.empty()) printf("node: %s\n", Safe(node).c_str());
   for (const auto& line : TellStory(**summary, mine, *recordings)) printf("%s\n", line.c_str());
   return 0;
 }

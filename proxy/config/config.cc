@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <algorithm>
@@ -426,6 +427,52 @@ void ParseLogLevel(const YAML::Node& r, Config* c, Diagnostics* d) {
   }
 }
 
+// Optional `fleet` section: the shared PostgreSQL and this replica's name.
+void ParseFleet(const YAML::Node& r, Config* c, Diagnostics* d) {
+  auto n = r["fleet"];
+  if (!n) return;
+  if (!CheckMap(n, {"database", "node"}, "fleet", d)) return;
+  if (auto v = n["database"]) {
+    c->where["fleet.database"] = d->Locate(v);
+    if (auto s = ReadString(v, "fleet.database", d)) {
+      if (s->rfind("postgresql://", 0) != 0 && s->rfind("postgres://", 0) != 0) {
+        d->Error(v, "fleet.database must be a PostgreSQL URI (postgresql://user@host:5432/db)");
+      } else {
+        c->fleet_database = *s;
+      }
+    }
+  } else {
+    d->Error(n, "missing fleet.database (fleet: {database: \"postgresql://...\"})");
+  }
+  if (auto v = n["node"]) {
+    if (auto s = ReadString(v, "fleet.node", d)) {
+      bool clean = !s->empty() && s->size() <= 64 &&
+                   std::all_of(s->begin(), s->end(), [](unsigned char ch) {
+                     return isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
+                   });
+      if (!clean) {
+        d->Error(v, "fleet.node must be 1-64 letters, digits, '-', '_' or '.' (e.g. gate1)");
+      } else {
+        c->fleet_node = *s;
+      }
+    }
+  }
+}
+
+// In a fleet the audit origin names the replica: hopgate/<fleet.node>.
+void ApplyFleetOrigin(const YAML::Node& r, Config* c, Diagnostics* d) {
+  if (c->fleet_database.empty()) return;
+  if (c->fleet_node.empty()) c->fleet_node = LocalHostname();
+  std::string origin = "hopgate/" + c->fleet_node;
+  if (!c->audit_origin.empty() && c->audit_origin != origin) {
+    auto o = r["audit"]["origin"];
+    d->Error(o, "audit.origin must be " + Quote(origin) +
+                    " in a fleet (hopgate/<fleet.node>), or be left out");
+    return;
+  }
+  c->audit_origin = origin;
+}
+
 }  // namespace
 
 ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
@@ -438,7 +485,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   const YAML::Node& r = *root;
   if (!CheckMap(r,
                 {"version", "listen", "host_keys", "policy", "audit", "limits", "authentication",
-                 "metrics", "recording", "upstream", "log_level", "user"},
+                 "metrics", "recording", "upstream", "log_level", "user", "fleet"},
                 "the config", d)) {
     return out;
   }
@@ -458,6 +505,8 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   ParseUpstream(r, &c, d);
   ParseLogLevel(r, &c, d);
   ParseUser(r, &c, d);
+  ParseFleet(r, &c, d);
+  ApplyFleetOrigin(r, &c, d);
 
   if (c.recordings_dir.empty()) {
     c.recordings_dir = c.audit_log.empty() ? "" : DirOf(c.audit_log) + "/recordings";
@@ -503,6 +552,20 @@ std::string Config::Where(const std::string& key) const {
   if (it == where.end()) return file + ": " + key + " (default)";
   return it->second.ToString() + ": " + key;
 }
+
+namespace {
+// postgresql://user:secret@host/db -> postgresql://user:REDACTED@host/db
+std::string RedactPassword(const std::string& uri) {
+  size_t scheme = uri.find("://");
+  if (scheme == std::string::npos) return uri;
+  size_t at = uri.find('@', scheme + 3);
+  size_t slash = uri.find('/', scheme + 3);
+  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return uri;
+  size_t colon = uri.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return uri;
+  return uri.substr(0, colon + 1) + "REDACTED" + uri.substr(at);
+}
+}  // namespace
 
 std::string Config::Dump() const {
   std::string out = "version: 1\nlisten:\n";
@@ -586,6 +649,10 @@ std::string Config::Dump() const {
   out += "  alive_count_max: " + std::to_string(upstream_alive_count_max) + "\n";
   out += "log_level: " + log_level + "\n";
   if (!user.empty()) out += "user: " + Quote(user) + "\n";
+  if (!fleet_database.empty()) {
+    out += "fleet:\n  database: " + Quote(RedactPassword(fleet_database)) + "\n";
+    out += "  node: " + Quote(fleet_node) + "\n";
+  }
   return out;
 }
 

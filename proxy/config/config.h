@@ -116,6 +116,11 @@ struct Config {
 
   std::string log_level = "info";   // debug, info, warning, error
 
+  // fleet: replicas sharing one PostgreSQL (audit/fleet). Empty database:
+  // no fleet. In a fleet the audit origin is "hopgate/<fleet_node>".
+  std::string fleet_database;  // libpq URI, postgresql://...
+  std::string fleet_node;      // this replica's name; default the hostname
+
   // Where each path-valued key was written (for messages about the file it
   // names): "audit.log" -> hopgate.yaml:6:8.
   std::map<std::string, SourceLocation> where;

@@ -190,6 +190,61 @@ TEST_CASE("config: user and upstream.max_cert_validity") {
              Catch::Contains("upstream.max_cert_validity must be between 1m and 24h"));
 }
 
+TEST_CASE("fleet: the database, the node, and the audit origin it implies") {
+  const std::string base =
+      "version: 1\nlisten: [\"0.0.0.0:22\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n";
+  auto r = ParseConfig(base + "fleet:\n  database: \"postgresql://hopgate:pw@db1:5432/hopgate\"\n"
+                              "  node: gate-2\n",
+                       "/c.yaml");
+  INFO(r.diagnostics.ToString());
+  REQUIRE(r.config);
+  CHECK(r.config->fleet_database == "postgresql://hopgate:pw@db1:5432/hopgate");
+  CHECK(r.config->fleet_node == "gate-2");
+  CHECK(r.config->audit_origin == "hopgate/gate-2");
+  std::string dump = r.config->Dump();
+  CHECK(dump.find("postgresql://hopgate:REDACTED@db1:5432/hopgate") != std::string::npos);
+  CHECK(dump.find("pw@") == std::string::npos);
+  auto again = ParseConfig(dump, "/c.yaml");
+  INFO(again.diagnostics.ToString());
+  CHECK(again.config);
+
+  // Without fleet.node, the hostname names the replica.
+  auto h = ParseConfig(base + "fleet: {database: \"postgres://db1/hopgate\"}\n", "/c.yaml");
+  REQUIRE(h.config);
+  CHECK_FALSE(h.config->fleet_node.empty());
+  CHECK(h.config->audit_origin == "hopgate/" + h.config->fleet_node);
+
+  // No fleet: no database, origin as before.
+  auto none = ParseConfig(base, "/c.yaml");
+  REQUIRE(none.config);
+  CHECK(none.config->fleet_database.empty());
+}
+
+TEST_CASE("fleet errors name file:line:col") {
+  const std::string head = "version: 1\nlisten: [\"0.0.0.0:22\"]\nhost_keys: [k]\npolicy: p\n";
+  auto bad = ParseConfig(head + "audit: {log: a}\nfleet:\n  database: \"mysql://db1/x\"\n"
+                                "  node: \"gate 1/a\"\n  nodes: 2\n",
+                         "/etc/hopgate/f.yaml");
+  CHECK_FALSE(bad.config);
+  std::string e = bad.diagnostics.ToString();
+  INFO(e);
+  CHECK(e.find("/etc/hopgate/f.yaml:9:3") != std::string::npos);  // unknown key nodes
+  CHECK(e.find("/etc/hopgate/f.yaml:7:13: fleet.database must be a PostgreSQL URI") != std::string::npos);
+  CHECK(e.find("/etc/hopgate/f.yaml:8:9: fleet.node must be") != std::string::npos);
+
+  auto origin = ParseConfig(head + "audit: {log: a, origin: hopgate/other}\n"
+                                   "fleet: {database: \"postgresql://db1/x\", node: gate1}\n",
+                            "/etc/hopgate/o.yaml");
+  CHECK_FALSE(origin.config);
+  CHECK(origin.diagnostics.ToString().find(
+            "/etc/hopgate/o.yaml:5:25: audit.origin must be \"hopgate/gate1\" in a fleet") !=
+        std::string::npos);
+
+  auto missing = ParseConfig(head + "audit: {log: a}\nfleet: {node: gate1}\n", "/m.yaml");
+  CHECK_FALSE(missing.config);
+  CHECK(missing.diagnostics.ToString().find("missing fleet.database") != std::string::npos);
+}
+
 TEST_CASE("limits.client_alive_* and upstream.alive_* parse, load back, and refuse nonsense") {
   const std::string head =
       "version: 1\nlisten: [\"0.0.0.0:22\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n";

@@ -437,6 +437,12 @@ int Connection::AuthPlainKey(AuthAttempt& a, const std::string& blob, char state
 }
 
 int Connection::AuthSucceeded(const AuthAttempt& a) {
+  if (auto lock = gw_->UserLocked(a.user)) {
+    return RefuseAuth(a,
+                      "user " + Quote(a.user) + " locked by the fleet (lock " +
+                          std::to_string(lock->id) + (lock->reason.empty() ? "" : ": " + lock->reason) + ")",
+                      "locked");
+  }
   if (!gw_->AcquireUserSlot(a.user)) {
     return RefuseAuth(a,
                       "too many concurrent connections for user " + Quote(a.user) + " (limit " +
@@ -479,11 +485,31 @@ int Connection::AuthSucceeded(const AuthAttempt& a) {
   return SSH_AUTH_SUCCESS;
 }
 
-void Connection::CheckRevocation() {
-  if (!revocation_check_.exchange(false) || !authenticated_ ||
-      !gw_->config().close_revoked_sessions) {
-    return;
+bool Connection::CheckFleetLock() {
+  auto lock = gw_->UserLocked(user_);
+  if (!lock) return false;
+  audit::LockApplied e;
+  e.user = user_;
+  e.lock_id = lock->id;
+  e.reason = lock->reason;
+  (void)gw_->audit().Record(id_, e);
+  spdlog::warn("conn={} user={} locked by the fleet (lock {}): closing the connection", id_, user_,
+               lock->id);
+  std::string text = "\r\nhopgate: user " + user_ + " locked (" +
+                     (lock->reason.empty() ? "lock " + std::to_string(lock->id) : lock->reason) +
+                     "); closing the connection\r\n";
+  for (auto& is : info_sessions_) {
+    if (is->channel != nullptr && !is->closed) {
+      ssh_channel_write_stderr(is->channel.get(), text.data(), static_cast<uint32_t>(text.size()));
+    }
   }
+  end_reason_ = "locked by the fleet (lock " + std::to_string(lock->id) + ")";
+  return true;
+}
+
+void Connection::CheckRevocation() {
+  if (!revocation_check_.exchange(false) || !authenticated_) return;
+  if (CheckFleetLock() || !gw_->config().close_revoked_sessions) return;
   auto trust = gw_->policy().GetTrust();
   std::optional<std::string> reason =
       cert_ ? trust->revoked.RevokedCertificate(*cert_) : trust->revoked.RevokedKey(key_);

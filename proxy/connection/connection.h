@@ -128,6 +128,9 @@ class Connection : public Driven, public LiveConnection {
   audit::Auth AuthEvent(const AuthAttempt& a, bool success) const;
   int RefuseAuth(const AuthAttempt& a, const std::string& reason, const char* code);
   void CheckRevocation();
+  // A fleet-wide lock covers the user: audits lock_applied, tells the
+  // user's terminals, and ends the connection. True if it did.
+  bool CheckFleetLock();
   policy::Identity CurrentIdentity() const;
 
   // Requests: direct-tcpip (connection_channels.cc, connection_direct.cc),

@@ -21,6 +21,7 @@
 #include "proxy/net/bind.h"
 #include "proxy/net/dialer.h"
 #include "proxy/config/files.h"
+#include "proxy/daemon/fleet.h"
 #include "proxy/daemon/loader.h"
 #include "proxy/base/clock.h"
 #include "proxy/base/logging.h"
@@ -140,6 +141,8 @@ Result<std::unique_ptr<Server>> Server::Start(Config config,
                  s->gw_->config().trusted_user_ca_keys);
   }
   if (Status st = s->SwitchUser(); !st) return st.error();
+  s->fleet_copier_ = StartFleetCopy(s->gw_->config(), s->audit_sink_, s->metrics_);
+  s->fleet_locks_ = StartFleetLocks(s->gw_->config(), s->gw_.get());
   return s;
 }
 
@@ -543,6 +546,7 @@ void Server::Shutdown(const std::string& reason) {
   notify_.Stopping("stopping: closing " + std::to_string(gw_->active()) + " connections");
   listeners_.clear();  // closes them
   pending_headers_.clear();  // and the connections still sending a PROXY header
+  fleet_locks_.reset();
   int64_t open = static_cast<int64_t>(gw_->active());
   // Every connection learns the gateway stops at its next step; recorded
   // sessions end first (each is woken), then the connections carrying them.
@@ -565,6 +569,8 @@ void Server::Shutdown(const std::string& reason) {
   if (Status st = audit_sink_->WriteCheckpoint("shutdown"); !st) {
     spdlog::error("audit log: {}", st.message());
   }
+  // What the database can take in 2 s goes now; the rest on the next start.
+  if (fleet_copier_) fleet_copier_->Stop(2000);
   metrics_->StopServing();
   spdlog::info("stopped");
 }

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "audit/fleet/copier.h"
+#include "audit/fleet/locks.h"
 #include "common/proxy_protocol.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
@@ -148,6 +150,8 @@ class Server {
   std::atomic<bool> reload_requested_{false};
   ServiceNotifier notify_;            // systemd Type=notify (no-op without NOTIFY_SOCKET)
   std::string drain_reason_;          // the signal that started a drain; main thread only
+  std::unique_ptr<audit::fleet::Copier> fleet_copier_;  // config fleet: (else null)
+  std::unique_ptr<audit::fleet::LockWatcher> fleet_locks_;  // config fleet: (else null)
 };
 
 }  // namespace hopgate::proxy

@@ -1,5 +1,6 @@
 #include "proxy/gateway/gateway.h"
 
+#include <algorithm>
 #include <openssl/rand.h>
 
 #include <unistd.h>
@@ -121,6 +122,27 @@ void Gateway::AddWakeFd(int fd) {
 void Gateway::RemoveWakeFd(int fd) {
   std::lock_guard<std::mutex> lock(mu_);
   wake_fds_.erase(fd);
+}
+
+void Gateway::SetUserLocks(std::map<std::string, UserLock> locks) {
+  {
+    std::lock_guard<std::mutex> lock(locks_mu_);
+    if (locks.size() == user_locks_.size() &&
+        std::equal(locks.begin(), locks.end(), user_locks_.begin(), [](const auto& x, const auto& y) {
+          return x.first == y.first && x.second.id == y.second.id;
+        })) {
+      return;  // nothing new: no need to wake everyone
+    }
+    user_locks_ = std::move(locks);
+  }
+  RecheckRevocations();
+}
+
+std::optional<Gateway::UserLock> Gateway::UserLocked(const std::string& user) const {
+  std::lock_guard<std::mutex> lock(locks_mu_);
+  auto it = user_locks_.find(user);
+  if (it == user_locks_.end()) return std::nullopt;
+  return it->second;
 }
 
 void Gateway::RecheckRevocations() {

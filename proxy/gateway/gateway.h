@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -125,6 +126,14 @@ class Gateway {
   // Asks every connection to re-check its key or certificate against the
   // revocation list now in force (after a reload).
   void RecheckRevocations();
+  // Fleet-wide locks in force (hopctl lock), by user: set by the lock
+  // watcher; every connection then re-checks itself (like a revocation).
+  struct UserLock {
+    int64_t id = 0;
+    std::string reason;
+  };
+  void SetUserLocks(std::map<std::string, UserLock> locks);
+  std::optional<UserLock> UserLocked(const std::string& user) const;
   // Unauthenticated connections and per-source penalties (limits.max_startups,
   // per_source_max_startups, per_source_penalty).
   Startups& startups() { return startups_; }
@@ -184,6 +193,8 @@ class Gateway {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> drain_deadline_ms_{0};
+  mutable std::mutex locks_mu_;
+  std::map<std::string, UserLock> user_locks_;  // guarded by locks_mu_
 };
 
 }  // namespace hopgate::proxy

@@ -44,6 +44,7 @@ const char* const Metrics::kAuthReasons[] = {
     "too_many_sessions",
     "method_refused",
     "audit_failure",
+    "locked",
     "other",
     nullptr,
 };
@@ -81,7 +82,7 @@ constexpr const char* kAuditTypes[] = {
     "server_start",  "server_stop",   "connection_open",  "auth",          "channel_open",
     "channel_close", "session_limit", "connection_close", "policy_reload", "credential_revoked",
     "session_open", "session_request", "session_close", "sftp", "recording_failed",
-    "proxy_protocol_refused", "audit_suppressed", "other",
+    "proxy_protocol_refused", "audit_suppressed", "lock_applied", "drain_start", "other",
 };
 
 constexpr size_t kNumConnectionResults = std::size(kConnectionResults);
@@ -155,6 +156,24 @@ class MetricsImpl final : public Metrics {
   void WatchDiskFree(const std::string& audit_log, const std::string& recordings_dir) override {
     disk_.Watch(audit_log, recordings_dir);
   }
+  void FleetCopy(uint64_t lag_events, bool database_up) override {
+    std::lock_guard<std::mutex> lock(fleet_mu_);
+    if (fleet_lag_ == nullptr) {
+      fleet_lag_ = &prometheus::BuildGauge()
+                        .Name("hopgate_fleet_copy_lag_events")
+                        .Help("Audit events written to the local log but not yet copied to the "
+                              "fleet database.")
+                        .Register(registry_)
+                        .Add({});
+      fleet_up_ = &prometheus::BuildGauge()
+                       .Name("hopgate_fleet_database_up")
+                       .Help("1 while the fleet database (fleet.database) is reachable, else 0.")
+                       .Register(registry_)
+                       .Add({});
+    }
+    fleet_lag_->Set(static_cast<double>(lag_events));
+    fleet_up_->Set(database_up ? 1 : 0);
+  }
   void SignerSignature(const std::string& kind) override {
     signer_signatures_[kind == "audit_checkpoint" ? 1 : 0]->Increment();
   }
@@ -207,6 +226,10 @@ class MetricsImpl final : public Metrics {
   Gauge* audit_healthy_ = nullptr;
   Counter* signer_signatures_[2] = {};  // [0 user_certificate, 1 audit_checkpoint]
   Counter* signer_failures_[2] = {};    // [0 refused, 1 unavailable]
+
+  std::mutex fleet_mu_;
+  Gauge* fleet_lag_ = nullptr;  // guarded by fleet_mu_
+  Gauge* fleet_up_ = nullptr;   // guarded by fleet_mu_
 
   std::mutex policy_mu_;
   prometheus::Family<Gauge>* policy_info_ = nullptr;

@@ -106,6 +106,12 @@ class Metrics {
   // hopgate_signer_failures_total{reason="refused|unavailable"}.
   virtual void SignerFailure(const std::string& reason) = 0;
 
+  // In a fleet (fleet.database), the audit copy to PostgreSQL:
+  // hopgate_fleet_copy_lag_events (events in the local audit log not yet in
+  // the database) and hopgate_fleet_database_up (1 while it is reachable).
+  // Registered on the first call, so a gateway without a fleet has neither.
+  virtual void FleetCopy(uint64_t lag_events, bool database_up) = 0;
+
   static const char* const kAuthReasons[];  // null-terminated; "other" last
 };
 

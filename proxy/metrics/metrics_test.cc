@@ -216,7 +216,7 @@ TEST_CASE("kAuthReasons is the documented null-terminated list ending in other")
                                             "source_address", "expired", "not_yet_valid", "revoked",
                                             "untrusted_ca", "principal", "certificate_invalid",
                                             "too_many_sessions", "method_refused", "audit_failure",
-                                            "other"});
+                                            "locked", "other"});
 }
 
 TEST_CASE("every series exists at zero before any traffic") {
@@ -228,8 +228,8 @@ TEST_CASE("every series exists at zero before any traffic") {
   CHECK(HasLine(text, "hopgate_connections_total{result=\"other\"} 0"));
   CHECK(CountLinesStartingWith(text, "hopgate_connections_total{") == 12);
   CHECK(HasLine(text, "hopgate_connections_active 0"));
-  // 5 methods x (1 success + 14 failure reasons).
-  CHECK(CountLinesStartingWith(text, "hopgate_auth_total{") == 75);
+  // 5 methods x (1 success + 15 failure reasons).
+  CHECK(CountLinesStartingWith(text, "hopgate_auth_total{") == 80);
   CHECK(HasLine(text,
                 "hopgate_auth_total{method=\"publickey\",reason=\"none\",result=\"success\"} 0"));
   CHECK(HasLine(
@@ -246,7 +246,9 @@ TEST_CASE("every series exists at zero before any traffic") {
   CHECK(CountLinesStartingWith(text, "hopgate_upstream_connect_failures_total{") == 8);
   CHECK(CountLinesStartingWith(text, "hopgate_policy_reloads_total{") == 2);
   CHECK(CountLinesStartingWith(text, "hopgate_policy_info") == 0);  // until PolicyVersion
-  CHECK(CountLinesStartingWith(text, "hopgate_audit_events_total{") == 17);
+  CHECK(CountLinesStartingWith(text, "hopgate_audit_events_total{") == 20);
+  // The fleet gauges appear only in a fleet (the first FleetCopy).
+  CHECK(CountLinesStartingWith(text, "hopgate_fleet_") == 0);
   CHECK(HasLine(text, "hopgate_audit_write_errors_total 0"));
   CHECK(CountLinesStartingWith(text, "hopgate_audit_suppressed_total{") == 3);
   CHECK(HasLine(text, "hopgate_audit_suppressed_total{kind=\"auth_failure\"} 0"));
@@ -319,7 +321,7 @@ TEST_CASE("recorded events scrape as exact values") {
   // The 13 configured buckets and +Inf.
   CHECK(CountLinesStartingWith(text, "hopgate_upstream_connect_seconds_bucket{") == 14);
   // Failures with an unknown reason and successes never add label values.
-  CHECK(CountLinesStartingWith(text, "hopgate_auth_total{") == 75);
+  CHECK(CountLinesStartingWith(text, "hopgate_auth_total{") == 80);
 
   SECTION("every family has HELP and TYPE lines") {
     for (const Family& f : kFamilies) {
@@ -500,4 +502,18 @@ TEST_CASE("IPv6 listen addresses are served, or refused with the reason") {
 }
 
 }  // namespace
+
+TEST_CASE("the fleet copy gauges appear with the first report and follow it") {
+  auto m = NewMetrics();
+  m->FleetCopy(12, false);
+  uint16_t port = ServeLoopback(*m);
+  std::string text = Scrape(port);
+  CHECK(HasLine(text, "hopgate_fleet_copy_lag_events 12"));
+  CHECK(HasLine(text, "hopgate_fleet_database_up 0"));
+  m->FleetCopy(0, true);
+  text = Scrape(port);
+  CHECK(HasLine(text, "hopgate_fleet_copy_lag_events 0"));
+  CHECK(HasLine(text, "hopgate_fleet_database_up 1"));
+}
+
 }  // namespace hopgate::proxy

@@ -1,0 +1,27 @@
+// The daemon's part in a fleet (config `fleet:`): the background copy of the
+// audit log to the fleet database (audit/fleet/copier.h), logging through
+// spdlog and reporting to the metrics.
+#pragma once
+
+#include <memory>
+
+#include "audit/fleet/copier.h"
+#include "audit/fleet/locks.h"
+#include "proxy/gateway/gateway.h"
+#include "audit/sink.h"
+#include "proxy/config/config.h"
+#include "proxy/metrics/metrics.h"
+
+namespace hopgate::proxy {
+
+// Starts copying `sink`'s log to config.fleet_database; nullptr (nothing
+// started) when no fleet is configured.
+std::unique_ptr<audit::fleet::Copier> StartFleetCopy(const Config& config,
+                                                     std::shared_ptr<audit::FileSink> sink,
+                                                     std::shared_ptr<Metrics> metrics);
+
+// Keeps `gw`'s fleet-wide locks current from config.fleet_database
+// (LISTEN/NOTIFY plus a re-read every 5 s); nullptr without a fleet.
+std::unique_ptr<audit::fleet::LockWatcher> StartFleetLocks(const Config& config, Gateway* gw);
+
+}  // namespace hopgate::proxy

@@ -1,0 +1,453 @@
+// A fleet: two hopgate replicas (different fleet.node) copying their audit
+// logs to one real PostgreSQL (Debian's postgresql: initdb and pg_ctl in a
+// temporary directory, on a loopback port). Sessions through either replica
+// appear in one `hopctl sessions --database`, each with its node; stopping
+// PostgreSQL blocks no login; after it restarts (and after a replica
+// restarts) the copy catches up with no event missing or duplicated.
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include <chrono>
+#include <thread>
+
+#include "audit/fleet/pg.h"
+#include "audit/fleet/schema.h"
+#include "tests/support/harness.h"
+
+using namespace hopgate::testing;
+using nlohmann::json;
+
+namespace {
+
+// The newest PostgreSQL server installed (/usr/lib/postgresql/<v>/bin).
+std::string PgBin() {
+  std::string best;
+  if (DIR* d = opendir("/usr/lib/postgresql")) {
+    while (dirent* e = readdir(d)) {
+      std::string v = e->d_name;
+      if (v[0] >= '0' && v[0] <= '9' && (best.empty() || std::stoi(v) > std::stoi(best))) best = v;
+    }
+    closedir(d);
+  }
+  if (best.empty()) FAIL("PostgreSQL is not installed (Debian package postgresql)");
+  return "/usr/lib/postgresql/" + best + "/bin/";
+}
+
+// A PostgreSQL server of its own, run as the `postgres` user (initdb refuses
+// root) in a directory under /tmp it can enter ($TEST_TMPDIR is under /root).
+class Postgres {
+ public:
+  Postgres() : bin_(PgBin()) {
+    char pattern[] = "/tmp/hopgate-fleet-pg-XXXXXX";
+    REQUIRE(mkdtemp(pattern) != nullptr);
+    dir_ = pattern;
+    struct passwd* pw = getpwnam("postgres");
+    REQUIRE(pw != nullptr);
+    REQUIRE(chown(dir_.c_str(), pw->pw_uid, pw->pw_gid) == 0);
+    RunResult init = AsPostgres({bin_ + "initdb", "-D", dir_ + "/data", "--auth=trust", "-U",
+                                 "hopgate", "--no-sync"});
+    INFO(init.out << init.err);
+    REQUIRE(init.exit_code == 0);
+    for (int attempt = 0; attempt < 5 && port_ == 0; ++attempt) {
+      int port = FreePort();
+      if (StartOn(port)) port_ = port;  // else another test took the port first
+    }
+    INFO(ReadFile(dir_ + "/log"));
+    REQUIRE(port_ != 0);
+  }
+  ~Postgres() {
+    Stop();
+    Run({"rm", "-rf", dir_});
+  }
+  void Stop() {
+    AsPostgres({bin_ + "pg_ctl", "-D", dir_ + "/data", "-m", "fast", "-w", "stop"});
+  }
+  void Start() {
+    INFO(ReadFile(dir_ + "/log"));
+    REQUIRE(StartOn(port_));
+  }
+  std::string dsn() const {
+    return "postgresql://hopgate@127.0.0.1:" + std::to_string(port_) + "/postgres";
+  }
+  // psql's unaligned output of `sql`, one row a line.
+  std::vector<std::string> Query(const std::string& sql) {
+    RunResult r = Run({bin_ + "psql", "-X", "-At", "-d", dsn(), "-c", sql});
+    INFO(sql << ": " << r.err);
+    REQUIRE(r.exit_code == 0);
+    std::vector<std::string> rows;
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);) rows.push_back(line);
+    return rows;
+  }
+
+ private:
+  RunResult AsPostgres(std::vector<std::string> argv) {
+    argv.insert(argv.begin(), {"runuser", "-u", "postgres", "--"});
+    return Run(argv, "", 120'000);
+  }
+  bool StartOn(int port) {
+    std::string options = "-k " + dir_ + " -p " + std::to_string(port) +
+                          " -c listen_addresses=127.0.0.1 -c fsync=off";
+    return AsPostgres({bin_ + "pg_ctl", "-D", dir_ + "/data", "-l", dir_ + "/log", "-o", options,
+                       "-w", "-t", "60", "start"})
+               .exit_code == 0;
+  }
+
+  std::string bin_, dir_;
+  int port_ = 0;
+};
+
+// Every event in a replica's local audit log, in seq order: the live file
+// and the files rotation left beside it (audit.<first seq>.jsonl).
+std::vector<json> LocalLog(const Gate& gate) {
+  std::vector<json> out;
+  if (DIR* d = opendir(gate.dir().c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name.rfind("audit.", 0) != 0 || name.size() <= 6 ||
+          name.compare(name.size() - 6, 6, ".jsonl") != 0) {
+        continue;
+      }
+      std::string text = ReadFile(gate.dir() + "/" + name);
+      text.erase(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);  // a line being written
+      std::istringstream in(text);
+      for (std::string line; std::getline(in, line);) {
+        if (!line.empty()) out.push_back(json::parse(line));
+      }
+    }
+    closedir(d);
+  }
+  std::sort(out.begin(), out.end(), [](const json& x, const json& y) {
+    return x["seq"].get<uint64_t>() < y["seq"].get<uint64_t>();
+  });
+  return out;
+}
+
+std::vector<uint64_t> LocalSeqs(const Gate& gate) {
+  std::vector<uint64_t> out;
+  for (const auto& e : LocalLog(gate)) out.push_back(e["seq"].get<uint64_t>());
+  return out;
+}
+
+// "hopgate/gate-a 17" for every event of a replica's local audit log.
+std::set<std::string> LocalEvents(const Gate& gate, const std::string& origin) {
+  std::set<std::string> out;
+  for (uint64_t seq : LocalSeqs(gate)) out.insert(origin + " " + std::to_string(seq));
+  return out;
+}
+
+size_t RotatedFiles(const Gate& gate) {
+  size_t n = 0;
+  if (DIR* d = opendir(gate.dir().c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name.rfind("audit.", 0) == 0 && name != "audit.jsonl" && name.size() > 6 &&
+          name.compare(name.size() - 6, 6, ".jsonl") == 0) {
+        ++n;
+      }
+    }
+    closedir(d);
+  }
+  return n;
+}
+
+std::set<std::string> DatabaseEvents(Postgres& pg, const std::string& origin) {
+  auto rows = pg.Query("SELECT origin || ' ' || seq FROM audit_events WHERE origin = '" + origin +
+                       "'");
+  return std::set<std::string>(rows.begin(), rows.end());
+}
+
+// True once every event in the replica's local log is in the database.
+bool CaughtUp(Postgres& pg, const Gate& gate, const std::string& origin) {
+  std::set<std::string> local = LocalEvents(gate, origin), db = DatabaseEvents(pg, origin);
+  return std::includes(db.begin(), db.end(), local.begin(), local.end());
+}
+
+std::string Metrics(const Gate& gate) {
+  return Run({"curl", "-s", "http://127.0.0.1:" + std::to_string(gate.MetricsPort()) + "/metrics"})
+      .out;
+}
+
+// The value of an unlabelled metric in a scrape, or -1.
+double MetricValue(const std::string& scrape, const std::string& name) {
+  std::istringstream in(scrape);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  }
+  return -1;
+}
+
+struct Fleet {
+  Postgres pg;
+  std::string dir = MakeTempDir("fleet");
+  KeyPair alice = GenerateKey(dir, "alice");
+  Sshd target{dir, {alice.public_line}};
+  Client client{dir, alice.private_path};
+  std::unique_ptr<Gate> a, b;
+
+  Fleet() {
+    std::string policy = "version: 1\nusers:\n  alice:\n    keys: [\"" + alice.public_line +
+                         "\"]\nrules:\n  - name: alice-to-target\n    users: [alice]\n"
+                         "    permit_open: [\"127.0.0.1:" + std::to_string(target.port()) + "\"]\n";
+    // gate-a rotates its audit log every 4 KiB: the copy follows the files.
+    a = MakeGate("gate-a", policy, "audit_rotate");
+    b = MakeGate("gate-b", policy, "");
+  }
+  std::unique_ptr<Gate> MakeGate(const std::string& node, const std::string& policy,
+                                 const std::string& rotate) {
+    std::string gdir = dir + "/" + node;
+    Run({"mkdir", "-p", gdir});
+    // Logins refused by a lock are retried until it lifts: no penalties.
+    std::string extra = "limits:\n  per_source_penalty: off\n"
+                        "metrics:\n  listen: \"127.0.0.1:0\"\n"
+                        "fleet:\n  database: \"" + pg.dsn() + "\"\n  node: " + node + "\n";
+    auto gate = std::make_unique<Gate>(gdir, policy, extra, /*start=*/false);
+    if (!rotate.empty()) {
+      std::string cfg = ReadFile(gate->config_path());
+      cfg.replace(cfg.find("\naudit:\n"), 8, "\naudit:\n  rotate_size: 4KiB\n");
+      WriteFile(gate->config_path(), cfg, 0600);
+    }
+    gate->Start();
+    return gate;
+  }
+  RunResult Login(Gate& gate, const std::string& word) {
+    return Run(client.SshJ("alice", gate.port(), target.port(), {"echo", word}));
+  }
+};
+
+std::vector<json> LocalEventsOf(const Gate& gate, const std::string& type) {
+  std::vector<json> out;
+  for (auto& e : LocalLog(gate)) {
+    if (e["type"] == type) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::string ConnectionOf(const Gate& gate, size_t index) {
+  auto opens = LocalEventsOf(gate, "connection_open");
+  REQUIRE(opens.size() > index);
+  return opens[index]["connection"].get<std::string>();
+}
+
+}  // namespace
+
+TEST_CASE("two replicas, one database: sessions of both, each with its node") {
+  Fleet f;
+  RunResult ra = f.Login(*f.a, "via-a");
+  INFO(ra.err << f.a->Log());
+  REQUIRE(ra.out == "via-a\n");
+  RunResult rb = f.Login(*f.b, "via-b");
+  INFO(rb.err << f.b->Log());
+  REQUIRE(rb.out == "via-b\n");
+  // The audit origin of a replica is hopgate/<fleet.node>.
+  CHECK(LocalEventsOf(*f.a, "checkpoint").at(0)["checkpoint"].get<std::string>().rfind(
+            "hopgate/gate-a\n", 0) == 0);
+  REQUIRE(WaitUntil([&] { return CaughtUp(f.pg, *f.a, "hopgate/gate-a"); }, 30'000));
+  REQUIRE(WaitUntil([&] { return CaughtUp(f.pg, *f.b, "hopgate/gate-b"); }, 30'000));
+  // Both replicas migrated the same empty database at once: one schema.
+  CHECK(f.pg.Query("SELECT version FROM hopgate_schema ORDER BY 1") ==
+        std::vector<std::string>{"1", "2"});
+
+  std::string id_a = ConnectionOf(*f.a, 0), id_b = ConnectionOf(*f.b, 0);
+  RunResult s = Run({Gate::HopctlBinary(), "sessions", "--database", f.pg.dsn(), "--json"});
+  INFO(s.err);
+  REQUIRE(s.exit_code == 0);
+  json list = json::parse(s.out);
+  std::map<std::string, std::string> node_of;
+  for (const auto& row : list) node_of[row["id"].get<std::string>()] = row["node"].get<std::string>();
+  CHECK(node_of[id_a] == "gate-a");
+  CHECK(node_of[id_b] == "gate-b");
+  CHECK(list.size() == 2);
+
+  // The table shows the full connection id and the node; --config finds the
+  // database in fleet.database.
+  RunResult t = Run({Gate::HopctlBinary(), "sessions", "--config", f.a->config_path(), "--user", "alice"});
+  INFO(t.err);
+  REQUIRE(t.exit_code == 0);
+  CHECK(t.out.find("NODE") != std::string::npos);
+  CHECK(t.out.find(id_a + "  gate-a") != std::string::npos);
+  CHECK(t.out.find(id_b + "  gate-b") != std::string::npos);
+
+  // One session's story, from whichever replica served it.
+  RunResult show = Run({Gate::HopctlBinary(), "show", id_b, "--database", f.pg.dsn()});
+  INFO(show.err);
+  REQUIRE(show.exit_code == 0);
+  CHECK(show.out.find("node: gate-b") != std::string::npos);
+  CHECK(show.out.find("alice") != std::string::npos);
+  // --grep searches every replica's sessions in one listing (nothing recorded here).
+  RunResult grep = Run({Gate::HopctlBinary(), "sessions", "--database", f.pg.dsn(), "--grep", "x", "--json"});
+  CHECK(grep.exit_code == 1);
+  CHECK(json::parse(grep.out) == json::array());
+  RunResult none = Run({Gate::HopctlBinary(), "show", "c0000000000000000", "--database", f.pg.dsn()});
+  CHECK(none.exit_code == 1);
+  CHECK(none.err.find("no session c0000000000000000 in the fleet database") != std::string::npos);
+}
+
+TEST_CASE("the database down blocks no login; the copy catches up, nothing missing or twice") {
+  Fleet f;
+  REQUIRE(f.Login(*f.a, "before").out == "before\n");
+  REQUIRE(WaitUntil([&] { return CaughtUp(f.pg, *f.a, "hopgate/gate-a"); }, 30'000));
+  CHECK(MetricValue(Metrics(*f.a), "hopgate_fleet_database_up") == 1);
+
+  f.pg.Stop();
+  RunResult during = f.Login(*f.a, "during");
+  INFO(during.err << f.a->Log());
+  CHECK(during.exit_code == 0);
+  CHECK(during.out == "during\n");
+  REQUIRE(f.Login(*f.b, "during-b").out == "during-b\n");
+  // hopctl says plainly that it cannot reach the database.
+  RunResult down = Run({Gate::HopctlBinary(), "sessions", "--database", f.pg.dsn()});
+  CHECK(down.exit_code == 2);
+  CHECK(down.err.find("hopctl: fleet database: postgresql://hopgate@127.0.0.1:") != std::string::npos);
+  // The metrics say so: the database is down and events wait to be copied.
+  CHECK(WaitUntil([&] {
+    std::string m = Metrics(*f.a);
+    return MetricValue(m, "hopgate_fleet_database_up") == 0 &&
+           MetricValue(m, "hopgate_fleet_copy_lag_events") > 0;
+  }, 20'000));
+
+  // A replica restarted during the outage resumes where its copy ended.
+  f.b->process().Signal(SIGTERM);
+  REQUIRE(f.b->process().Wait(30'000) == 0);
+  f.b->Start();
+  REQUIRE(f.Login(*f.b, "restarted").out == "restarted\n");
+
+  f.pg.Start();
+  CHECK(WaitUntil([&] { return CaughtUp(f.pg, *f.a, "hopgate/gate-a"); }, 60'000));
+  CHECK(WaitUntil([&] { return CaughtUp(f.pg, *f.b, "hopgate/gate-b"); }, 60'000));
+  CHECK(WaitUntil([&] { return MetricValue(Metrics(*f.a), "hopgate_fleet_database_up") == 1; }, 20'000));
+  // Exactly the local events: every seq of each replica once, none extra.
+  for (auto [gate, origin] : {std::pair{f.a.get(), "hopgate/gate-a"}, std::pair{f.b.get(), "hopgate/gate-b"}}) {
+    std::set<std::string> local = LocalEvents(*gate, origin);
+    auto rows = f.pg.Query("SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM audit_events "
+                           "WHERE origin = '" + std::string(origin) + "'");
+    REQUIRE(rows.size() == 1);
+    uint64_t max_local = LocalSeqs(*gate).back();
+    // Rows: as many as distinct seqs, from 0 with no gap, up to the local log's last.
+    std::string n = std::to_string(max_local + 1);
+    CHECK(rows[0] == n + "|" + n + "|0|" + std::to_string(max_local));
+    CHECK(local.size() == max_local + 1);
+  }
+  // The outage was logged once, not once per retry.
+  std::string log = f.a->Log();
+  size_t outages = 0;
+  for (size_t at = 0; (at = log.find("fleet database unavailable", at)) != std::string::npos; ++at) ++outages;
+  CHECK(outages == 1);
+  CHECK(log.find("fleet database back") != std::string::npos);
+
+  CHECK(RotatedFiles(*f.a) >= 1);  // the copy followed gate-a's rotation
+
+  RunResult s = Run({Gate::HopctlBinary(), "sessions", "--database", f.pg.dsn(), "--json"});
+  REQUIRE(s.exit_code == 0);
+  CHECK(json::parse(s.out).size() == 4);  // before, during, during-b, restarted
+}
+
+TEST_CASE("replicas starting at once migrate an empty database once") {
+  Postgres pg;
+  pg.Query("CREATE DATABASE race");
+  std::string dsn = pg.dsn();
+  dsn.replace(dsn.rfind("/postgres"), 9, "/race");
+  std::vector<std::string> outcomes(8);
+  std::vector<std::thread> replicas;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    replicas.emplace_back([&, i] {
+      auto db = hopgate::audit::fleet::Pg::Connect(dsn);
+      if (!db) {
+        outcomes[i] = db.message();
+        return;
+      }
+      auto v = hopgate::audit::fleet::Migrate(**db);
+      outcomes[i] = v ? "version " + std::to_string(*v) : v.message();
+    });
+  }
+  for (auto& t : replicas) t.join();
+  for (const auto& o : outcomes) CHECK(o == "version 2");
+  RunResult rows = Run({PgBin() + "psql", "-X", "-At", "-d", dsn, "-c",
+                        "SELECT count(*), max(version) FROM hopgate_schema"});
+  CHECK(rows.out == "2|2\n");
+  // A database migrated by a newer hopgate is refused, not written to.
+  RunResult newer = Run({PgBin() + "psql", "-X", "-At", "-d", dsn, "-c",
+                         "INSERT INTO hopgate_schema(version) VALUES (99)"});
+  REQUIRE(newer.exit_code == 0);
+  auto db = hopgate::audit::fleet::Pg::Connect(dsn);
+  REQUIRE(db);
+  auto v = hopgate::audit::fleet::Migrate(**db);
+  REQUIRE_FALSE(v);
+  CHECK(v.message().find("schema is version 99, newer than this hopgate's (2)") != std::string::npos);
+}
+
+TEST_CASE("a lock cuts the user's live session on another replica and refuses her everywhere") {
+  Fleet f;
+  // alice's live session through gate-b.
+  Process live(f.client.SshJ("alice", f.b->port(), f.target.port(), {"sleep", "120"}),
+               f.dir + "/live.log");
+  REQUIRE(f.b->WaitForAudit("channel_open", "decision", "allow", 30'000));
+  // Both replicas are watching the locks (they migrated and listen).
+  REQUIRE(WaitUntil([&] {
+    return f.a->Log().find("fleet locks: listening for changes") != std::string::npos &&
+           f.b->Log().find("fleet locks: listening for changes") != std::string::npos;
+  }, 30'000));
+
+  RunResult lock = Run({Gate::HopctlBinary(), "lock", "--user", "alice", "--reason",
+                        "left the company", "--database", f.pg.dsn()});
+  INFO(lock.err);
+  REQUIRE(lock.exit_code == 0);
+  auto locked_at = std::chrono::steady_clock::now();
+  int64_t id = std::stoll(lock.out);
+  REQUIRE(WaitUntil([&] { return !live.Running(); }, 20'000));
+  auto cut_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - locked_at).count();
+  WARN("live session cut " << cut_ms << " ms after hopctl lock returned");
+  auto applied = f.b->AuditEvents("lock_applied");
+  REQUIRE(applied.size() == 1);
+  CHECK(applied[0]["user"] == "alice");
+  CHECK(applied[0]["lock_id"] == id);
+  CHECK(applied[0]["reason"] == "left the company");
+  CHECK(f.b->Log().find("locked by the fleet (lock " + std::to_string(id) + ")") != std::string::npos);
+
+  // New logins are refused on every replica, with the reason in the audit log.
+  RunResult refused = f.Login(*f.a, "refused");
+  CHECK(refused.exit_code != 0);
+  bool audited = false;
+  for (const auto& e : LocalEventsOf(*f.a, "auth")) {
+    if (e["result"] == "failure" &&
+        e["reason"].get<std::string>().find("locked by the fleet (lock " + std::to_string(id) +
+                                            ": left the company)") != std::string::npos) {
+      audited = true;
+    }
+  }
+  CHECK(audited);
+
+  RunResult locks = Run({Gate::HopctlBinary(), "locks", "--config", f.a->config_path()});
+  REQUIRE(locks.exit_code == 0);
+  CHECK(locks.out.find(std::to_string(id) + "  user  alice") != std::string::npos);
+  CHECK(locks.out.find("left the company") != std::string::npos);
+
+  RunResult unlock = Run({Gate::HopctlBinary(), "unlock", std::to_string(id), "--database", f.pg.dsn()});
+  CHECK(unlock.exit_code == 0);
+  CHECK(unlock.out == "1 lock lifted\n");
+  CHECK(WaitUntil([&] { return f.Login(*f.a, "again").out == "again\n"; }, 20'000));
+  RunResult none = Run({Gate::HopctlBinary(), "unlock", "--user", "alice", "--database", f.pg.dsn()});
+  CHECK(none.exit_code == 1);
+
+  // A lock with --ttl lifts itself.
+  RunResult bad = Run({Gate::HopctlBinary(), "lock", "--user", "alice", "--ttl", "soon", "--database", f.pg.dsn()});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("hopctl: --ttl: ") == 0);
+  RunResult brief = Run({Gate::HopctlBinary(), "lock", "--user", "alice", "--ttl", "3s", "--database", f.pg.dsn()});
+  REQUIRE(brief.exit_code == 0);
+  RunResult listed = Run({Gate::HopctlBinary(), "locks", "--database", f.pg.dsn()});
+  CHECK(listed.out.find(std::to_string(std::stoll(brief.out)) + "  user  alice") != std::string::npos);
+  CHECK(listed.out.find("never") == std::string::npos);  // it has an expiry
+  CHECK(WaitUntil([&] { return f.Login(*f.b, "expired").out == "expired\n"; }, 30'000));
+  CHECK(Run({Gate::HopctlBinary(), "locks", "--database", f.pg.dsn()}).out.find("alice") == std::string::npos);
+}
