@@ -66,8 +66,10 @@ needed="$(objdump -p "$root/usr/sbin/hopgate" "$root/usr/bin/hopctl" | awk '/NEE
 resolved="$(ldd "$root/usr/sbin/hopgate" "$root/usr/bin/hopctl")"
 deps=""
 for name in $needed; do
-  lib="$(echo "$resolved" | awk -v n="$name" '$1 == n && $3 ~ /^\// {print $3; exit}
-                                              $1 ~ "/" n "$" {print $1; exit}')"
+  # (a here-string, not a pipe: awk's early exit would SIGPIPE echo, and
+  # pipefail would then end the script without a word)
+  lib="$(awk -v n="$name" '$1 == n && $3 ~ /^\// {print $3; exit}
+                           $1 ~ "/" n "$" {print $1; exit}' <<<"$resolved")"
   [ -n "$lib" ] || { echo "build-deb: $name is not found (ldd)" >&2; exit 1; }
   owner="$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -1 | cut -d: -f1)" || true
   [ -z "$owner" ] && owner="$(dpkg -S "$lib" 2>/dev/null | head -1 | cut -d: -f1)" || true

@@ -310,11 +310,13 @@ TEST_CASE("a client that stops reading: bounded gateway memory, others unaffecte
 }
 
 TEST_CASE("a frozen recorded target: the recorded session ends with the reason") {
-  // RecordedWorld's config ends with its upstream: section; the launcher
-  // adds the alive keys to it before hopgate starts.
+  // The launcher adds the alive keys to RecordedWorld's upstream: section
+  // before hopgate starts.
   std::vector<std::string> launcher = {
       "sh", "-c",
-      "printf '  alive_interval: 1s\\n  alive_count_max: 2\\n' >> \"$3\" && exec \"$@\"", "sh"};
+      "sed -i 's/^upstream:$/upstream:\\n  alive_interval: 1s\\n  alive_count_max: 2/' \"$3\" && "
+      "exec \"$@\"",
+      "sh"};
   RecordedWorld w("", "", "", launcher);
   Process ssh(w.Ssh({"sleep", "120"}), w.dir + "/client.log");
   REQUIRE(w.gate->WaitForAudit("session_open", "", "", 20'000));

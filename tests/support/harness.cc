@@ -472,14 +472,7 @@ Gate::Gate(const std::string& dir, const std::string& policy_yaml,
   if (extra.find("drain_timeout") == std::string::npos) {
     size_t at = extra.rfind("limits:\n", 0) == 0 ? 0 : extra.find("\nlimits:\n");
     if (at == std::string::npos) {
-      // Before the first top-level key: lines before it may continue the
-      // audit: section, and a test may append to its last section.
-      size_t top = 0;
-      while (top < extra.size() && (extra[top] == ' ' || extra[top] == '#')) {
-        top = extra.find('\n', top);
-        top = top == std::string::npos ? extra.size() : top + 1;
-      }
-      extra.insert(top, "limits:\n  drain_timeout: 0s\n");
+      extra += "limits:\n  drain_timeout: 0s\n";
     } else {
       at = extra.find('\n', at + 1) + 1;
       extra.insert(at, "  drain_timeout: 0s\n");
