@@ -54,7 +54,9 @@
 #                     [--only-audit | --no-audit] [--audit-mib 1024] [--keep]
 # The audit section (last) runs bench/audit_verify.sh (hopctl audit verify's
 # MB/s, goal >= 200) and bench/audit_search.sh (hopctl sessions --grep over
-# --audit-mib MiB of recordings, goal < 1 s); see those scripts.
+# --audit-mib MiB of recordings, goal < 1 s); see those scripts. The fleet
+# section runs bench/fleet.sh (a PostgreSQL of its own: the login latency
+# fleet.database adds, goal < 5 ms, and lock propagation to a live session).
 # --idle N is the side-by-side memory row's idle `ssh -J` processes;
 # --idle-conns N the idle connections at scale. --keep keeps the work
 # directory (configurations, daemon logs) and prints its path.
@@ -77,13 +79,14 @@ RECORDED=1  # a recorded session vs sshd as a passthrough jump host
 IDLECONN=1  # idle connections at scale (hopgate alone)
 SFTP=1      # the recorded section's sftp download (--no-sftp leaves it out)
 AUDIT=1     # the auditor's tools: verify throughput, search latency
+FLEET=1     # a fleet database: added login latency, lock propagation
 AUDIT_MIB=1024
 IDLE_CONNS=""  # how many; default: what the open-files hard limit allows
 KEEP=0
 usage() {
   echo "usage: $0 [--size-mib N] [--connects N] [--idle N] [--idle-conns N]" \
     "[--only-chain | --no-chain] [--only-recorded | --no-recorded] [--only-idle | --no-idle]" \
-    "[--no-sftp] [--only-audit | --no-audit] [--audit-mib N] [--keep]" >&2
+    "[--no-sftp] [--only-audit | --no-audit] [--audit-mib N] [--only-fleet | --no-fleet] [--keep]" >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -92,13 +95,15 @@ while [ $# -gt 0 ]; do
     --connects) [ $# -ge 2 ] || usage; CONNECTS=$2; shift 2 ;;
     --idle) [ $# -ge 2 ] || usage; IDLE=$2; shift 2 ;;
     --idle-conns) [ $# -ge 2 ] || usage; IDLE_CONNS=$2; shift 2 ;;
-    --only-chain) SINGLE=0; RECORDED=0; IDLECONN=0; AUDIT=0; shift ;;
+    --only-chain) SINGLE=0; RECORDED=0; IDLECONN=0; AUDIT=0; FLEET=0; shift ;;
     --no-chain) CHAIN=0; shift ;;
-    --only-recorded) SINGLE=0; CHAIN=0; IDLECONN=0; AUDIT=0; shift ;;
+    --only-recorded) SINGLE=0; CHAIN=0; IDLECONN=0; AUDIT=0; FLEET=0; shift ;;
     --no-recorded) RECORDED=0; shift ;;
-    --only-idle) SINGLE=0; CHAIN=0; RECORDED=0; AUDIT=0; shift ;;
-    --only-audit) SINGLE=0; CHAIN=0; RECORDED=0; IDLECONN=0; shift ;;
+    --only-idle) SINGLE=0; CHAIN=0; RECORDED=0; AUDIT=0; FLEET=0; shift ;;
+    --only-audit) SINGLE=0; CHAIN=0; RECORDED=0; IDLECONN=0; FLEET=0; shift ;;
     --no-audit) AUDIT=0; shift ;;
+    --only-fleet) SINGLE=0; CHAIN=0; RECORDED=0; IDLECONN=0; AUDIT=0; shift ;;
+    --no-fleet) FLEET=0; shift ;;
     --audit-mib) [ $# -ge 2 ] || usage; AUDIT_MIB=$2; shift 2 ;;
     --no-idle) IDLECONN=0; shift ;;
     --no-sftp) SFTP=0; shift ;;
@@ -132,7 +137,7 @@ elif [ -n "$IDLE_CONNS" ]; then
   bounded --idle-conns "$IDLE_CONNS" 1 10000
 fi
 bounded --audit-mib "$AUDIT_MIB" 1 65536
-[ $SINGLE -eq 1 ] || [ $CHAIN -eq 1 ] || [ $RECORDED -eq 1 ] || [ $IDLECONN -eq 1 ] || [ $AUDIT -eq 1 ] ||
+[ $SINGLE -eq 1 ] || [ $CHAIN -eq 1 ] || [ $RECORDED -eq 1 ] || [ $IDLECONN -eq 1 ] || [ $AUDIT -eq 1 ] || [ $FLEET -eq 1 ] ||
   { echo "bench: the --only-* and --no-* options given leave nothing to run" >&2; exit 2; }
 
 deploy/install-deps.sh
@@ -890,4 +895,12 @@ if [ $AUDIT -eq 1 ]; then
   else
     bench/audit_search.sh --size-mib "$AUDIT_MIB"
   fi
+fi
+
+# --- A fleet database: the login latency it adds and how fast a lock
+# reaches a live session, by its own script. ---
+if [ $FLEET -eq 1 ]; then
+  echo
+  echo "== fleet: login latency with fleet.database (goal: under 5 ms added), lock propagation"
+  bench/fleet.sh --connects "$CONNECTS"
 fi
