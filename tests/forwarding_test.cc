@@ -122,11 +122,26 @@ TEST_CASE("-L to a permitted destination carries data; to a forbidden one it is 
 }
 
 TEST_CASE("-R on a permitted port listens on the gateway and carries data; a forbidden port fails") {
-  World w;
-  auto fwd = StartForwarder(w, {"-R", std::to_string(w.listen_ok) + ":127.0.0.1:" +
-                                          std::to_string(w.allowed.port)},
-                            w.listen_ok, w.dir + "/R.log");
+  // The policy names the -R port, picked free when the world was made; a
+  // test running alongside may take it first (the gateway then refuses
+  // with "in use"): a new world, with another port, tries again.
+  std::unique_ptr<World> world;
+  std::unique_ptr<Process> fwd;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    world = std::make_unique<World>();
+    World& w = *world;
+    fwd = StartForwarder(w, {"-R", std::to_string(w.listen_ok) + ":127.0.0.1:" +
+                                       std::to_string(w.allowed.port)},
+                         w.listen_ok, w.dir + "/R.log");
+    bool ours = WaitUntil([&] { return ListensOn(w.gate->process().pid(), w.listen_ok); }, 10'000);
+    if (ours || w.gate->Log().find("tcpip-forward on") == std::string::npos ||
+        w.gate->Log().find("in use") == std::string::npos) {
+      break;
+    }
+  }
+  World& w = *world;
   // The gateway itself listens (not some other process on that port).
+  INFO(w.gate->Log());
   REQUIRE(WaitUntil([&] { return ListensOn(w.gate->process().pid(), w.listen_ok); }, 10'000));
   // A client on the gateway's side reaches the service behind the ssh client.
   RunResult ok = Curl({}, "http://127.0.0.1:" + std::to_string(w.listen_ok) + "/hello.txt");
