@@ -97,11 +97,11 @@ setpriv --bounding-set "$caps" --inh-caps -all \
   /usr/sbin/hopgate --config /etc/hopgate/test-run.yaml > "$work/gate.log" 2>&1 &
 gate_pid=$!
 for _ in $(seq 1 100); do
-  grep -q "running as hopgate" "$work/gate.log" && break
+  grep -qE "info +running as hopgate" "$work/gate.log" && break
   kill -0 "$gate_pid" 2>/dev/null || break
   sleep 0.1
 done
-grep -q "running as hopgate" "$work/gate.log" || { cat "$work/gate.log"; fail "the gateway did not start as hopgate"; }
+grep -qE "info +running as hopgate" "$work/gate.log" || { cat "$work/gate.log"; fail "the gateway did not start as hopgate"; }
 uids="$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$gate_pid/status")"
 want="$(id -u hopgate)"
 [ "$uids" = "$want $want $want $want" ] || fail "the gateway's uids are $uids, not hopgate's ($want)"

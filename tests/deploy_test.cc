@@ -181,9 +181,10 @@ TEST_CASE("the shipped config and policy pass hopgate --check, and its probes an
   // The probe paths of the Deployment, asked of a running gateway.
   Process gate({Gate::Binary(), "--config", dir + "/etc/hopgate/hopgate.yaml"}, dir + "/gate.log");
   std::smatch port;
+  std::string log;  // outlives the match, which points into it
   REQUIRE(WaitUntil(
       [&] {
-        std::string log = ReadFile(dir + "/gate.log");
+        log = ReadFile(dir + "/gate.log");
         return std::regex_search(log, port, std::regex("metrics on http://127\\.0\\.0\\.1:([0-9]+)/"));
       },
       10'000));
