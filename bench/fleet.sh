@@ -139,11 +139,19 @@ start_gate fleet "fleet:
   node: bench"
 FLEET=$GPORT
 
+# A config file, not -o options: ssh hands -F to the -J hop's own ssh.
+cat > "$W/ssh_config" <<SSHCFG
+Host *
+  IdentityFile $W/alice
+  IdentitiesOnly yes
+  BatchMode yes
+  StrictHostKeyChecking no
+  UserKnownHostsFile /dev/null
+  LogLevel ERROR
+SSHCFG
 ssh_j() {  # gate-port command...
   local port=$1; shift
-  ssh -F /dev/null -i "$W/alice" -o IdentitiesOnly=yes -o BatchMode=yes \
-    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-    -J "alice@127.0.0.1:$port" -p "$TPORT" root@127.0.0.1 "$@"
+  ssh -F "$W/ssh_config" -J "alice@127.0.0.1:$port" -p "$TPORT" root@127.0.0.1 "$@"
 }
 # The fleet gateway has reached the database (its schema is in place).
 for i in $(seq 100); do
@@ -172,9 +180,10 @@ printf '  added by the database    %8.1f ms   goal < 5 ms: %s\n' "$(echo "$added
 echo "lock propagation: hopctl lock --user alice returns -> alice's live ssh ends, $LOCKS locks"
 : > "$W/t_lock"
 for i in $(seq "$LOCKS"); do
-  ssh_j "$FLEET" sleep 60 > /dev/null 2>&1 &
+  ssh_j "$FLEET" sleep 60 > "$W/lock_ssh_$i.log" 2>&1 &
   spid=$!
   sleep 1.5  # logged in, the channel open and the command running
+  kill -0 "$spid" 2>/dev/null || { echo "  lock $i: alice's session did not stay open (see $W/fleet/log)"; exit 1; }
   id=$("$HOPCTL" lock --user alice --reason "bench $i" --database "$DSN")
   t0=$(now_ms)
   while kill -0 "$spid" 2>/dev/null; do
