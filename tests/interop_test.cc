@@ -140,6 +140,44 @@ TEST_CASE("Dropbear: dbclient exec and sftp through a recorded host") {
   t.CheckAudited(2);
 }
 
+TEST_CASE("RSA and ECDSA interception keys (recording.host_keys): a client that asks for one gets it") {
+  std::string keys = MakeTempDir("interception");
+  for (const auto& [type, bits] : {std::pair<std::string, std::string>{"rsa", "3072"},
+                                   std::pair<std::string, std::string>{"ecdsa", "256"}}) {
+    RunResult k = Run({"ssh-keygen", "-q", "-t", type, "-b", bits, "-N", "", "-f",
+                       keys + "/rec_" + type});
+    REQUIRE(k.exit_code == 0);
+  }
+  RecordedWorld w("", "", "", {},
+                  "recording:\n  host_keys: [" + keys + "/rec_rsa, " + keys + "/rec_ecdsa]\n");
+  // hopctl known-hosts vouches for both keys as db1's.
+  std::string kh = ReadFile(w.known_hosts);
+  CHECK(kh.find(Strip(ReadFile(keys + "/rec_rsa.pub"))) != std::string::npos);
+  CHECK(kh.find(Strip(ReadFile(keys + "/rec_ecdsa.pub"))) != std::string::npos);
+  for (const std::string alg : {"rsa-sha2-512", "rsa-sha2-256", "ecdsa-sha2-nistp256"}) {
+    INFO(alg);
+    RunResult r = Run(w.Ssh({"-o", "HostKeyAlgorithms=" + alg, "echo", "via-" + alg}), "", 60'000);
+    INFO(r.err << w.gate->Log());
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "via-" + alg + "\n");
+  }
+  // An Ed25519-only client finds no key it accepts: refused (audited), not
+  // served with a key it did not ask for.
+  RunResult ed = Run(w.Ssh({"-o", "HostKeyAlgorithms=ssh-ed25519", "true"}), "", 60'000);
+  CHECK(ed.exit_code != 0);
+  REQUIRE(WaitUntil(
+      [&] {
+        for (const auto& e : w.gate->AuditEvents("session_open")) {
+          if (e["result"] == "failure") return true;
+        }
+        return false;
+      },
+      5'000));
+  size_t ok = 0;
+  for (const auto& e : w.gate->AuditEvents("session_open")) ok += e["result"] == "success";
+  CHECK(ok == 3);
+}
+
 TEST_CASE("a client with no common cipher is refused at once, with the reason audited") {
   Interop t;
   auto failure = [&] {

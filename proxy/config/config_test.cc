@@ -121,6 +121,31 @@ TEST_CASE("recording and upstream sections parse, with defaults next to the audi
   CHECK(bad.diagnostics.ToString().find("/etc/hopgate/hopgate.yaml:7:3:") != std::string::npos);
 }
 
+TEST_CASE("recording.host_keys takes a list of interception keys; host_key and host_keys not both") {
+  const std::string base =
+      "version: 1\nlisten: [\"127.0.0.1:2222\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n";
+  auto list = hopgate::proxy::ParseConfig(
+      base + "recording:\n  host_keys: [rec_ed25519, /keys/rec_rsa]\n", "/etc/hopgate/hopgate.yaml");
+  INFO(list.diagnostics.ToString());
+  REQUIRE(list.config);
+  CHECK(list.config->recording_host_keys ==
+        std::vector<std::string>{"/etc/hopgate/rec_ed25519", "/keys/rec_rsa"});
+  auto again = hopgate::proxy::ParseConfig(list.config->Dump(), "/etc/hopgate/hopgate.yaml");
+  REQUIRE(again.config);
+  CHECK(again.config->recording_host_keys == list.config->recording_host_keys);
+  auto both = hopgate::proxy::ParseConfig(
+      base + "recording:\n  host_key: one\n  host_keys: [two]\n", "/etc/hopgate/hopgate.yaml");
+  CHECK_FALSE(both.config);
+  CHECK(both.diagnostics.ToString().find(
+            "/etc/hopgate/hopgate.yaml:8:14: recording: give host_key or host_keys, not both") !=
+        std::string::npos);
+  auto empty = hopgate::proxy::ParseConfig(base + "recording:\n  host_keys: []\n",
+                                           "/etc/hopgate/hopgate.yaml");
+  CHECK_FALSE(empty.config);
+  CHECK(empty.diagnostics.ToString().find("recording.host_keys must name at least one key file") !=
+        std::string::npos);
+}
+
 TEST_CASE("per-source start-up limits and penalties parse, load back, and refuse nonsense") {
   const std::string head =
       "version: 1\nlisten: [\"0.0.0.0:22\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n";

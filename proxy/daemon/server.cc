@@ -212,9 +212,7 @@ Status Server::LoadKeys(Config* config) {
   if (!recording_key) return Error{recording_key.message()};
   config->recording_host_key_texts.clear();
   for (const auto& k : *recording_key) {
-    auto text = PrivateKeyText(k.key.get());
-    if (!text) return Error{k.path + ": " + text.message()};
-    config->recording_host_key_texts.push_back(std::move(*text));
+    config->recording_host_key_texts.push_back(k.private_text);
     spdlog::info("recording host key {} {} {}{} (clients trust it via hopctl known-hosts)", k.path,
                  k.type, k.fingerprint, k.generated ? " (generated)" : "");
   }
@@ -229,7 +227,7 @@ Status Server::SetUpBind() {
   // From memory, not by path: libssh would read the files at the first
   // accept, after the switch to `user:` (they stay root-only).
   for (const auto& k : host_keys_) {
-    auto copy = CopyPrivateKey(k.key.get());
+    auto copy = ImportPrivateKey(k.private_text);
     if (!copy || ssh_bind_options_set(b, SSH_BIND_OPTIONS_IMPORT_KEY, copy->get()) != SSH_OK) {
       return Error{k.path + ": libssh refused the host key"};
     }

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 
 #include "common/encoding.h"
 
@@ -80,11 +81,21 @@ Result<std::vector<HostKey>> LoadOrGenerateHostKeys(const std::vector<std::strin
                      "); chmod 600 it"};
       }
     }
-    ssh_key key = nullptr;
-    if (ssh_pki_import_privkey_file(path.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK) {
+    std::string text;
+    {
+      std::ifstream in(path, std::ios::binary);
+      std::ostringstream buf;
+      buf << in.rdbuf();
+      if (!in) return Error{path + ": cannot read the private key: " + strerror(errno)};
+      text = buf.str();
+    }
+    auto imported = ImportPrivateKey(text);
+    if (!imported) {
+      explicit_bzero(text.data(), text.size());
       return Error{path + ": cannot load private key (unreadable, encrypted or not a key)"};
     }
-    KeyPtr loaded(key);
+    KeyPtr loaded = std::move(*imported);
+    ssh_key key = loaded.get();
     enum ssh_keytypes_e type = ssh_key_type(key);
     if (type != SSH_KEYTYPE_ED25519 && type != SSH_KEYTYPE_ECDSA_P256 &&
         type != SSH_KEYTYPE_ECDSA_P384 && type != SSH_KEYTYPE_ECDSA_P521 &&
@@ -94,6 +105,7 @@ Result<std::vector<HostKey>> LoadOrGenerateHostKeys(const std::vector<std::strin
     auto hk = Describe(path, std::move(loaded));
     if (!hk) return Error{hk.message()};
     hk->generated = generated;
+    hk->private_text = std::move(text);
     if (generated) {
       // The public half beside it, as ssh-keygen writes it: what operators
       // publish in known_hosts.

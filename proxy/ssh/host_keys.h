@@ -17,6 +17,10 @@ struct HostKey {
   std::string type;         // e.g. "ssh-ed25519"
   std::string fingerprint;  // SHA256:...
   std::string public_line;  // "ssh-ed25519 AAAA..."
+  // The private key file's text as read: what copies of the key are made
+  // from (libssh 0.10 cannot export an RSA key read from OpenSSH's format,
+  // ssh-keygen's default, so the key is never round-tripped through it).
+  std::string private_text;
   bool generated = false;
 };
 

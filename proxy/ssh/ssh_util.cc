@@ -44,25 +44,12 @@ void DisableCompression(ssh_session s) {
   ssh_options_set(s, SSH_OPTIONS_COMPRESSION_S_C, "none");
 }
 
-Result<std::string> PrivateKeyText(ssh_key key) {
-  char* b64 = nullptr;
-  if (ssh_pki_export_privkey_base64(key, nullptr, nullptr, nullptr, &b64) != SSH_OK || !b64) {
-    return Error{"libssh cannot export the private key"};
+Result<KeyPtr> ImportPrivateKey(const std::string& text) {
+  ssh_key key = nullptr;
+  if (ssh_pki_import_privkey_base64(text.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK) {
+    return Error{"libssh cannot import the private key"};
   }
-  std::string text(b64);
-  explicit_bzero(b64, text.size());
-  ssh_string_free_char(b64);
-  return text;
-}
-
-Result<KeyPtr> CopyPrivateKey(ssh_key key) {
-  auto text = PrivateKeyText(key);
-  if (!text) return text.error();
-  ssh_key copy = nullptr;
-  int rc = ssh_pki_import_privkey_base64(text->c_str(), nullptr, nullptr, nullptr, &copy);
-  explicit_bzero(text->data(), text->size());
-  if (rc != SSH_OK) return Error{"libssh cannot import the private key"};
-  return KeyPtr(copy);
+  return KeyPtr(key);
 }
 
 }  // namespace hopgate::proxy

@@ -51,10 +51,10 @@ Result<std::string> KeyBlob(ssh_key key);
 // The key's type name as it appears on the wire, e.g. "ssh-ed25519" or
 // "ssh-ed25519-cert-v01@openssh.com".
 std::string KeyTypeName(ssh_key key);
-// A private key as OpenSSH base64 text, and an independent copy of a
-// private key (through that text; libssh 0.10 exports no key copy).
-Result<std::string> PrivateKeyText(ssh_key key);
-Result<KeyPtr> CopyPrivateKey(ssh_key key);
+// A private key from the text of its file (OpenSSH or PEM format,
+// unencrypted). Importing the same text again makes an independent copy
+// (libssh 0.10 has no key copy, and cannot export every key it imports).
+Result<KeyPtr> ImportPrivateKey(const std::string& text);
 // The last libssh error of a session, never empty.
 std::string SessionError(ssh_session s);
 // No compression either way. A bastion relays what is mostly encrypted
