@@ -127,7 +127,7 @@ class Link : public std::enable_shared_from_this<Link> {
       failure->message = message;
       return false;
     }
-    std::thread([self = shared_from_this()] { self->Run(); }).detach();
+    pool_->StartLinkThread(shared_from_this());
     return true;
   }
 
@@ -188,6 +188,7 @@ class Link : public std::enable_shared_from_this<Link> {
   }
 
  private:
+  friend class UpstreamPool;  // runs Run() on a thread it owns
   bool Handshake(int fd, const Hop& hop, const RouteRequest& req,
                  signer::Signer* ca, int64_t timeout_ms,
                  std::string* reason, std::string* message) {

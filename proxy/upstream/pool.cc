@@ -76,10 +76,36 @@ void UpstreamPool::Shutdown() {
     for (auto& [key, v] : links_) all.insert(all.end(), v.begin(), v.end());
   }
   for (auto& l : all) l->Stop();
-  // Threads hold their own reference; wait (bounded) until they left the pool.
-  for (int i = 0; i < 200 && LinkCount() > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Each stopped link's loop wakes, tears down and returns: join them all.
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(threads_mu_);
+    threads.swap(threads_);
+    finished_.clear();
   }
+  for (auto& t : threads) t.join();
+}
+
+void UpstreamPool::StartLinkThread(std::shared_ptr<Link> link) {
+  std::vector<std::thread> done;
+  std::lock_guard<std::mutex> lock(threads_mu_);
+  // Reap the threads whose loops have returned (they are ending or gone).
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    if (std::find(finished_.begin(), finished_.end(), it->get_id()) != finished_.end()) {
+      std::erase(finished_, it->get_id());
+      done.push_back(std::move(*it));
+      it = threads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  threads_.emplace_back([this, link = std::move(link)]() mutable {
+    link->Run();
+    link.reset();  // the link may end here, with the pool still alive
+    std::lock_guard<std::mutex> lock(threads_mu_);
+    finished_.push_back(std::this_thread::get_id());
+  });
+  for (auto& t : done) t.join();  // returned already, or about to: does not wait
 }
 
 Result<std::vector<IpAddress>> UpstreamPool::ResolveHop(const std::string& host,

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "certs/private_key.h"
@@ -128,6 +129,9 @@ class UpstreamPool {
   bool ConnectLink(Link& link, size_t i, const RouteRequest& req, std::shared_ptr<Link> prev,
                    RouteFailure* failure);
   void Release(const std::shared_ptr<Link>& link);  // drops a reservation
+  // Runs a link's loop on a thread the pool owns: joined once it ends (by
+  // the next StartLinkThread) or by Shutdown, never detached.
+  void StartLinkThread(std::shared_ptr<Link> link);
   // Drops the reservation on `link`, counts the failure; the error to return.
   Error Failed(const std::shared_ptr<Link>& link, const RouteFailure& failure);
 
@@ -136,6 +140,9 @@ class UpstreamPool {
   mutable std::mutex mu_;
   std::map<std::string, std::vector<std::shared_ptr<Link>>> links_;
   bool shut_down_ = false;
+  std::mutex threads_mu_;
+  std::vector<std::thread> threads_;            // every link thread not yet joined
+  std::vector<std::thread::id> finished_;       // of those, the ones whose loop returned
 };
 
 }  // namespace hopgate::proxy
