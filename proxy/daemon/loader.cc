@@ -1,5 +1,5 @@
 #include "proxy/daemon/loader.h"
-#include "proxy/daemon/signing_key.h"
+#include "proxy/signer/signing_key.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -17,7 +17,7 @@
 #include "proxy/base/logging.h"
 #include "proxy/base/privileges.h"
 #include "proxy/config/files.h"
-#include "proxy/daemon/signing_key.h"
+#include "proxy/signer/signing_key.h"
 #include "proxy/signer/channel.h"
 #include "proxy/signer/handler.h"
 #include "proxy/signer/signer.h"

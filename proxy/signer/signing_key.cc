@@ -1,4 +1,4 @@
-#include "proxy/daemon/signing_key.h"
+#include "proxy/signer/signing_key.h"
 
 #include <sys/stat.h>
 
