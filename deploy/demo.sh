@@ -5,15 +5,25 @@
 #   - demo keys, a demo config and policy,
 # then prints the exact `ssh -J` command to paste into a second terminal.
 # Ctrl-C stops everything and removes the demo directory.
+#
+# HOPGATE_DEMO_SELFTEST=1 (tests/demo_test.sh) runs the printed commands
+# itself against the running demo, checks what a user would see, and exits
+# 0 or 1; with HOPGATE_BIN and HOPCTL_BIN set it neither installs nor builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+SELFTEST=${HOPGATE_DEMO_SELFTEST:-0}
 
-deploy/install-deps.sh
-echo "demo: building hopgate (first build takes a minute)..." >&2
-bazel build //proxy/daemon:hopgate //hopctl:hopctl >&2
-BIN="$(bazel info bazel-bin 2>/dev/null)/proxy/daemon/hopgate"
-HOPCTL="$(bazel info bazel-bin 2>/dev/null)/hopctl/hopctl"
+if [ -n "${HOPGATE_BIN:-}" ] && [ -n "${HOPCTL_BIN:-}" ]; then
+  BIN=$HOPGATE_BIN
+  HOPCTL=$HOPCTL_BIN
+else
+  deploy/install-deps.sh
+  echo "demo: building hopgate (first build takes a minute)..." >&2
+  bazel build //proxy/daemon:hopgate //hopctl:hopctl >&2
+  BIN="$(bazel info bazel-bin 2>/dev/null)/proxy/daemon/hopgate"
+  HOPCTL="$(bazel info bazel-bin 2>/dev/null)/hopctl/hopctl"
+fi
 
 free_port() {  # first free port at or above $1
   local p=$1
@@ -30,7 +40,9 @@ DB1_PORT=$(free_port $((TARGET_PORT + 1)))
 
 DEMO=$(mktemp -d /tmp/hopgate-demo.XXXXXX)
 SSHD_PID=""
+GATE_PID=""
 cleanup() {
+  [ -n "$GATE_PID" ] && kill -TERM "$GATE_PID" 2>/dev/null && wait "$GATE_PID" 2>/dev/null || true
   [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null || true
   rm -rf "$DEMO"
   echo "demo: stopped and cleaned up" >&2
@@ -62,7 +74,19 @@ KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 Subsystem sftp internal-sftp
 CFG
-/usr/sbin/sshd -D -f "$DEMO/sshd_config" -E "$DEMO/target-sshd.log" &
+SSHD=(/usr/sbin/sshd -D -f "$DEMO/sshd_config" -E "$DEMO/target-sshd.log")
+if [ "$SELFTEST" = 1 ]; then
+  # The self-test's commands must not depend on this machine's dotfiles
+  # (a slow ~/.bashrc would time them out): the target sshd runs where
+  # root's are empty, as the test harness does (tests/support/harness.cc).
+  HIDE='home=$(getent passwd root | cut -d: -f6)
+        for f in .bashrc .profile .bash_profile .bash_login .bash_logout; do
+          if [ -e "$home/$f" ]; then mount --bind /dev/null "$home/$f" || exit 1; fi
+        done
+        exec "$@"'
+  SSHD=(unshare --mount --propagation private -- sh -c "$HIDE" sh "${SSHD[@]}")
+fi
+"${SSHD[@]}" &
 SSHD_PID=$!
 
 cat > "$DEMO/policy.yaml" <<POLICY
@@ -129,6 +153,7 @@ SSHCFG
 # Clients trust the gateway's recording key for recorded hosts, once.
 "$HOPCTL" known-hosts --config "$DEMO/hopgate.yaml" >> "$DEMO/known_hosts"
 
+REPLAY_LINE="$HOPCTL replay --last --config $DEMO/hopgate.yaml"
 cat >&2 <<MSG
 
 ================================================================================
@@ -142,7 +167,7 @@ mints for this session, and writes an asciicast recording):
 
   ssh -F $DEMO/ssh_config -J alice@127.0.0.1:$GATE_PORT root@db1
   $HOPCTL sessions --config $DEMO/hopgate.yaml                # every session, recorded or not
-  $HOPCTL replay SESSION --config $DEMO/hopgate.yaml            # play one back (an id from the list)
+  $REPLAY_LINE      # play the newest back
   $HOPCTL audit verify --config $DEMO/hopgate.yaml              # prove the log and recordings are whole
 
 Also try:
@@ -155,8 +180,33 @@ Ctrl-C here stops the demo.
 
 MSG
 "$BIN" --config "$DEMO/hopgate.yaml" --check >&2
+if [ "$SELFTEST" = 1 ]; then
+  "$BIN" --config "$DEMO/hopgate.yaml" 2> "$DEMO/gateway.log" &
+  GATE_PID=$!
+  exec 3>&1 1>&2
+  fail() { echo "demo self-test: FAILED: $*"; cat "$DEMO/gateway.log"; exit 1; }
+  for _ in $(seq 100); do (exec 4<>"/dev/tcp/127.0.0.1/$GATE_PORT") 2>/dev/null && break; sleep 0.1; done
+  J=(ssh -F "$DEMO/ssh_config" -o BatchMode=yes -J "alice@127.0.0.1:$GATE_PORT")
+  out=$("${J[@]}" root@target echo demo-target-ok) || fail "ssh -J root@target"
+  [ "$out" = demo-target-ok ] || fail "root@target printed '$out'"
+  out=$("${J[@]}" root@db1 echo demo-recorded-marker) || fail "ssh -J root@db1"
+  [ "$out" = demo-recorded-marker ] || fail "root@db1 printed '$out'"
+  if "${J[@]}" -p 22 root@127.0.0.2 true 2>/dev/null; then fail "the denied line was allowed"; fi
+  sessions=$("$HOPCTL" sessions --config "$DEMO/hopgate.yaml") || fail "hopctl sessions"
+  [ "$(grep -c alice <<<"$sessions")" -ge 3 ] || fail "hopctl sessions listed: $sessions"
+  played=$($REPLAY_LINE </dev/null) || fail "$REPLAY_LINE"
+  grep -q demo-recorded-marker <<<"$played" || fail "the replay line played: $played"
+  verified=$("$HOPCTL" audit verify --config "$DEMO/hopgate.yaml") || fail "audit verify: $verified"
+  grep -q "^OK: " <<<"$verified" || fail "audit verify printed: $verified"
+  if grep -E "^[^ ]+ +(warn|warning|error|critical) " "$DEMO/gateway.log"; then
+    fail "the demo's gateway logged warnings"
+  fi
+  echo "demo self-test: OK" >&3
+  exit 0
+fi
 "$BIN" --config "$DEMO/hopgate.yaml" &
 GATE_PID=$!
 trap 'kill -TERM $GATE_PID 2>/dev/null' INT TERM
 wait "$GATE_PID" || true
 wait "$GATE_PID" 2>/dev/null || true
+GATE_PID=""

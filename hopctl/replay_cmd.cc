@@ -447,6 +447,8 @@ int Replay::PlaySession(const SessionSelector& sel, const LogPaths& paths) {
   return Finish(kExitOk, error);
 }
 
+int PlayTarget(const ReplayOptions& o, double from, const std::optional<LogPaths>& paths);
+
 int RunReplay(const ReplayOptions& o) {
   if (!(o.speed >= 1.0 / 64 && o.speed <= 64)) {
     fprintf(stderr, "hopctl replay: --speed must be between 0.015625 and 64\n");
@@ -470,21 +472,41 @@ int RunReplay(const ReplayOptions& o) {
     Say(paths.message());
     return kExitUsage;
   }
+  ReplayOptions chosen = o;
+  if (o.last) {
+    if (!*paths) {
+      Say("--last needs the audit log: give --config FILE or --audit PATH");
+      return kExitUsage;
+    }
+    auto id = LastRecordedSession((*paths)->log);
+    if (!id) {
+      Say(id.message());
+      return 1;
+    }
+    chosen.target = *id;
+  } else if (o.target.empty()) {
+    Say("give SESSION, FILE.cast or --last");
+    return kExitUsage;
+  }
+  return PlayTarget(chosen, from, *paths);
+}
+
+int PlayTarget(const ReplayOptions& o, double from, const std::optional<LogPaths>& paths) {
   Replay replay(o, from);
   bool looks_like_file = IsRegularFile(o.target) || o.target.find('/') != std::string::npos ||
                          (o.target.size() > 5 && o.target.compare(o.target.size() - 5, 5, ".cast") == 0);
-  if (looks_like_file) return replay.PlayFile(*paths);
+  if (looks_like_file) return replay.PlayFile(paths);
   auto sel = ParseSessionId(o.target);
   if (!sel) {
     Say(sel.message());
     return kExitUsage;
   }
-  if (!*paths) {
+  if (!paths) {
     fprintf(stderr,
             "hopctl replay: a session id needs the audit log: give --config FILE or --audit PATH\n");
     return kExitUsage;
   }
-  return replay.PlaySession(*sel, **paths);
+  return replay.PlaySession(*sel, *paths);
 }
 
 }  // namespace
@@ -495,8 +517,10 @@ void AddReplayCommand(CLI::App& app, Commands* out) {
       "replay",
       "play a recorded session in the terminal (space pause, +/- speed, . step, q quit), "
       "checked against the audit log first");
-  cmd->add_option("target", o->target, "SESSION (c<hex>, c<hex>-N, c<hex>-N-M) or FILE.cast")
-      ->required();
+  auto* target =
+      cmd->add_option("target", o->target, "SESSION (c<hex>, c<hex>-N, c<hex>-N-M) or FILE.cast");
+  cmd->add_flag("--last", o->last, "the newest recorded session in the audit log")
+      ->excludes(target);
   cmd->add_option("--speed", o->speed, "playback speed factor (default 1)");
   cmd->add_option_function<double>(
       "--idle-limit", [o](double v) { o->idle_limit = v; }, "cap every pause at SECONDS");

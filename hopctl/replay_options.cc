@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/strings.h"
 #include "proxy/config/config.h"
@@ -83,6 +86,24 @@ Result<std::optional<LogPaths>> FindLog(const ReplayOptions& o) {
     log = found[0];
   }
   return std::optional<LogPaths>(LogPaths{log, DirName(log) + "/recordings"});
+}
+
+Result<std::string> LastRecordedSession(const std::string& log) {
+  std::ifstream in(log);
+  if (!in) return MakeError(Code::kNotFound, log + ": cannot open the audit log");
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (line.find("\"session_open\"") == std::string::npos) continue;
+    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || j.value("type", "") != "session_open" ||
+        j.value("result", "") != "success" || !j.contains("session") ||
+        !j["session"].is_string()) {
+      continue;
+    }
+    last = j["session"].get<std::string>();
+  }
+  if (last.empty()) return MakeError(Code::kNotFound, log + ": no recorded session yet");
+  return last;
 }
 
 }  // namespace hopgate::hopctl

@@ -17,6 +17,7 @@ struct ReplayOptions {
   std::string from;
   bool follow = false;
   bool no_verify = false;
+  bool last = false;  // --last: the newest recorded session, instead of `target`
   std::string config, audit;
 };
 
@@ -33,5 +34,9 @@ Result<double> ParseOffset(const std::string& text);
 // when neither is given. A directory given to --audit must hold exactly one
 // current log (*.jsonl that is not a rotated <stem>.<seq>.jsonl).
 Result<std::optional<LogPaths>> FindLog(const ReplayOptions& o);
+
+// The id of the newest recorded session that opened (a successful
+// `session_open`) in the current audit log file; kNotFound if there is none.
+Result<std::string> LastRecordedSession(const std::string& log);
 
 }  // namespace hopgate::hopctl

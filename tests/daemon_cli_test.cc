@@ -2,6 +2,10 @@
 // bad input without leaving anything half-started.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
+#include <cstdlib>
+
 #include "tests/support/harness.h"
 
 using namespace hopgate::testing;
@@ -107,6 +111,23 @@ TEST_CASE("--check refuses what start-up refuses, naming the config line") {
     CheckAndStartRefuse(gate, gate.config_path() + ":6:8: audit.log: cannot create "
                               "/nonexistent-hopgate-dir/x: directory /nonexistent-hopgate-dir "
                               "does not exist");
+  }
+  SECTION("an audit log the user: account cannot reach") {
+    // A directory only root can search (like the demo under /root once did):
+    // the log's directory would be created for nobody but nobody cannot get
+    // there.
+    char base[] = "/tmp/hopgate-unreachable-XXXXXX";
+    REQUIRE(mkdtemp(base) != nullptr);
+    REQUIRE(chmod(base, 0700) == 0);
+    Gate gate(dir, kGoodPolicy, "", false);
+    std::string cfg = ReadFile(gate.config_path());
+    size_t at = cfg.find("  log: ");
+    cfg.replace(at, cfg.find('\n', at) - at, "  log: " + std::string(base) + "/var/audit.jsonl");
+    cfg = "user: nobody\n" + cfg;
+    WriteFile(gate.config_path(), cfg, 0600);
+    CheckAndStartRefuse(gate, "audit.log: directory " + std::string(base) +
+                                  " is not searchable by user nobody");
+    Run({"rm", "-rf", base});
   }
   SECTION("a missing upstream CA key") {
     Gate gate(dir, kGoodPolicy, "upstream:\n  user_ca_key: no-such-ca\n", false);

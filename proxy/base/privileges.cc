@@ -97,6 +97,24 @@ std::string DirectoryNotWritableBy(const std::string& dir, const Account& a) {
   return "";
 }
 
+std::string PathNotReachableBy(const std::string& path, const Account& a) {
+  if (path.empty() || path[0] != '/') return "";
+  size_t end = 0;
+  do {
+    end = path.find('/', end + 1);
+    std::string dir = path.substr(0, end == 0 ? 1 : end);
+    if (dir.empty()) dir = "/";
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0) return "";  // created from here on, for the user
+    if (!S_ISDIR(st.st_mode)) return "";           // reported elsewhere
+    if (!Grants(st, a, 1)) {
+      return "directory " + dir + " is not searchable by user " + a.name + " (uid " +
+             std::to_string(a.uid) + "), so it cannot reach " + path;
+    }
+  } while (end != std::string::npos);
+  return "";
+}
+
 std::string FileNotWritableBy(const std::string& path, const Account& a) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return path + ": " + strerror(errno);

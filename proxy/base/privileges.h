@@ -29,6 +29,10 @@ Status DropPrivileges(const Account& account);
 // Empty when `account` could create files in directory `dir` (write and
 // search permission by owner, group or other bits); else why not.
 std::string DirectoryNotWritableBy(const std::string& dir, const Account& account);
+// Empty when `account` can search every existing directory on the way to
+// `path` (from / down to `path` itself, or to its nearest existing
+// ancestor when it does not exist yet), so it can reach `path`.
+std::string PathNotReachableBy(const std::string& path, const Account& account);
 // Empty when `account` could write the existing file `path`.
 std::string FileNotWritableBy(const std::string& path, const Account& account);
 

@@ -148,6 +148,10 @@ void CheckUser(const Config& c, Loaded* out) {
     return;
   }
   auto check_dir = [&](const std::string& dir, const std::string& key) {
+    if (std::string why = PathNotReachableBy(dir, *account); !why.empty()) {
+      out->errors.push_back(c.Where(key) + ": " + why);
+      return;
+    }
     struct stat st;
     if (stat(dir.c_str(), &st) != 0) return;  // created for the user at start
     if (std::string why = DirectoryNotWritableBy(dir, *account); !why.empty()) {
