@@ -317,3 +317,27 @@ rules:
   CHECK_FALSE(MayBeRecorded(*p, p->hosts.at("target")));
   CHECK(MayBeRecorded(*p, p->hosts.at("db1")));
 }
+
+TEST_CASE("a hosts: entry whose address is a name is found by the address it resolves to") {
+  auto p = Load(R"(version: 1
+users: {alice: {}}
+hosts:
+  named: {address: "db.example:22"}
+rules:
+  - {name: no-named, effect: deny, destinations: ["named:*"]}
+  - {name: anything, users: [alice], permit_open: ["*:*"]}
+)");
+  auto names = std::make_shared<AddressMap>(AddressMap{{"db.example", {Ip("10.7.7.7")}}});
+  // By its resolved address, at its port and at another: the deny on the
+  // entry's name holds.
+  for (uint16_t port : {22, 5432}) {
+    INFO(port);
+    Decision d = Decide(*p, Alice(), Request::Open("10.7.7.7", port, {}, names));
+    CHECK_FALSE(d.allow);
+    CHECK(d.rule == "no-named");
+  }
+  // By the name it is an address for, too.
+  CHECK_FALSE(Decide(*p, Alice(), Request::Open("db.example", 22, {}, names)).allow);
+  // Another address is not that host.
+  CHECK(Decide(*p, Alice(), Request::Open("10.7.7.8", 22, {}, names)).allow);
+}
