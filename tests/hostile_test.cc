@@ -49,10 +49,11 @@ struct World {
     gate->Start();
   }
 
-  std::vector<std::string> Open(const std::string& dest, int count, double hold) const {
+  std::vector<std::string> Open(const std::string& dest, int count, double hold,
+                                const std::string& kinds = "direct-tcpip") const {
     return {kPython, HostileClient(), "open", "--port", Port(gate->port()), "--user", "alice",
             "--key", alice.private_path, "--dest", dest, "--count", std::to_string(count),
-            "--hold", std::to_string(hold)};
+            "--hold", std::to_string(hold), "--kinds", kinds};
   }
 
   RunResult BobEcho() const {
@@ -108,6 +109,17 @@ TEST_CASE("a channel flood is held at max_channels_per_connection while others w
   }
   CHECK(events <= 4);
   CHECK(total == 36);
+}
+
+TEST_CASE("session channels count toward max_channels_per_connection too") {
+  World w("limits:\n  max_channels_per_connection: 10\n");
+  RunResult r = Run(w.Open("127.0.0.1:" + Port(w.banner_port), 16, 0, "mixed"), "", 60'000);
+  INFO(r.out << r.err << w.gate->Log());
+  auto result = LastJson(r.out);
+  REQUIRE(result.is_object());
+  CHECK(result["opened"] == 10);  // 5 session + 5 direct-tcpip: the cap counts both
+  CHECK(result["refused"] == 6);
+  CHECK(result["first_bytes"] == "hello\n");
 }
 
 TEST_CASE("at the open-files limit the gateway sheds connections instead of spinning") {

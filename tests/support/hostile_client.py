@@ -51,10 +51,13 @@ def cmd_open(args):
     t = connect(args, key)
     host, _, port = args.dest.encode("latin-1").decode("unicode_escape").rpartition(":")
     opened, refused, reasons = [], 0, []
-    for _ in range(args.count):
+    for i in range(args.count):
         try:
-            ch = t.open_channel("direct-tcpip", (host, int(port)), ("127.0.0.1", 4242),
-                                timeout=20)
+            if args.kinds == "mixed" and i % 2 == 1:
+                ch = t.open_session(timeout=20)  # the gateway's own session channel
+            else:
+                ch = t.open_channel("direct-tcpip", (host, int(port)), ("127.0.0.1", 4242),
+                                    timeout=20)
             opened.append(ch)
         except paramiko.ChannelException as e:
             refused += 1
@@ -306,6 +309,8 @@ def main():
     o.add_argument("--dest", required=True, help="host:port; \\n escapes are decoded")
     o.add_argument("--count", type=int, default=1)
     o.add_argument("--hold", type=float, default=0)
+    o.add_argument("--kinds", choices=["direct-tcpip", "mixed"], default="direct-tcpip",
+                   help="mixed: every other channel a session channel")
     lg = sub.add_parser("logins")
     lg.add_argument("--port", type=int, required=True)
     lg.add_argument("--user", required=True)
