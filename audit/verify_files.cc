@@ -23,10 +23,14 @@ bool AllDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// Files beside a log that are not lines of it.
+// Files beside a log that are not lines of it: checkpoints, the writer's
+// state, temporary and probe files, and the session index hopctl keeps
+// there (`<log>.index.sqlite`, with SQLite's -wal, -shm and -journal).
 bool IsSideFile(const std::string& name) {
   return EndsWith(name, ".checkpoint") || EndsWith(name, ".checkpoint.sig") ||
          EndsWith(name, ".sig") || EndsWith(name, ".tree") || EndsWith(name, ".tmp") ||
+         EndsWith(name, ".probe") || EndsWith(name, ".sqlite") ||
+         name.find(".sqlite-") != std::string::npos ||
          name.find(".before-tree.") != std::string::npos;
 }
 
