@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -344,10 +345,21 @@ TEST_CASE("logrotate renames a running gateway's log and sends SIGHUP: a new fil
   auto old_lines = at::Lines(moved);
   REQUIRE(!old_lines.empty());
   size_t old_count = old_lines.size();
-  // An index beside the log (hopctl sessions made it) is no part of the log.
-  RunResult s = Run({Gate::HopctlBinary(), "sessions", "--config", w.gate->config_path()});
+  // hopctl sessions finds the sessions of both files (the index it keeps
+  // beside the log is no part of the log for verify, below).
+  RunResult s = Run({Gate::HopctlBinary(), "sessions", "--json", "--config", w.gate->config_path()});
   INFO(s.out << s.err);
   CHECK(s.exit_code == 0);
+  auto listed = nlohmann::json::parse(s.out, nullptr, false);
+  REQUIRE(listed.is_array());
+  std::set<std::string> ids;
+  for (const auto& row : listed) ids.insert(row.value("id", ""));
+  for (const auto& line : old_lines) {
+    auto e = nlohmann::json::parse(line);
+    if (e["type"] == "connection_close") CHECK(ids.count(e["connection"]) == 1);
+  }
+  for (const auto& e : w.gate->AuditEvents("connection_close")) CHECK(ids.count(e["connection"]) == 1);
+  CHECK(ids.size() == 2);
   w.Stop();
   CHECK(at::Lines(moved).size() == old_count);  // nothing more went to the moved file
   auto new_lines = at::Lines(log);
