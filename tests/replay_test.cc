@@ -516,10 +516,10 @@ TEST_CASE("replay SESSION with two exec channels over one connection: each in or
     return Run(w.Ssh(args), "", 60'000);
   };
   RunResult first = Mux({"echo channel-one-text"});
-  INFO(first.err << w.gate->Log());
+  INFO(first.err << w.gate->Log() << ReadFile(w.gate->audit_path()));
   REQUIRE(first.exit_code == 0);
   RunResult second = Mux({"echo channel-two-text"});
-  INFO(second.err);
+  INFO(second.err << w.gate->Log());
   REQUIRE(second.exit_code == 0);
   Run({"ssh", "-o", "ControlPath=" + mux, "-O", "exit", "db1"});
   REQUIRE(WaitUntil([&] { return w.Closes().size() == 2; }, 10'000));
