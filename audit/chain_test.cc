@@ -219,3 +219,87 @@ TEST_CASE("a log from before the tree is moved aside and a new tree starts") {
   REQUIRE(Note(**sink, "new").ok());
   CheckChain(Lines(path));
 }
+
+TEST_CASE("with no interval checkpoint, one comes at least every 10,000 events (the default)") {
+  std::string dir = FreshDir("chain-every-events");
+  std::string path = dir + "/audit.jsonl";
+  FileSinkOptions o;  // checkpoint_every_events left at its default
+  o.clock = [] { return int64_t{1795168800000}; };
+  auto sink = FileSink::Open(path, o);
+  REQUIRE(sink.ok());
+  for (int i = 0; i < 20'000; ++i) REQUIRE(Note(**sink, "e").ok());
+  auto lines = Lines(path);
+  // 20,000 events and two checkpoints: one after the first 10,000 events,
+  // one after the next 9,999 (with the first checkpoint's line, 10,000
+  // lines again).
+  REQUIRE(lines.size() == 20'002);
+  std::vector<uint64_t> at;
+  for (const auto& l : lines) {
+    auto j = nlohmann::json::parse(l);
+    if (j["type"] != "checkpoint") continue;
+    at.push_back(j["seq"]);
+    CHECK(j["reason"] == "events");
+  }
+  CHECK(at == std::vector<uint64_t>{10'000, 20'000});
+  CheckChain(lines);
+  CHECK((*sink)->checkpointed_size() == 20'000);
+  // The checkpoint file beside the log is the latest one.
+  std::ifstream cp(path + ".checkpoint");
+  std::stringstream text;
+  text << cp.rdbuf();
+  auto latest = ParseCheckpoint(text.str());
+  REQUIRE(latest.ok());
+  CHECK(latest->size == 20'000);
+}
+
+TEST_CASE("rotation by audit.rotate_interval: by the file's age, not when empty, across a restart") {
+  std::string dir = FreshDir("chain-rotate-interval");
+  std::string path = dir + "/audit.jsonl";
+  const int64_t hour = 3'600'000, t0 = 1795168800000;
+  int64_t now = t0;
+  FileSinkOptions o;
+  o.rotate_interval_ms = hour;
+  o.clock = [&now] { return now; };
+  {
+    auto sink = FileSink::Open(path, o);
+    REQUIRE(sink.ok());
+    for (int i = 0; i < 3; ++i) REQUIRE(Note(**sink, "first hour").ok());
+    now = t0 + hour - 1;
+    REQUIRE((*sink)->MaybeRotate().ok());
+    CHECK(LogFilesOf(path) == std::vector<std::string>{path});  // not old enough yet
+    now = t0 + hour;
+    REQUIRE((*sink)->MaybeRotate().ok());
+    REQUIRE(LogFilesOf(path) == std::vector<std::string>{dir + "/audit.0.jsonl", path});
+    auto first = Lines(dir + "/audit.0.jsonl");
+    REQUIRE(first.size() == 4);
+    CHECK(nlohmann::json::parse(first.back())["reason"] == "rotation");
+    // The new file is empty: an hour later there is still nothing to rotate.
+    now = t0 + 3 * hour;
+    REQUIRE((*sink)->MaybeRotate().ok());
+    CHECK(Lines(path).empty());
+    CHECK(LogFilesOf(path).size() == 2);
+    // Its age counts from when it was started (at the rotation), not from
+    // its first line: the next rotation is due an hour after t0 + hour.
+    REQUIRE(Note(**sink, "second file").ok());
+    REQUIRE((*sink)->MaybeRotate().ok());
+    REQUIRE(LogFilesOf(path).size() == 3);
+    CHECK(LogFilesOf(path)[1] == dir + "/audit.4.jsonl");
+    REQUIRE(Note(**sink, "third file").ok());
+  }
+  // A restart keeps the current file's start time (from the saved state):
+  // it is rotated an hour after it began, not an hour after the restart.
+  now = t0 + 3 * hour + hour / 2;
+  {
+    auto sink = FileSink::Open(path, o);
+    REQUIRE(sink.ok());
+    REQUIRE((*sink)->MaybeRotate().ok());
+    CHECK(LogFilesOf(path).size() == 3);
+    now = t0 + 4 * hour;
+    REQUIRE((*sink)->MaybeRotate().ok());
+    CHECK(LogFilesOf(path).size() == 4);
+  }
+  std::vector<std::string> all;
+  for (const auto& f : LogFilesOf(path)) for (auto& l : Lines(f)) all.push_back(l);
+  CheckChain(all);
+  CHECK(all.size() == 4 + 2 + 2);  // each file's events and its rotation checkpoint
+}

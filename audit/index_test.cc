@@ -543,6 +543,18 @@ TEST_CASE("index: a log logrotate renamed keeps what was read from it; sessions 
   CHECK((*all)[1].targets == std::vector<std::string>{"web2:22"});
   CHECK((*all)[1].end_reason == "client disconnected");
   CHECK(w.warnings.empty());
+  // An index made after the rename (deleted, or --reindex) reads the
+  // renamed file too, before the new one: the same sessions.
+  ix.reset();
+  REQUIRE(unlink(DefaultIndexPath(w.log).c_str()) == 0);
+  auto fresh = w.Index();
+  w.Update(*fresh);
+  auto again = fresh->Sessions({});
+  REQUIRE(again.ok());
+  CHECK(Ids(*again) == std::vector<std::string>{"c01", "c02", "c03"});
+  CHECK((*again)[1].user == "bob");
+  CHECK((*again)[1].end_reason == "client disconnected");
+  CHECK(w.warnings.empty());
 }
 
 TEST_CASE("index: the log in a directory is the one its .jsonl files belong to") {

@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
+
 #include "audit/index_internal.h"
 #include "audit/json_line.h"
 #include "audit/line_reader.h"
@@ -98,7 +101,10 @@ Status Updater::IndexRecordings() {
 }
 
 Status Updater::PlanLog(std::vector<LogFile>* files) {
+  // The files rotation left, the current one, and those logrotate renamed
+  // (`audit.jsonl.1`): ordered by their first seq below.
   std::vector<std::string> paths = LogFilesOf(options_.log_path);
+  for (auto& p : RenamedFilesOf(options_.log_path)) paths.push_back(std::move(p));
   if (paths.empty()) {
     return MakeError(Code::kNotFound, options_.log_path + ": no such audit log");
   }
@@ -144,6 +150,9 @@ Status Updater::PlanLog(std::vector<LogFile>* files) {
     }
     files->push_back(std::move(f));
   }
+  std::stable_sort(files->begin(), files->end(), [](const LogFile& a, const LogFile& b) {
+    return a.first_seq.value_or(INT64_MAX) < b.first_seq.value_or(INT64_MAX);
+  });
   return Status::Ok();
 }
 

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,6 +60,29 @@ std::vector<std::string> LogFilesOf(const std::string& path) {
   std::vector<std::string> out;
   for (auto& [seq, file] : rotated) out.push_back(std::move(file));
   if (access(path.c_str(), F_OK) == 0) out.push_back(path);
+  return out;
+}
+
+std::vector<std::string> RenamedFilesOf(const std::string& path) {
+  auto [dir, base] = DirAndBase(path);
+  std::string prefix = path.substr(0, path.size() - base.size());
+  std::vector<std::string> out;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name.size() <= base.size() + 1 || name.compare(0, base.size(), base) != 0) continue;
+      char sep = name[base.size()];
+      std::string_view digits = std::string_view(name).substr(base.size() + 1);
+      struct stat st;
+      if ((sep == '.' || sep == '-') &&
+          std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+          stat((prefix + name).c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+        out.push_back(prefix + name);
+      }
+    }
+    closedir(d);
+  }
+  std::sort(out.begin(), out.end());
   return out;
 }
 

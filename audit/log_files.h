@@ -21,6 +21,11 @@ std::string RotatedPath(const std::string& path, uint64_t first_seq);
 // then `path` itself if it exists.
 std::vector<std::string> LogFilesOf(const std::string& path);
 
+// The files logrotate made of `path` by renaming it (`<name>.1`,
+// `<name>-20261121`: the name, '.' or '-', digits), sorted by name. Their
+// lines continue the same tree; callers order them by their first seq.
+std::vector<std::string> RenamedFilesOf(const std::string& path);
+
 // Calls `line(text, offset, number)` for every complete line of `file`
 // (without its newline; `number` counts from 1), reading in large blocks,
 // starting at byte `from_offset` (which must start a line).

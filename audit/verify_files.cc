@@ -23,10 +23,14 @@ bool AllDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// Files beside a log that are not lines of it.
+// Files beside a log that are not lines of it: checkpoints, the writer's
+// state, temporary and probe files, and the session index hopctl keeps
+// there (`<log>.index.sqlite`, with SQLite's -wal, -shm and -journal).
 bool IsSideFile(const std::string& name) {
   return EndsWith(name, ".checkpoint") || EndsWith(name, ".checkpoint.sig") ||
          EndsWith(name, ".sig") || EndsWith(name, ".tree") || EndsWith(name, ".tmp") ||
+         EndsWith(name, ".probe") || EndsWith(name, ".sqlite") ||
+         name.find(".sqlite-") != std::string::npos ||
          name.find(".before-tree.") != std::string::npos;
 }
 
@@ -83,18 +87,7 @@ std::vector<std::string> DirLogFiles(const std::string& dir) {
 // `NAME-20261121`), and the file itself.
 std::vector<std::string> OneLog(const std::string& path) {
   std::vector<std::string> out = LogFilesOf(path);
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  std::string prefix = path.substr(0, path.size() - base.size());
-  for (const auto& name : Entries(dir)) {
-    if (name.size() <= base.size() + 1 || name.compare(0, base.size(), base) != 0) continue;
-    char sep = name[base.size()];
-    if ((sep == '.' || sep == '-') && AllDigits(std::string_view(name).substr(base.size() + 1)) &&
-        IsRegular(prefix + name)) {
-      out.push_back(prefix + name);
-    }
-  }
+  for (auto& f : RenamedFilesOf(path)) out.push_back(std::move(f));
   return out;
 }
 

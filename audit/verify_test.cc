@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <cstdlib>
 
 #include <nlohmann/json.hpp>
@@ -382,6 +383,14 @@ TEST_CASE("verify: rotated files and logrotate's renamed file form one log, in a
   INFO(All(r));
   CHECK(r.ok());
   CHECK(Verify({dir}, t.key_pub()).ok());  // the directory
+  // ...also with the session index hopctl keeps beside the log (binary,
+  // with ".jsonl" in its name) and SQLite's journal files: not log files.
+  for (const char* side : {".index.sqlite", ".index.sqlite-wal", ".index.sqlite-journal"}) {
+    std::ofstream(t.log() + side) << std::string("SQLite format 3\0\n{\"seq\":1}\n", 27);
+  }
+  VerifyReport with_index = Verify({dir}, t.key_pub());
+  INFO(All(with_index));
+  CHECK(with_index.ok());
   std::vector<std::string> scrambled(files->rbegin(), files->rend());
   CHECK(Verify(scrambled, t.key_pub()).ok());  // explicit files, out of order
 

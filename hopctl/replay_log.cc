@@ -2,7 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -14,6 +16,28 @@
 
 namespace hopgate::hopctl {
 namespace {
+
+// The log's files in the order of their lines: those logrotate renamed
+// (`audit.jsonl.1`), the rotated ones and the current file, by the seq of
+// their first line (files without one keep their place, after the rest).
+std::vector<std::string> LogFilesInOrder(const std::string& log) {
+  std::vector<std::string> files = audit::RenamedFilesOf(log);
+  for (auto& f : audit::LogFilesOf(log)) files.push_back(std::move(f));
+  std::vector<std::pair<uint64_t, std::string>> keyed;
+  for (auto& f : files) {
+    uint64_t seq = UINT64_MAX;
+    (void)audit::ForEachLine(f, [&](std::string_view line, uint64_t, uint64_t) -> Status {
+      if (!audit::PeekSeq(line, &seq)) seq = UINT64_MAX;
+      return MakeError(Code::kFailedPrecondition, "first line read");
+    });
+    keyed.emplace_back(seq, std::move(f));
+  }
+  std::stable_sort(keyed.begin(), keyed.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (auto& [seq, f] : keyed) out.push_back(std::move(f));
+  return out;
+}
 
 using nlohmann::json;
 
@@ -190,7 +214,7 @@ Status ReplayLog::Refresh() {
   }
   // First read, or the log was rotated or replaced: read everything again.
   Reset();
-  std::vector<std::string> files = audit::LogFilesOf(log_path_);
+  std::vector<std::string> files = LogFilesInOrder(log_path_);
   if (files.empty()) {
     return MakeError(Code::kNotFound, log_path_ + ": cannot read the audit log: " +
                                           strerror(exists ? EACCES : ENOENT));

@@ -232,3 +232,37 @@ TEST_CASE("replay --from: seconds or [h:]mm:ss; anything else is refused, never 
     CHECK(r.message().find("--from") == 0);
   }
 }
+
+TEST_CASE("replay log: a session split by logrotate's rename is read from both files, in order") {
+  std::string cast = Dir() + "/log_test.cast";
+  Write(cast, kCast);
+  std::string dir = Dir() + "/replay_logrotate";
+  std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
+  std::string log = dir + "/audit.jsonl";
+  // The gateway's lines carry seq; the first five went to the file
+  // logrotate renamed, the rest to the file reopened after SIGHUP.
+  std::string text = Log(cast, CastSha(), sizeof kCast - 1), before, after;
+  int seq = 0;
+  for (size_t at = 0, nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1) {
+    std::string line = text.substr(at, nl - at);
+    if (line.find("broken") != std::string::npos) continue;
+    line.insert(line.size() - 1, ",\"seq\":" + std::to_string(seq));
+    (seq < 5 ? before : after) += line + "\n";
+    ++seq;
+  }
+  Write(log + ".1", before);
+  Write(log, after);
+
+  ReplayLog all(log, *ParseSessionId("c1a"));
+  REQUIRE(all.Refresh().ok());
+  REQUIRE(all.channels().size() == 3);
+  const ReplayChannel& exec = all.channels()[0];
+  CHECK(exec.request == "exec");
+  CHECK(exec.user == "alice");  // from the session_open in the renamed file
+  CHECK(exec.target == "db1:22");
+  CHECK(exec.closed);
+  CHECK(exec.close_where == log + ":4");
+  CHECK(VerifyRecording(exec).ok());
+  CHECK(all.channels()[1].IsSftp());
+  CHECK(all.TakeWarnings().empty());
+}

@@ -6,7 +6,10 @@
 // an earlier checkpoint, a recording changed, cut or deleted) exits 1 naming
 // the place; after SIGKILL mid-session verify reports the open recording's
 // verified prefix without a false alarm, and after a restart the log of
-// both runs verifies; an export bundle verifies offline.
+// both runs verifies; an export bundle verifies offline. A passthrough-only
+// gateway's log verifies and a changed byte in it is named; a log renamed
+// under a running gateway (logrotate, then SIGHUP) continues in a new file
+// as one tree, and the directory holding both verifies.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -14,11 +17,13 @@
 
 #include <algorithm>
 #include <functional>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "audit/testing/test_log.h"
+#include "common/encoding.h"
 #include "tests/support/harness.h"
 #include "tests/support/recorded_world.h"
 
@@ -96,6 +101,52 @@ void RunSession(const RecordedWorld& w, const std::string& marker) {
   REQUIRE(r.exit_code == 0);
   REQUIRE(r.out == marker + "\n");
 }
+
+// A passthrough-only gateway (nothing recorded): `ssh -J` through hopgate to
+// a plain sshd. The gateway's files (config, keys, audit log and what lies
+// beside it) have a directory of their own, as under /var/log/hopgate.
+struct PassthroughWorld {
+  std::string dir = MakeTempDir("audit-passthrough");
+  std::string gate_dir = dir + "/gate";
+  KeyPair alice = GenerateKey(dir, "alice");
+  std::unique_ptr<Sshd> target;
+  std::unique_ptr<Gate> gate;
+  std::unique_ptr<Client> client;
+
+  PassthroughWorld() {
+    REQUIRE(Run({"mkdir", "-p", gate_dir, dir + "/target"}).exit_code == 0);
+    target = std::make_unique<Sshd>(dir + "/target", std::vector<std::string>{alice.public_line});
+    std::string port = std::to_string(target->port());
+    gate = std::make_unique<Gate>(gate_dir,
+                                  "version: 1\n"
+                                  "users:\n"
+                                  "  alice:\n"
+                                  "    keys: [\"" + alice.public_line + "\"]\n"
+                                  "rules:\n"
+                                  "  - name: alice-to-target\n"
+                                  "    users: [alice]\n"
+                                  "    permit_open: [\"127.0.0.1:" + port + "\"]\n",
+                                  "  checkpoint_interval: 1s\n");
+    client = std::make_unique<Client>(dir, alice.private_path);
+  }
+  std::string Key() const { return gate_dir + "/audit_signing_ed25519.pub"; }
+
+  void Session(const std::string& marker) {
+    RunResult r = Run(client->SshJ("alice", gate->port(), target->port(), {"echo " + marker}), "",
+                      60'000);
+    INFO(r.err << gate->Log());
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.out == marker + "\n");
+  }
+  // Connections closed, in every file of the log.
+  size_t Closed() const { return AllEvents(gate_dir, "connection_close").size(); }
+  void Stop() {
+    gate->process().Signal(SIGTERM);
+    REQUIRE(gate->process().Wait(15'000) == 0);
+  }
+};
+
+size_t LineCount(const std::string& file) { return at::Lines(file).size(); }
 
 }  // namespace
 
@@ -246,4 +297,86 @@ TEST_CASE("hopctl audit export of a real gateway's session verifies offline") {
   INFO(r.out << r.err);
   CHECK(r.exit_code == 1);
   CHECK(Has(r, bundle + "/events.jsonl: "));
+}
+
+TEST_CASE("a passthrough-only gateway's log verifies; a changed byte is named by file and line") {
+  PassthroughWorld w;
+  w.Session("pass-marker-1");
+  w.Session("pass-marker-2");
+  REQUIRE(WaitUntil([&] { return w.Closed() == 2; }, 10'000));
+  w.Stop();
+  size_t events = LineCount(w.gate->audit_path());
+  RunResult r = Hopctl({"verify", "--key", w.Key(), w.gate->audit_path()});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(Has(r, "OK: " + std::to_string(events) + " events, 0 recordings, tree size " +
+                   std::to_string(events) + ", root "));
+  // The channel of each session is in it, allowed by the rule.
+  CHECK(AllEvents(w.gate_dir, "channel_open").size() >= 2);
+
+  // One byte changed in a copy of the log: exit 1, the file and line named.
+  std::string copy = w.dir + "/damaged";
+  REQUIRE(Run({"mkdir", copy}).exit_code == 0);
+  auto lines = at::Lines(w.gate->audit_path());
+  REQUIRE(lines.size() >= 6);
+  size_t t = lines[3].find("\"ts\":\"") + 6;
+  lines[3][t] = lines[3][t] == '1' ? '2' : '1';
+  at::WriteLines(copy + "/audit.jsonl", lines);
+  r = Hopctl({"verify", "--key", w.Key(), copy + "/audit.jsonl"});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(Has(r, copy + "/audit.jsonl:4: line changed (its hash does not match the next line's prev)\n"));
+  CHECK(!Has(r, "OK: "));
+}
+
+TEST_CASE("logrotate renames a running gateway's log and sends SIGHUP: a new file, one tree") {
+  PassthroughWorld w;
+  w.Session("before-rotate");
+  REQUIRE(WaitUntil([&] { return w.Closed() == 1; }, 10'000));
+  std::string log = w.gate->audit_path(), moved = log + ".1";
+  REQUIRE(rename(log.c_str(), moved.c_str()) == 0);
+  w.gate->process().Signal(SIGHUP);
+  REQUIRE(WaitUntil([&] { return access(log.c_str(), F_OK) == 0; }, 10'000));
+  w.Session("after-rotate");
+  REQUIRE(WaitUntil([&] { return !w.gate->AuditEvents("connection_close").empty(); }, 10'000));
+  // The second session's events are in the new file only; the moved file
+  // ends where the new one begins: its seq and prev continue the chain.
+  CHECK(w.gate->AuditEvents("connection_close").size() == 1);
+  auto old_lines = at::Lines(moved);
+  REQUIRE(!old_lines.empty());
+  size_t old_count = old_lines.size();
+  // hopctl sessions finds the sessions of both files (the index it keeps
+  // beside the log is no part of the log for verify, below).
+  RunResult s = Run({Gate::HopctlBinary(), "sessions", "--json", "--config", w.gate->config_path()});
+  INFO(s.out << s.err);
+  CHECK(s.exit_code == 0);
+  auto listed = nlohmann::json::parse(s.out, nullptr, false);
+  REQUIRE(listed.is_array());
+  std::set<std::string> ids;
+  for (const auto& row : listed) ids.insert(row.value("id", ""));
+  for (const auto& line : old_lines) {
+    auto e = nlohmann::json::parse(line);
+    if (e["type"] == "connection_close") CHECK(ids.count(e["connection"]) == 1);
+  }
+  for (const auto& e : w.gate->AuditEvents("connection_close")) CHECK(ids.count(e["connection"]) == 1);
+  CHECK(ids.size() == 2);
+  w.Stop();
+  CHECK(at::Lines(moved).size() == old_count);  // nothing more went to the moved file
+  auto new_lines = at::Lines(log);
+  REQUIRE(!new_lines.empty());
+  auto first = nlohmann::json::parse(new_lines[0]);
+  CHECK(first["seq"] == nlohmann::json::parse(old_lines.back())["seq"].get<uint64_t>() + 1);
+  CHECK(first["prev"] == Sha256Hex(old_lines.back()));
+
+  size_t events = old_count + new_lines.size();
+  RunResult r = Hopctl({"verify", "--key", w.Key(), w.gate_dir});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(Has(r, "OK: " + std::to_string(events) + " events, 0 recordings, tree size " +
+                   std::to_string(events) + ", root "));
+  // The same given the log's path: the file logrotate renamed is found beside it.
+  r = Hopctl({"verify", "--key", w.Key(), log});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(Has(r, "OK: " + std::to_string(events) + " events"));
 }

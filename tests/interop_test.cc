@@ -1,7 +1,8 @@
 // Recorded sessions for every common client, not only OpenSSH: paramiko,
 // asyncssh, PuTTY (plink, pscp, psftp) and Dropbear (dbclient) each run a
 // command and move a file over SFTP through a recorded host, and a client
-// that shares no cipher is refused with a reason in the audit log.
+// that shares no cipher is refused with a reason in the audit log. OpenSSH
+// sessions shared through a control master keep their exit statuses.
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -207,5 +208,32 @@ TEST_CASE("a client with no common cipher is refused at once, with the reason au
     REQUIRE(WaitUntil([&] { return !t.w.gate->AuditEvents("channel_close").empty(); }, 5'000));
     CHECK(t.w.gate->AuditEvents("channel_close")[0]["reason"] == "the recorded session ended");
     CHECK(failure().find("no common cipher: client offered aes128-cbc") != std::string::npos);
+  }
+}
+
+TEST_CASE("OpenSSH control master: each shared session through a recorded host gets its exit status") {
+  // The master closes a session's channel as soon as both directions saw
+  // EOF: an exit status the gateway passed on after its EOF was lost and
+  // the command's ssh exited 255 (about one in ten here before the fix).
+  RecordedWorld w;
+  std::string mux = "/tmp/hg-interop-mux-" + std::to_string(getpid());
+  auto Shared = [&](const std::string& command) {
+    return Run(w.Ssh({"-o", "ControlMaster=auto", "-o", "ControlPath=" + mux, "-o",
+                      "ControlPersist=60", command}),
+               "", 60'000);
+  };
+  for (int i = 0; i < 12; ++i) {
+    INFO("session " << i);
+    RunResult r = Shared("echo shared-" + std::to_string(i) + "; exit " + std::to_string(i % 4));
+    INFO(r.err);
+    CHECK(r.out == "shared-" + std::to_string(i) + "\n");
+    CHECK(r.exit_code == i % 4);
+  }
+  Run({"ssh", "-o", "ControlPath=" + mux, "-O", "exit", "db1"});
+  REQUIRE(WaitUntil([&] { return w.Closes().size() == 12; }, 10'000));
+  std::string connection = w.Closes()[0]["connection"];
+  for (size_t i = 0; i < 12; ++i) {
+    CHECK(w.Closes()[i]["connection"] == connection);  // one connection, twelve channels
+    CHECK(w.Closes()[i]["exit_status"] == static_cast<int>(i % 4));
   }
 }

@@ -2,7 +2,10 @@
 // (private server socket, killed at the end), keys go in with send-keys and
 // the screen comes back with capture-pane. Recordings come from a real
 // recorded session (hopgate, sshd, ssh on 127.0.0.1) or are written here
-// when a test needs exact timing.
+// when a test needs exact timing. Covered: a session's channels in order
+// with their separators, --idle-limit, --follow, refusal of a tampered
+// recording, q / Ctrl-C / SIGTERM, space / . / + / -, sftp, damaged and
+// hostile recordings, unclosed recordings, --from.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -475,4 +478,72 @@ TEST_CASE("replay --from: what came before is on screen at once, the pause after
   CHECK(!tmux.HasLine("main", "late-line"));  // 2 s after the offset, not at once
   CHECK(tmux.WaitFor("main", "late-line", 10'000));
   CHECK(tmux.WaitRc("main", 5000) == 0);
+}
+
+TEST_CASE("replay: + makes a long pause pass sooner; - makes a short one last longer") {
+  std::string dir = MakeTempDir("replay");
+  // 12 s apart at speed 1; after + four times (speed 16) well under a second.
+  std::string fast = WriteCast(dir + "/fast.cast", {{0.2, "fast-start\r\n"}, {12.2, "fast-end\r\n"}});
+  Tmux tmux;
+  tmux.Start("main", ShellLine({Hopctl(), "replay", fast}));
+  REQUIRE(tmux.WaitFor("main", "fast-start", 10'000));
+  for (int i = 0; i < 4; ++i) tmux.Key("main", "+");
+  // Half the pause at speed 1: only a faster speed shows it by then.
+  CHECK(tmux.WaitFor("main", "fast-end", 6000));
+  CHECK(tmux.WaitRc("main", 5000) == 0);
+
+  // 1.5 s apart at speed 1; after - three times (speed 1/8) 12 s: still
+  // not shown 4 s later. Then + six times (speed 8): it comes at once.
+  std::string slow = WriteCast(dir + "/slow.cast", {{0.2, "slow-start\r\n"}, {1.7, "slow-end\r\n"}});
+  tmux.Start("main", "clear; " + ShellLine({Hopctl(), "replay", slow}));
+  REQUIRE(tmux.WaitFor("main", "slow-start", 10'000));
+  for (int i = 0; i < 3; ++i) tmux.Key("main", "-");
+  SleepMs(4000);
+  CHECK(!tmux.HasLine("main", "slow-end"));
+  for (int i = 0; i < 6; ++i) tmux.Key("main", "+");
+  CHECK(tmux.WaitFor("main", "slow-end", 5000));
+  CHECK(tmux.WaitRc("main", 5000) == 0);
+}
+
+TEST_CASE("replay SESSION with two exec channels over one connection: each in order, after its separator") {
+  RecordedWorld w;
+  // One connection (an OpenSSH control master), two exec channels on it.
+  std::string mux = "/tmp/hg-replay-mux-" + std::to_string(getpid());
+  auto Mux = [&](std::vector<std::string> args) {
+    std::vector<std::string> opts = {"-o", "ControlMaster=auto", "-o", "ControlPath=" + mux,
+                                     "-o", "ControlPersist=60"};
+    args.insert(args.begin(), opts.begin(), opts.end());
+    return Run(w.Ssh(args), "", 60'000);
+  };
+  RunResult first = Mux({"echo channel-one-text"});
+  INFO(first.err << w.gate->Log() << ReadFile(w.gate->audit_path()));
+  REQUIRE(first.exit_code == 0);
+  RunResult second = Mux({"echo channel-two-text"});
+  INFO(second.err << w.gate->Log());
+  REQUIRE(second.exit_code == 0);
+  Run({"ssh", "-o", "ControlPath=" + mux, "-O", "exit", "db1"});
+  REQUIRE(WaitUntil([&] { return w.Closes().size() == 2; }, 10'000));
+  std::string connection = w.Closes()[0]["connection"];
+  REQUIRE(w.Closes()[1]["connection"] == connection);  // one connection
+  std::string one = w.Closes()[0]["session"].get<std::string>() + "-" +
+                    std::to_string(w.Closes()[0]["channel"].get<int>());
+  std::string two = w.Closes()[1]["session"].get<std::string>() + "-" +
+                    std::to_string(w.Closes()[1]["channel"].get<int>());
+  REQUIRE(one != two);
+
+  Tmux tmux;
+  tmux.Start("main", ShellLine({Hopctl(), "replay", connection, "--config", w.gate->config_path()}));
+  CHECK(tmux.WaitRc("main", 20'000) == 0);
+  std::string screen = tmux.Screen("main");
+  INFO(screen);
+  CHECK(tmux.HasLine("main", "channel-one-text"));
+  CHECK(tmux.HasLine("main", "channel-two-text"));
+  size_t sep1 = screen.find("=== [1/2] " + one + ": exec: echo channel-one-text | alice as root on db1:22");
+  size_t sep2 = screen.find("=== [2/2] " + two + ": exec: echo channel-two-text | alice as root on db1:22");
+  REQUIRE(sep1 != std::string::npos);
+  REQUIRE(sep2 != std::string::npos);
+  size_t text1 = screen.find("\nchannel-one-text"), text2 = screen.find("\nchannel-two-text");
+  CHECK(sep1 < text1);
+  CHECK(text1 < sep2);
+  CHECK(sep2 < text2);
 }

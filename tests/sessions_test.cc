@@ -10,9 +10,11 @@
 #include <chrono>
 #include <ctime>
 #include <map>
+#include <regex>
 #include <set>
 #include <thread>
 
+#include "audit/testing/test_log.h"
 #include "tests/support/harness.h"
 
 using namespace hopgate::testing;
@@ -372,4 +374,33 @@ TEST_CASE("hopctl sessions: bad arguments and missing logs are errors that say s
   RunResult bad_show = hopctl({"show", "--audit", dir + "/audit.jsonl"});
   CHECK(bad_show.exit_code != 0);  // SESSION is required
   CHECK(bad_show.err.find("SESSION") != std::string::npos);
+}
+
+TEST_CASE("hopctl sessions --reindex: a progress bar on a terminal, nothing on stderr off one") {
+  // Enough recorded output (12 MiB) for indexing to show its progress.
+  hopgate::audit::testing::TestLog t(MakeTempDir("sessions-progress") + "/log");
+  t.RecordedConnection("c5000000000000005", 12u << 20);
+  t.Close();
+  std::vector<std::string> argv = {Gate::HopctlBinary(), "sessions", "--reindex", "--audit", t.log()};
+
+  // Off a terminal (a pipe): the rows on stdout, nothing on stderr.
+  RunResult piped = Run(argv, "", 120'000);
+  INFO(piped.err);
+  CHECK(piped.exit_code == 0);
+  CHECK(piped.out.find("c5000000000000005") != std::string::npos);
+  CHECK(piped.err.empty());
+
+  // On a terminal (script gives it one): the bar, with its percentage,
+  // bytes, rate and time left, drawn on the line it then clears.
+  std::string line;
+  for (const auto& a : argv) line += "'" + a + "' ";
+  std::string typescript = t.dir() + "/typescript";
+  RunResult tty = Run({"script", "-q", "-e", "-c", line, typescript}, "", 120'000);
+  INFO(tty.out << tty.err);
+  CHECK(tty.exit_code == 0);
+  std::string shown = ReadFile(typescript);
+  INFO(shown);
+  CHECK(shown.find("\r\x1b[Kindexing recordings [") != std::string::npos);
+  CHECK(std::regex_search(shown, std::regex(R"(indexing recordings \[[#.]{30}\] +\d+% [0-9.]+ k?M?B of 12\.\d MB, [0-9.]+ [kMG]?B/s, [0-9?:]+ left)")));
+  CHECK(shown.find("c5000000000000005") != std::string::npos);  // and the rows
 }

@@ -165,15 +165,25 @@ void RecordedSession::Service(Bridge& b) {
     b.eof_to_up = true;
   }
   bool up_drained = !b.up_pending && !b.up_err_pending;
-  if (b.up_eof && up_drained && !b.eof_to_in) {
-    ssh_channel_send_eof(b.in.get());
-    b.eof_to_in = true;
-  }
-  if (b.up_closed && up_drained) {
+  // How the session ended goes to the client with (before) the target's
+  // EOF, never after it: a client whose input has ended closes the channel
+  // once both directions saw EOF (OpenSSH's control master does), and an
+  // exit status sent later would be lost (ssh exits 255). So a session's
+  // EOF waits for the target's exit status or exit signal (or its close:
+  // then Finish sends it, after saying why there was no status).
+  if (up_drained && !b.status_to_in && (b.exit_status || !b.exit_signal.empty())) {
     if (b.exit_status) ssh_channel_request_send_exit_status(b.in.get(), *b.exit_status);
     if (!b.exit_signal.empty()) {
       ssh_channel_request_send_exit_signal(b.in.get(), b.exit_signal.c_str(), 0, "", "");
     }
+    b.status_to_in = true;
+  }
+  if (b.up_eof && up_drained && !b.eof_to_in &&
+      (b.kind != "session" || b.status_to_in)) {
+    ssh_channel_send_eof(b.in.get());
+    b.eof_to_in = true;
+  }
+  if (b.up_closed && up_drained) {
     if (b.kind == "session" && !b.exit_status && b.exit_signal.empty()) {
       // sshd always reports how a session ended: without a word, the
       // target (or the connection to it) died. Say so to the client.

@@ -107,6 +107,7 @@ class RecordedSession {
     bool in_pending = false, up_pending = false, up_err_pending = false;
     bool in_eof = false, in_closed = false, up_eof = false, up_closed = false;
     bool eof_to_up = false, eof_to_in = false;
+    bool status_to_in = false;  // the target's exit status or signal passed on
     std::optional<int> exit_status;
     std::string exit_signal;
     bool done = false;
