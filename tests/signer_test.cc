@@ -248,7 +248,9 @@ TEST_CASE("user: the network process and the signer run unprivileged; --check na
     std::vector<std::string> launcher = {
         "sh", "-c", "chown nobody \"$(dirname \"$2\")\" && exec \"$0\" \"$@\""};
     RecordedWorld w("", "", "", launcher, "user: nobody\n");
-    REQUIRE(WaitUntil([&] { return w.gate->Log().find("running as nobody") != std::string::npos; },
+    // The gateway's own line ("running as nobody (uid N, gid N); signer
+    // pid ..."), not the signer's earlier "signer: running as nobody".
+    REQUIRE(WaitUntil([&] { return w.gate->Log().find("); signer pid ") != std::string::npos; },
                       10'000));
     pid_t gw = w.gate->process().pid();
     INFO(w.gate->Log());
