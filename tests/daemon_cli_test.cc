@@ -262,3 +262,18 @@ TEST_CASE("hopctl known-hosts prints the recording key's line before the gateway
   CHECK(gw.exit_code == 2);
   CHECK(gw.err.find("hopgate generates it at its first start") != std::string::npos);
 }
+
+TEST_CASE("hopgate raises its open-files limit to the hard limit and says so") {
+  std::string dir = MakeTempDir("rlimit");
+  Gate gate(dir, kGoodPolicy, "", false);
+  gate.set_launcher({"prlimit", "--nofile=1024:4096", "--"});
+  gate.Start();
+  REQUIRE(WaitUntil([&] { return gate.Log().find("open-files limit") != std::string::npos; },
+                    10'000));
+  INFO(gate.Log());
+  CHECK(gate.Log().find("open-files limit 4096 (was 1024; hard limit 4096): about 2048 relayed "
+                        "connections") != std::string::npos);
+  // The process itself runs with it.
+  std::string limits = ReadFile("/proc/" + std::to_string(gate.process().pid()) + "/limits");
+  CHECK(limits.find("Max open files            4096                 4096") != std::string::npos);
+}

@@ -57,13 +57,24 @@ void LogTail::Seek(uint64_t seq) {
 }
 
 bool LogTail::Locate() {
-  std::string chosen;
-  std::string earliest;
+  // Every file the log's lines may be in, by the seq of its first line: the
+  // rotated files, those logrotate renamed (`audit.jsonl.1`, whose lines a
+  // tail that was reading the live file may not have copied yet), the live
+  // file.
+  std::vector<std::pair<uint64_t, std::string>> files;
   for (const std::string& f : LogFilesOf(path_)) {
     std::optional<uint64_t> first = f == path_ ? LiveFirstSeq(f) : RotatedFirstSeq(f);
-    if (!first) continue;
-    if (earliest.empty()) earliest = f;
-    if (*first <= next_) chosen = f;
+    if (first) files.emplace_back(*first, f);
+  }
+  for (const std::string& f : RenamedFilesOf(path_)) {
+    if (std::optional<uint64_t> first = LiveFirstSeq(f)) files.emplace_back(*first, f);
+  }
+  std::stable_sort(files.begin(), files.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string chosen;
+  std::string earliest = files.empty() ? "" : files.front().second;
+  for (const auto& [first, f] : files) {
+    if (first <= next_) chosen = f;
   }
   if (chosen.empty()) chosen = earliest;  // older events are gone from the local files
   if (chosen.empty()) return false;

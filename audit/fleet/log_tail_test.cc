@@ -95,3 +95,43 @@ TEST_CASE("a tail of a log not yet written reads nothing, then its events") {
   CHECK(lines[0].seq == 0);
   CHECK(lines[0].text.find("\"connection_open\"") != std::string::npos);
 }
+
+TEST_CASE("a tail behind the log copies what logrotate renamed away, then the new file") {
+  std::string dir = FreshDir("tail-logrotate");
+  std::string path = dir + "/audit.jsonl";
+  FileSinkOptions o;
+  o.rotate_size = 1500;  // size-rotated files too, older than the renamed one
+  auto sink = FileSink::Open(path, o);
+  REQUIRE(sink.ok());
+  std::vector<std::string> warnings;
+  LogTail tail(path, [&](const std::string& w) { warnings.push_back(w); });
+  for (int i = 0; i < 20; ++i) REQUIRE(Write(**sink, i).ok());
+  std::vector<uint64_t> seen = Drain(tail, 1000);
+  // More events, not yet copied, then logrotate renames the live file and
+  // the gateway reopens its path (SIGHUP).
+  for (int i = 20; i < 24; ++i) REQUIRE(Write(**sink, i).ok());
+  std::vector<LogLine> lines;
+  REQUIRE(tail.Read(1, &lines).ok());  // the copier is one event in
+  for (const auto& l : lines) seen.push_back(l.seq);
+  REQUIRE(LogFilesOf(path).size() >= 2);
+  std::filesystem::rename(path, path + ".1");
+  REQUIRE((*sink)->Reopen().ok());
+  for (int i = 24; i < 30; ++i) REQUIRE(Write(**sink, i).ok());
+  auto rest = Drain(tail, 3);
+  seen.insert(seen.end(), rest.begin(), rest.end());
+  uint64_t size = (*sink)->size();
+  INFO(warnings.size());
+  REQUIRE(seen.size() == size);
+  for (uint64_t i = 0; i < size; ++i) CHECK(seen[i] == i);
+  CHECK(warnings.empty());
+
+  // A tail starting afresh (a restart) finds the renamed file's events too.
+  LogTail again(path, [&](const std::string& w) { warnings.push_back(w); });
+  again.Seek(seen[21]);
+  auto all = Drain(again, 1000);
+  REQUIRE_FALSE(all.empty());
+  CHECK(all.front() == seen[21]);
+  CHECK(all.back() == size - 1);
+  CHECK(all.size() == size - seen[21]);
+  CHECK(warnings.empty());
+}
