@@ -18,6 +18,8 @@ struct ReplayOptions {
   bool follow = false;
   bool no_verify = false;
   std::string config, audit;
+  std::string database;    // the fleet database: sessions of every replica
+  std::string recordings;  // with database: where the recordings are copied
 };
 
 struct LogPaths {
