@@ -20,8 +20,10 @@
 namespace hopgate::audit::fleet {
 
 // $XDG_CACHE_HOME/hopgate/fleet/<hash of the DSN without its password>, or
-// ~/.cache/... when XDG_CACHE_HOME is unset; an error when neither is known.
-Result<std::string> DefaultCacheDir(const std::string& dsn);
+// $HOME/.cache/... when XDG_CACHE_HOME is unset; "" when neither is set
+// (a cron job's or a service's bare environment: the caller then uses a
+// temporary cache).
+std::string DefaultCacheDir(const std::string& dsn);
 
 // Creates `dir` (mode 0700, parents too) and holds an exclusive lock on it
 // while alive, so two hopctl updating one cache take turns.

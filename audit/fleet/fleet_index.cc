@@ -1,6 +1,10 @@
 #include "audit/fleet/fleet_index.h"
 
+#include <stdlib.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "audit/fleet/fleet_cache.h"
@@ -24,6 +28,15 @@ Result<Rows> Origins(Pg& db, const std::string& dsn, const std::string& only_con
                         {only_connection});
 }
 
+Result<std::string> MakeTempDir() {
+  const char* tmp = getenv("TMPDIR");
+  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/hopctl-fleet-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) {
+    return MakeError(Code::kPermissionDenied, pattern + ": " + strerror(errno));
+  }
+  return pattern;
+}
+
 }  // namespace
 
 std::string NodeOfOrigin(const std::string& origin) {
@@ -34,6 +47,8 @@ std::string NodeOfOrigin(const std::string& origin) {
 FleetIndex::~FleetIndex() {
   replicas_.clear();  // closes the indexes before the lock goes
   lock_.reset();
+  std::error_code ec;
+  if (temporary_) std::filesystem::remove_all(cache_dir_, ec);
 }
 
 Result<std::unique_ptr<FleetIndex>> FleetIndex::Open(const FleetIndexOptions& options) {
@@ -43,10 +58,12 @@ Result<std::unique_ptr<FleetIndex>> FleetIndex::Open(const FleetIndexOptions& op
   if (!origins) return origins.error();
   std::unique_ptr<FleetIndex> out(new FleetIndex());
   out->cache_dir_ = options.cache_dir;
+  if (out->cache_dir_.empty()) out->cache_dir_ = DefaultCacheDir(options.dsn);
   if (out->cache_dir_.empty()) {
-    auto dir = DefaultCacheDir(options.dsn);
+    auto dir = MakeTempDir();
     if (!dir) return dir.error();
     out->cache_dir_ = *dir;
+    out->temporary_ = true;
   }
   if (options.rebuild) {
     std::error_code ec;

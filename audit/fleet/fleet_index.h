@@ -32,7 +32,7 @@ struct FleetRow {
 
 struct FleetIndexOptions {
   std::string dsn;
-  std::string cache_dir;       // default: DefaultCacheDir(dsn)
+  std::string cache_dir;       // default: DefaultCacheDir(dsn), or a temporary one
   std::string recordings_dir;  // where recordings are, when not where the replicas logged them
   bool rebuild = false;        // start the cache afresh
   std::string only_connection;  // only the replicas that served this connection
@@ -65,6 +65,7 @@ class FleetIndex {
  private:
   FleetIndex() = default;
   std::string cache_dir_;
+  bool temporary_ = false;  // no cache directory known: removed when done
   std::vector<Replica> replicas_;
   FleetUpdateStats stats_;
   std::unique_ptr<CacheLock> lock_;  // held while the indexes are in use
