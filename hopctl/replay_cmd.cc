@@ -19,6 +19,7 @@
 #include "audit/cast_reader.h"
 #include "common/strings.h"
 #include "hopctl/command.h"
+#include "hopctl/replay_fleet.h"
 #include "hopctl/replay_log.h"
 #include "hopctl/replay_options.h"
 #include "hopctl/replay_player.h"
@@ -72,6 +73,9 @@ class Replay {
   Replay(const ReplayOptions& o, double from) : o_(o), from_(from) {}
   int PlayFile(const std::optional<LogPaths>& paths);
   int PlaySession(const SessionSelector& sel, const LogPaths& paths);
+  // --database: the session's events are `fleet`'s, its recordings where
+  // the replica wrote them (or under --recordings).
+  void set_fleet(const FleetSessionLog* fleet) { fleet_ = fleet; }
 
  private:
   Status Check(const ReplayChannel& c, std::string* banner);
@@ -87,6 +91,8 @@ class Replay {
   Result<std::string> LivePath(const ReplayChannel& c, int* stop_code, std::string* error);
   void Separator(const std::string& text, const audit::CastInfo* h);
   void Note(const std::string& text);
+  void Tell(const std::string& message, const char* kind = "");
+  Status Locate(ReplayChannel* c) const;
 
   const ReplayOptions& o_;
   double from_;
@@ -97,7 +103,25 @@ class Replay {
   bool first_separator_ = true;
   std::vector<std::string> banners_;  // per channel index, for --no-verify
   bool verified_ = true;              // the channel being played was checked
+  const FleetSessionLog* fleet_ = nullptr;
 };
+
+// Say(), with a fleet's temporary log named as the events it holds.
+void Replay::Tell(const std::string& message, const char* kind) {
+  Say(fleet_ != nullptr ? fleet_->Describe(message) : message, kind);
+}
+
+// A fleet's recording: where it can be read from here (the path the replica
+// logged, or its copy under --recordings), or where it is if not here.
+Status Replay::Locate(ReplayChannel* c) const {
+  if (fleet_ == nullptr || c->IsSftp() || RecordingFailed(*c)) return Status::Ok();
+  std::string* path = c->closed || c->progress_path.empty() ? &c->recording : &c->progress_path;
+  if (path->empty()) return Status::Ok();  // not named in the log yet
+  auto found = LocateRecording(c->Id(), fleet_->node(), *path, o_.recordings);
+  if (!found) return found.error();
+  *path = *found;
+  return Status::Ok();
+}
 
 void Replay::Separator(const std::string& text, const audit::CastInfo* h) {
   std::string line = "=== " + text;
@@ -148,7 +172,7 @@ int Replay::OutcomeCode(Player::Outcome o, const std::string& what, std::string*
 int Replay::Finish(int code, const std::string& error) {
   player_.reset();
   term_.reset();
-  if (!error.empty()) Say(error);
+  if (!error.empty()) Tell(error);
   return code;
 }
 
@@ -183,7 +207,7 @@ Status Replay::Check(const ReplayChannel& c, std::string* banner) {
              : s.code() == Code::kFailedPrecondition ? "is not closed in the audit log"
                                                      : "could not be checked") +
             " (--no-verify)";
-  Say(s.message() + " (played anyway: --no-verify)", "warning: ");
+  Tell(s.message() + " (played anyway: --no-verify)", "warning: ");
   return Status::Ok();
 }
 
@@ -400,7 +424,7 @@ int Replay::PlaySession(const SessionSelector& sel, const LogPaths& paths) {
   recordings_ = paths.recordings;
   log_ = std::make_unique<ReplayLog>(paths.log, sel);
   if (Status s = log_->Refresh(); !s.ok()) return Finish(kExitUsage, s.message());
-  for (const auto& w : log_->TakeWarnings()) Say(w, "warning: ");
+  for (const auto& w : log_->TakeWarnings()) Tell(w, "warning: ");
   if (!log_->found()) {
     return Finish(kExitUsage, "no session " + sel.ToString() + " in the audit log " + paths.log);
   }
@@ -410,12 +434,13 @@ int Replay::PlaySession(const SessionSelector& sel, const LogPaths& paths) {
                                     paths.log);
   }
   std::vector<std::string> refused;
-  for (const auto& c : log_->channels()) {
+  for (ReplayChannel c : log_->channels()) {
     banners_.emplace_back();
+    if (Status s = Locate(&c); !s.ok()) return Finish(kExitRefused, s.message());
     if (Status s = Check(c, &banners_.back()); !s.ok()) refused.push_back(s.message());
   }
   if (!refused.empty()) {
-    for (size_t i = 0; i + 1 < refused.size(); ++i) Say(refused[i]);
+    for (size_t i = 0; i + 1 < refused.size(); ++i) Tell(refused[i]);
     return Finish(kExitRefused, refused.back() + "\nrefusing to play " +
                                     sel.ToString() + " (--no-verify plays it anyway)");
   }
@@ -427,6 +452,7 @@ int Replay::PlaySession(const SessionSelector& sel, const LogPaths& paths) {
   while (true) {
     if (next < log_->channels().size()) {
       ReplayChannel c = log_->channels()[next];
+      if (Status s = Locate(&c); !s.ok()) return Finish(kExitRefused, s.message());
       if (next >= banners_.size()) {  // appeared while following
         banners_.emplace_back();
         if (Status s = Check(c, &banners_.back()); !s.ok()) return Finish(kExitRefused, s.message());
@@ -449,6 +475,29 @@ int Replay::PlaySession(const SessionSelector& sel, const LogPaths& paths) {
 
 int PlayTarget(const ReplayOptions& o, double from, const std::optional<LogPaths>& paths);
 
+// --database: a session of any replica, from the fleet database's events.
+int ReplayFromFleet(const ReplayOptions& o, double from) {
+  if (!o.config.empty() || !o.audit.empty() || o.follow || o.last) {
+    fprintf(stderr, "hopctl replay: --database replays a finished session by its id: give it "
+                    "without --config, --audit, --follow or --last (those read a replica's own "
+                    "log)\n");
+    return kExitUsage;
+  }
+  auto sel = ParseSessionId(o.target);
+  if (!sel) {
+    Say(sel.message() + " (--database takes a session id, not a file)");
+    return kExitUsage;
+  }
+  auto fleet = FleetSessionLog::Fetch(o.database, sel->connection);
+  if (!fleet) {
+    Say((fleet.code() == Code::kNotFound ? "" : "fleet database: ") + fleet.message());
+    return kExitUsage;
+  }
+  Replay replay(o, from);
+  replay.set_fleet(fleet->get());
+  return replay.PlaySession(*sel, LogPaths{(*fleet)->log_path(), o.recordings});
+}
+
 int RunReplay(const ReplayOptions& o) {
   if (!(o.speed >= 1.0 / 64 && o.speed <= 64)) {
     fprintf(stderr, "hopctl replay: --speed must be between 0.015625 and 64\n");
@@ -466,6 +515,11 @@ int RunReplay(const ReplayOptions& o) {
       return kExitUsage;
     }
     from = *f;
+  }
+  if (!o.database.empty()) return ReplayFromFleet(o, from);
+  if (!o.recordings.empty()) {
+    fprintf(stderr, "hopctl replay: --recordings goes with --database (a fleet's recordings)\n");
+    return kExitUsage;
   }
   auto paths = FindLog(o);
   if (!paths) {
@@ -531,6 +585,11 @@ void AddReplayCommand(CLI::App& app, Commands* out) {
   auto* config = cmd->add_option("--config", o->config, "hopgate configuration (finds the log)");
   auto* audit = cmd->add_option("--audit", o->audit, "the audit log file (or its directory)");
   config->excludes(audit);
+  cmd->add_option("--database", o->database,
+                  "the fleet database (postgresql://...): replay a session of any replica");
+  cmd->add_option("--recordings", o->recordings,
+                  "with --database: a directory holding the replicas' recordings (YYYY/MM/DD/"
+                  "NAME.cast or NAME.cast), when they are not at the paths the replicas logged");
   out->push_back({cmd, [o] { return RunReplay(*o); }});
 }
 

@@ -19,6 +19,8 @@ struct ReplayOptions {
   bool no_verify = false;
   bool last = false;  // --last: the newest recorded session, instead of `target`
   std::string config, audit;
+  std::string database;    // the fleet database: sessions of every replica
+  std::string recordings;  // with database: where the recordings are copied
 };
 
 struct LogPaths {

@@ -35,11 +35,14 @@ void AddSourceOptions(CLI::App* cmd, Source* src) {
   cmd->add_option("--config", src->config, "the gateway's configuration (names the audit log and recordings)");
   cmd->add_option("--audit", src->audit,
                   "the audit log file, or a directory holding one log (instead of --config)");
-  cmd->add_option("--index", src->index, "the index file (default: <audit log>.index.sqlite)");
+  cmd->add_option("--index", src->index,
+                  "the index file (default: <audit log>.index.sqlite); with --database, the cache "
+                  "directory (default: $XDG_CACHE_HOME/hopgate/fleet/<database>)");
   cmd->add_option("--recordings", src->recordings,
                   "where the recordings are, when moved with the log (default: from --config, or "
                   "recordings/ beside the log)");
-  cmd->add_flag("--reindex", src->reindex, "rebuild the index from the log and recordings");
+  cmd->add_flag("--reindex", src->reindex,
+                "rebuild the index from the log and recordings (with --database: the cache)");
   cmd->add_option("--database", src->database,
                   "the fleet database (postgresql://...): sessions of every replica (default: "
                   "fleet.database of --config)");
@@ -66,13 +69,19 @@ std::string FleetDsn(const Source& src, bool* failed) {
   return cl.config->fleet_database;
 }
 
-// Every replica's events read back from the fleet database; nullptr after
-// printing why. `connection`: only the replicas that served it.
-std::unique_ptr<audit::fleet::FleetIndex> OpenFleet(const std::string& dsn,
+// Every replica's events, the cache brought up to date from the fleet
+// database; nullptr after printing why. `connection`: only the replicas
+// that served it.
+std::unique_ptr<audit::fleet::FleetIndex> OpenFleet(const Source& src, const std::string& dsn,
                                                     const std::string& connection = "") {
-  auto fleet = audit::fleet::FleetIndex::Open(
-      dsn, [](const std::string& w) { fprintf(stderr, "hopctl: warning: %s\n", Safe(w).c_str()); },
-      connection);
+  audit::fleet::FleetIndexOptions o;
+  o.dsn = dsn;
+  o.cache_dir = src.index;
+  o.recordings_dir = src.recordings;
+  o.rebuild = src.reindex;
+  o.only_connection = connection;
+  o.warn = [](const std::string& w) { fprintf(stderr, "hopctl: warning: %s\n", Safe(w).c_str()); };
+  auto fleet = audit::fleet::FleetIndex::Open(o);
   if (!fleet) {
     fprintf(stderr, "hopctl: fleet database: %s\n", Safe(fleet.message()).c_str());
     return nullptr;
@@ -239,7 +248,7 @@ int RunGrep(const std::vector<audit::SessionIndex*>& indexes, const SessionsArgs
 
 // sessions --database: every replica's sessions, each with its node.
 int RunFleetSessions(const std::string& dsn, const SessionsArgs& a) {
-  auto fleet = OpenFleet(dsn);
+  auto fleet = OpenFleet(a.src, dsn);
   if (!fleet) return 2;
   if (!a.grep.empty()) {
     std::vector<audit::SessionIndex*> indexes;
@@ -319,7 +328,7 @@ int RunShow(const Source& src, const std::string& id, bool json) {
     if (!ix) return 2;
     return ShowFrom(ix.get(), id, json, "");
   }
-  auto fleet = OpenFleet(dsn, ParseScope(id).connection);
+  auto fleet = OpenFleet(src, dsn, ParseScope(id).connection);
   if (!fleet) return 2;
   if (fleet->replicas().empty()) {
     fprintf(stderr, "hopctl: no session %s in the fleet database\n", Safe(id).c_str());

@@ -14,47 +14,12 @@
 
 #include <regex>
 
+#include "tests/support/haproxy.h"
 #include "tests/support/harness.h"
 
 using namespace hopgate::testing;
 
 namespace {
-
-// haproxy in the foreground (-db), tcp mode, in front of 127.0.0.1:`backend`;
-// `send_proxy` is "send-proxy-v2" or "send-proxy". haproxy cannot bind port
-// 0, so it gets a free port (another on a lost race, as sshd does).
-class Haproxy {
- public:
-  Haproxy(const std::string& dir, int backend, const std::string& send_proxy) {
-    on_ = StartOnFreePort(
-        [&](int port) {
-          std::string cfg = dir + "/haproxy-" + std::to_string(port) + ".cfg";
-          WriteFile(cfg,
-                    "global\n"
-                    "  maxconn 256\n"
-                    "defaults\n"
-                    "  mode tcp\n"
-                    "  timeout connect 5s\n"
-                    "  timeout client 60s\n"
-                    "  timeout server 60s\n"
-                    "listen ssh\n"
-                    "  bind 127.0.0.1:" + std::to_string(port) + "\n"
-                    "  server gate 127.0.0.1:" + std::to_string(backend) + " source 127.0.0.1 " +
-                        send_proxy + "\n");
-          return std::vector<std::string>{"haproxy", "-db", "-f", cfg};
-        },
-        dir + "/haproxy.log");
-  }
-  ~Haproxy() {
-    if (!on_.proc) return;
-    on_.proc->Signal(SIGTERM);
-    if (!on_.proc->Wait(5'000)) on_.proc->Signal(SIGKILL);
-  }
-  int port() const { return on_.port; }
-
- private:
-  OnPort on_;
-};
 
 struct World {
   std::string dir = MakeTempDir("proxyproto");
@@ -73,14 +38,7 @@ struct World {
     gate = std::make_unique<Gate>(dir, policy, extra_config, /*start=*/false);
     // The generated config listens on a plain 127.0.0.1:0: make it the
     // object form, balancers only from 127.0.0.1.
-    std::string cfg = ReadFile(gate->config_path());
-    const std::string plain = "listen: [\"127.0.0.1:0\"]";
-    size_t at = cfg.find(plain);
-    REQUIRE(at != std::string::npos);
-    cfg.replace(at, plain.size(),
-                "listen:\n  - {address: \"127.0.0.1:0\", proxy_protocol: true, "
-                "proxy_from: [\"127.0.0.1/32\"]}");
-    WriteFile(gate->config_path(), cfg, 0600);
+    REQUIRE(RequireProxyProtocol(gate->config_path()));
     gate->Start();
   }
 
