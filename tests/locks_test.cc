@@ -261,7 +261,13 @@ TEST_CASE("a damaged locks file is reported and the last good locks stay; at sta
   RunResult start = Run({Gate::Binary(), "--config", w.gate->config_path()}, "", 30'000);
   CHECK_FALSE(start.timed_out);
   CHECK(start.exit_code != 0);
-  CHECK((start.out + start.err).find("locks file " + path + ": locks[0] (id 4)") != std::string::npos);
+  CHECK((start.out + start.err).find(path + ": locks[0] (id 4): unknown lock kind \"usr\"") !=
+        std::string::npos);
+  // hopgate --check says the same.
+  RunResult check = Run({Gate::Binary(), "--check", "--config", w.gate->config_path()});
+  CHECK(check.exit_code != 0);
+  CHECK((check.out + check.err).find("locks.file (default): " + path + ": locks[0] (id 4)") !=
+        std::string::npos);
   // Repaired, it starts with the lock in force.
   WriteFile(path, good, 0640);
   w.gate->Start();
