@@ -195,10 +195,13 @@ Loaded LoadPolicyAndTrust(const Config& config) {
 }
 
 // A damaged locks file stops the start (there would be no last good locks
-// to keep); a missing one is no locks.
+// to keep); a missing one is no locks. With user:, the gateway reads it as
+// that user (root may lack CAP_DAC_OVERRIDE): only its contents are judged
+// here, and start-up reads it again after switching.
 void CheckLocksFile(const Config& c, Loaded* out) {
   if (c.locks_file.empty()) return;
-  if (auto f = audit::fleet::ReadLocksFile(c.locks_file); !f) {
+  auto f = audit::fleet::ReadLocksFile(c.locks_file);
+  if (!f && (f.error().code == Code::kInvalidArgument || c.user.empty())) {
     out->errors.push_back(c.Where("locks.file") + ": " + f.message() + " (fix it or move it away)");
   }
 }
