@@ -200,7 +200,9 @@ std::string SerializeLocksFile(const LocksFile& file) {
     locks.push_back(std::move(j));
   }
   json out = {{"version", 1}, {"next_id", file.next_id}, {"locks", std::move(locks)}};
-  return out.dump(2) + "\n";
+  // A reason in bytes that are not UTF-8 is written with U+FFFD for them
+  // (dump() would throw on them).
+  return out.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 Result<LocksFile> ReadLocksFile(const std::string& path) {

@@ -57,6 +57,9 @@ TEST_CASE("hopctl's writes: ids only grow, unlock by id or by value, expired loc
   CHECK(*RemoveFileLocks(path, 2, "", "", kNow + 61) == 0);
   CHECK(ReadLocksFile(path)->locks.empty());
   CHECK(*AddFileLock(path, "key", "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU", "", 0, kNow) == 4);
+  // A reason that is not UTF-8 is stored, its bad bytes replaced.
+  CHECK(*AddFileLock(path, "user", "dave", "bad \xff byte", 0, kNow) == 5);
+  CHECK(ReadLocksFile(path)->locks.back().reason == "bad \xef\xbf\xbd byte");
   struct stat st {};
   REQUIRE(stat(path.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0640);
