@@ -189,6 +189,8 @@ void Fill(json& j, const LockApplied& e) {
   j["user"] = e.user;
   j["lock_id"] = e.lock_id;
   j["reason"] = e.reason;
+  j["kind"] = e.kind;
+  j["value"] = e.value;
 }
 
 void Fill(json& j, const RecordingProgress& e) {

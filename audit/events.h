@@ -123,13 +123,15 @@ struct CredentialRevoked {
   std::string reason;  // "revoked (serial 7)", ...
 };
 
-// A live connection closed because a fleet-wide lock (hopctl lock) covers
-// its user.
+// A live connection closed because a lock (hopctl lock) covers it: its
+// user, key, certificate serial or source address (`kind`, `value`).
 struct LockApplied {
   static constexpr const char* kType = "lock_applied";
   std::string user;
   int64_t lock_id = 0;
   std::string reason;
+  std::string kind;   // "user", "key", "cert-serial", "source"
+  std::string value;  // as the lock names it
 };
 
 struct PolicyReload {

@@ -335,7 +335,8 @@ TEST_CASE("a lock cuts the user's live session on another replica and refuses he
   CHECK(applied[0]["user"] == "alice");
   CHECK(applied[0]["lock_id"] == id);
   CHECK(applied[0]["reason"] == "left the company");
-  CHECK(f.b->Log().find("locked by the fleet (lock " + std::to_string(id) + ")") != std::string::npos);
+  CHECK(f.b->Log().find("user \"alice\" locked by the fleet (lock " + std::to_string(id) +
+                        ": left the company): closing the connection") != std::string::npos);
 
   // New logins are refused on every replica, with the reason in the audit log.
   RunResult refused = f.Login(*f.a, "refused");
@@ -373,4 +374,70 @@ TEST_CASE("a lock cuts the user's live session on another replica and refuses he
   CHECK(listed.out.find("never") == std::string::npos);  // it has an expiry
   CHECK(WaitUntil([&] { return f.Login(*f.b, "expired").out == "expired\n"; }, 30'000));
   CHECK(Run({Gate::HopctlBinary(), "locks", "--database", f.pg.dsn()}).out.find("alice") == std::string::npos);
+}
+
+// "SHA256:..." as ssh-keygen -l prints it for a public key file.
+std::string Fingerprint(const std::string& pub) {
+  RunResult r = Run({"ssh-keygen", "-l", "-f", pub});
+  REQUIRE(r.exit_code == 0);
+  std::istringstream in(r.out);
+  std::string bits, fp;
+  in >> bits >> fp;
+  return fp;
+}
+
+bool RefusedWith(const Gate& gate, const std::string& reason) {
+  for (const auto& e : LocalEventsOf(gate, "auth")) {
+    if (e["result"] == "failure" && e["reason"] == reason) return true;
+  }
+  return false;
+}
+
+TEST_CASE("fleet locks on a key and on a source address") {
+  Fleet f;
+  REQUIRE(WaitUntil([&] {
+    return f.a->Log().find("fleet locks: listening for changes") != std::string::npos &&
+           f.b->Log().find("fleet locks: listening for changes") != std::string::npos;
+  }, 30'000));
+  std::string hopctl = Gate::HopctlBinary(), dsn = f.pg.dsn();
+
+  // A key: its holder is refused on every replica until the lock lifts.
+  std::string fp = Fingerprint(f.alice.public_path);
+  RunResult key = Run({hopctl, "lock", "--key", fp, "--reason", "laptop stolen", "--database", dsn});
+  INFO(key.err);
+  REQUIRE(key.exit_code == 0);
+  std::string refusal = "key " + fp + " locked by the fleet (lock " + key.out.substr(0, key.out.size() - 1) +
+                        ": laptop stolen)";
+  for (Gate* gate : {f.a.get(), f.b.get()}) {
+    CHECK(WaitUntil([&] { return f.Login(*gate, "no").exit_code != 0 && RefusedWith(*gate, refusal); }, 20'000));
+  }
+  RunResult listed = Run({hopctl, "locks", "--database", dsn});
+  CHECK(listed.out.find("  key  " + fp + "  ") != std::string::npos);
+  RunResult bad = Run({hopctl, "lock", "--source", "127.0.0.1/8", "--database", dsn});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("hopctl: --source: not a CIDR block: \"127.0.0.1/8\"") == 0);
+  RunResult lifted = Run({hopctl, "unlock", "--key", fp, "--database", dsn});
+  CHECK(lifted.out == "1 lock lifted\n");
+  CHECK(WaitUntil([&] { return f.Login(*f.a, "back").out == "back\n"; }, 20'000));
+
+  // A source address: the live session from it on gate-b is cut (gate-b:
+  // its audit log does not rotate, so one file holds its events).
+  size_t allowed = f.b->AuditEvents("channel_open").size();
+  Process live(f.client.SshJ("alice", f.b->port(), f.target.port(), {"sleep", "120"}), f.dir + "/live.log");
+  REQUIRE(WaitUntil([&] { return f.b->AuditEvents("channel_open").size() > allowed; }, 30'000));
+  RunResult source = Run({hopctl, "lock", "--source", "127.0.0.1", "--database", dsn});
+  REQUIRE(source.exit_code == 0);
+  int64_t id = std::stoll(source.out);
+  REQUIRE(WaitUntil([&] { return !live.Running(); }, 20'000));
+  auto applied = f.b->AuditEvents("lock_applied");
+  REQUIRE(applied.size() == 1);
+  CHECK(applied[0]["lock_id"] == id);
+  CHECK(applied[0]["kind"] == "source");
+  CHECK(applied[0]["value"] == "127.0.0.1/32");
+  CHECK(WaitUntil([&] {
+    return f.Login(*f.a, "no").exit_code != 0 &&
+           RefusedWith(*f.a, "source 127.0.0.1 (in 127.0.0.1/32) locked by the fleet (lock " +
+                                 std::to_string(id) + ")");
+  }, 20'000));
+  CHECK(Run({hopctl, "unlock", std::to_string(id), "--database", dsn}).exit_code == 0);
 }

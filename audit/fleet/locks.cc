@@ -34,26 +34,28 @@ Result<std::vector<FleetLock>> ActiveLocks(Pg& db) {
   auto rows = db.Query(
       "SELECT id, kind, value, reason, "
       "to_char(created AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-      "to_char(expires AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+      "to_char(expires AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+      "coalesce(ceil(extract(epoch FROM expires))::bigint, 0) "
       "FROM fleet_locks WHERE expires IS NULL OR expires > now() ORDER BY id");
   if (!rows) return rows.error();
   std::vector<FleetLock> out;
   for (const auto& r : rows->rows) {
     out.push_back(FleetLock{std::stoll(r[0].value_or("0")), r[1].value_or(""), r[2].value_or(""),
-                            r[3].value_or(""), r[4].value_or(""), r[5].value_or("")});
+                            r[3].value_or(""), r[4].value_or(""), r[5].value_or(""),
+                            std::stoll(r[6].value_or("0"))});
   }
   return out;
 }
 
-Result<int64_t> RemoveLocks(Pg& db, int64_t id, const std::string& user) {
+Result<int64_t> RemoveLocks(Pg& db, int64_t id, const std::string& kind, const std::string& value) {
   if (auto v = Migrate(db); !v) return v.error();
   auto rows = id != 0 ? db.Query("WITH d AS (DELETE FROM fleet_locks WHERE id = $1 RETURNING id) "
                                  "SELECT count(*), pg_notify('hopgate_locks', 'unlock') FROM d",
                                  {std::to_string(id)})
-                      : db.Query("WITH d AS (DELETE FROM fleet_locks WHERE kind = 'user' AND "
-                                 "value = $1 RETURNING id) "
+                      : db.Query("WITH d AS (DELETE FROM fleet_locks WHERE kind = $1 AND "
+                                 "value = $2 RETURNING id) "
                                  "SELECT count(*), pg_notify('hopgate_locks', 'unlock') FROM d",
-                                 {user});
+                                 {kind, value});
   if (!rows) return rows.error();
   return std::stoll(rows->rows.at(0)[0].value_or("0"));
 }

@@ -14,25 +14,20 @@
 #include <thread>
 #include <vector>
 
+#include "audit/fleet/lock_rule.h"
 #include "audit/fleet/pg.h"
 #include "common/result.h"
 
 namespace hopgate::audit::fleet {
 
-struct FleetLock {
-  int64_t id = 0;
-  std::string kind;   // "user"
-  std::string value;  // the user name
-  std::string reason;
-  std::string created, expires;  // as PostgreSQL prints them; expires "" = never
-};
-
-// hopctl's side. Each notifies every replica.
+// hopctl's side. Each notifies every replica. `value` as NormalizeLockValue
+// returned it (lock_rule.h).
 Result<int64_t> AddLock(Pg& db, const std::string& kind, const std::string& value,
                         const std::string& reason, int64_t ttl_seconds /* 0: none */);
 Result<std::vector<FleetLock>> ActiveLocks(Pg& db);
-// Lifts lock `id`, or every lock of `user` when id is 0; returns how many.
-Result<int64_t> RemoveLocks(Pg& db, int64_t id, const std::string& user);
+// Lifts lock `id`, or (id 0) every lock of `kind` with `value` (all of a
+// user's locks: "user", "alice"); returns how many.
+Result<int64_t> RemoveLocks(Pg& db, int64_t id, const std::string& kind, const std::string& value);
 
 class LockWatcher {
  public:

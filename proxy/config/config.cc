@@ -457,6 +457,20 @@ void ParseFleet(const YAML::Node& r, Config* c, Diagnostics* d) {
   }
 }
 
+// Optional `locks` section: the locks file used without fleet.database
+// (default locks.json beside the audit log, filled in below).
+void ParseLocks(const YAML::Node& r, Config* c, Diagnostics* d) {
+  auto n = r["locks"];
+  if (!n || !CheckMap(n, {"file"}, "locks", d)) return;
+  if (auto v = n["file"]) {
+    if (auto p = ReadPath(v, "locks.file", c->file, d, &c->where)) c->locks_file = *p;
+    if (!c->fleet_database.empty()) {
+      d->Error(v, "locks.file has no effect with fleet.database (the fleet's locks are in the "
+                  "database): leave it out");
+    }
+  }
+}
+
 // In a fleet the audit origin names the replica: hopgate/<fleet.node>.
 void ApplyFleetOrigin(const YAML::Node& r, Config* c, Diagnostics* d) {
   if (c->fleet_database.empty()) return;
@@ -483,7 +497,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   const YAML::Node& r = *root;
   if (!CheckMap(r,
                 {"version", "listen", "host_keys", "policy", "audit", "limits", "authentication",
-                 "metrics", "recording", "upstream", "log_level", "user", "fleet"},
+                 "metrics", "recording", "upstream", "log_level", "user", "fleet", "locks"},
                 "the config", d)) {
     return out;
   }
@@ -505,9 +519,13 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& file) {
   ParseUser(r, &c, d);
   ParseFleet(r, &c, d);
   ApplyFleetOrigin(r, &c, d);
+  ParseLocks(r, &c, d);
 
   if (c.recordings_dir.empty()) {
     c.recordings_dir = c.audit_log.empty() ? "" : DirOf(c.audit_log) + "/recordings";
+  }
+  if (c.locks_file.empty() && c.fleet_database.empty() && !c.audit_log.empty()) {
+    c.locks_file = DirOf(c.audit_log) + "/locks.json";
   }
   if (c.audit_signing_key.empty() && !c.host_keys.empty()) {
     c.audit_signing_key = DirOf(c.host_keys[0]) + "/audit_signing_ed25519";

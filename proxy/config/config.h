@@ -120,6 +120,10 @@ struct Config {
   // no fleet. In a fleet the audit origin is "hopgate/<fleet_node>".
   std::string fleet_database;  // libpq URI, postgresql://...
   std::string fleet_node;      // this replica's name; default the hostname
+  // locks.file: hopctl lock's locks without a fleet database, watched by
+  // the gateway (audit/fleet/locks_file.h). Default locks.json beside the
+  // audit log; empty in a fleet (the locks are in the database).
+  std::string locks_file;
 
   // Where each path-valued key was written (for messages about the file it
   // names): "audit.log" -> hopgate.yaml:6:8.

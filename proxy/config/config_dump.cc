@@ -108,6 +108,7 @@ std::string Config::Dump() const {
     out += "fleet:\n  database: " + Quote(RedactPassword(fleet_database)) + "\n";
     out += "  node: " + Quote(fleet_node) + "\n";
   }
+  if (!locks_file.empty()) out += "locks:\n  file: " + Quote(locks_file) + "\n";
   return out;
 }
 

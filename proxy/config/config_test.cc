@@ -367,3 +367,26 @@ audit: {log: a}
   CHECK(e.find("/etc/hopgate/bad.yaml:6:6: unknown key \"adress\"") != std::string::npos);
   CHECK(e.find("/etc/hopgate/bad.yaml:7:65: listen: proxy_from must be a list") != std::string::npos);
 }
+
+TEST_CASE("locks.file: default beside the audit log, none in a fleet") {
+  std::string base = "version: 1\nlisten: [\"0.0.0.0:22\"]\nhost_keys: [k]\npolicy: p\n"
+                     "audit: {log: /var/log/hopgate/audit.jsonl}\n";
+  auto plain = ParseConfig(base, "/etc/hopgate/c.yaml");
+  REQUIRE(plain.config);
+  CHECK(plain.config->locks_file == "/var/log/hopgate/locks.json");
+  CHECK(plain.config->Dump().find("locks:\n  file: \"/var/log/hopgate/locks.json\"\n") !=
+        std::string::npos);
+  auto set = ParseConfig(base + "locks:\n  file: state/locks.json\n", "/etc/hopgate/c.yaml");
+  REQUIRE(set.config);
+  CHECK(set.config->locks_file == "/etc/hopgate/state/locks.json");
+  std::string fleet = "fleet:\n  database: \"postgresql://h@db/h\"\n  node: g1\n";
+  auto in_fleet = ParseConfig(base + fleet, "/etc/hopgate/c.yaml");
+  REQUIRE(in_fleet.config);
+  CHECK(in_fleet.config->locks_file.empty());
+  auto both = ParseConfig(base + fleet + "locks:\n  file: /x/locks.json\n", "/etc/hopgate/c.yaml");
+  REQUIRE_FALSE(both.config);
+  CHECK(both.diagnostics.ToString().find("locks.file has no effect with fleet.database") !=
+        std::string::npos);
+  auto unknown = ParseConfig(base + "locks:\n  path: /x\n", "/etc/hopgate/c.yaml");
+  CHECK_FALSE(unknown.config);
+}

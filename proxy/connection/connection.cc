@@ -437,12 +437,8 @@ int Connection::AuthPlainKey(AuthAttempt& a, const std::string& blob, char state
 }
 
 int Connection::AuthSucceeded(const AuthAttempt& a) {
-  if (auto lock = gw_->UserLocked(a.user)) {
-    return RefuseAuth(a,
-                      "user " + Quote(a.user) + " locked by the fleet (lock " +
-                          std::to_string(lock->id) + (lock->reason.empty() ? "" : ": " + lock->reason) + ")",
-                      "locked");
-  }
+  audit::fleet::LockSubject subject = LockSubjectOf(a);
+  if (auto lock = gw_->Locked(subject)) return RefuseAuth(a, LockedText(*lock), "locked");
   if (!gw_->AcquireUserSlot(a.user)) {
     return RefuseAuth(a,
                       "too many concurrent connections for user " + Quote(a.user) + " (limit " +
@@ -473,6 +469,7 @@ int Connection::AuthSucceeded(const AuthAttempt& a) {
   auth_method_ = a.method;
   key_type_ = a.key_type;
   fingerprint_ = a.fingerprint;
+  lock_subject_ = std::move(subject);
   startup_slot_.Release();
   alive_.Attach(session_.get(),
                 {ToMs(gw_->config().client_alive_interval), gw_->config().client_alive_count_max},
@@ -483,28 +480,6 @@ int Connection::AuthSucceeded(const AuthAttempt& a) {
                                    std::to_string(a.certificate->serial) + ")"
                              : "");
   return SSH_AUTH_SUCCESS;
-}
-
-bool Connection::CheckFleetLock() {
-  auto lock = gw_->UserLocked(user_);
-  if (!lock) return false;
-  audit::LockApplied e;
-  e.user = user_;
-  e.lock_id = lock->id;
-  e.reason = lock->reason;
-  (void)gw_->audit().Record(id_, e);
-  spdlog::warn("conn={} user={} locked by the fleet (lock {}): closing the connection", id_, user_,
-               lock->id);
-  std::string text = "\r\nhopgate: user " + user_ + " locked (" +
-                     (lock->reason.empty() ? "lock " + std::to_string(lock->id) : lock->reason) +
-                     "); closing the connection\r\n";
-  for (auto& is : info_sessions_) {
-    if (is->channel != nullptr && !is->closed) {
-      ssh_channel_write_stderr(is->channel.get(), text.data(), static_cast<uint32_t>(text.size()));
-    }
-  }
-  end_reason_ = "locked by the fleet (lock " + std::to_string(lock->id) + ")";
-  return true;
 }
 
 void Connection::CheckRevocation() {

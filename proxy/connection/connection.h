@@ -128,8 +128,12 @@ class Connection : public Driven, public LiveConnection {
   audit::Auth AuthEvent(const AuthAttempt& a, bool success) const;
   int RefuseAuth(const AuthAttempt& a, const std::string& reason, const char* code);
   void CheckRevocation();
-  // A fleet-wide lock covers the user: audits lock_applied, tells the
-  // user's terminals, and ends the connection. True if it did.
+  // What a lock (hopctl lock) can name about attempt `a`.
+  audit::fleet::LockSubject LockSubjectOf(const AuthAttempt& a) const;
+  // "user \"alice\" locked by the fleet (lock 7: left)", for logs and audit.
+  std::string LockedText(const audit::fleet::LockMatch& m) const;
+  // A lock (hopctl lock) covers this connection: audits lock_applied, tells
+  // the user's terminals, and ends the connection. True if it did.
   bool CheckFleetLock();
   policy::Identity CurrentIdentity() const;
 
@@ -247,6 +251,7 @@ class Connection : public Driven, public LiveConnection {
   std::string auth_method_;
   std::string key_type_;
   std::string fingerprint_;
+  audit::fleet::LockSubject lock_subject_;  // what a lock can name (set at login)
   std::vector<std::string> principals_;              // certificate logins
   std::vector<policy::Restrictions> restrictions_;
   certs::PublicKey key_;                             // the (certified) key

@@ -1,12 +1,14 @@
 // The daemon's part in a fleet (config `fleet:`): the background copy of the
 // audit log to the fleet database (audit/fleet/copier.h), logging through
-// spdlog and reporting to the metrics.
+// spdlog and reporting to the metrics; and the locks (hopctl lock), from the
+// fleet database or, without one, from the locks file.
 #pragma once
 
 #include <memory>
 
 #include "audit/fleet/copier.h"
 #include "audit/fleet/locks.h"
+#include "audit/fleet/locks_file.h"
 #include "proxy/gateway/gateway.h"
 #include "audit/sink.h"
 #include "proxy/config/config.h"
@@ -23,5 +25,12 @@ std::unique_ptr<audit::fleet::Copier> StartFleetCopy(const Config& config,
 // Keeps `gw`'s fleet-wide locks current from config.fleet_database
 // (LISTEN/NOTIFY plus a re-read every 5 s); nullptr without a fleet.
 std::unique_ptr<audit::fleet::LockWatcher> StartFleetLocks(const Config& config, Gateway* gw);
+
+// Without a fleet: keeps `gw`'s locks current from config.locks_file
+// (checked every 250 ms; read once before this returns); nullptr in a fleet.
+// A file that cannot be read or parsed at start is an error (there is no
+// last good set to keep); later, the last good set stays in force.
+Result<std::unique_ptr<audit::fleet::LocksFileWatcher>> StartFileLocks(const Config& config,
+                                                                      Gateway* gw);
 
 }  // namespace hopgate::proxy

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "audit/fleet/locks_file.h"
 #include "common/unique_fd.h"
 #include "proxy/base/privileges.h"
 #include "proxy/config/files.h"
@@ -197,6 +198,18 @@ Loaded LoadPolicyAndTrust(const Config& config) {
   return out;
 }
 
+// A damaged locks file stops the start (there would be no last good locks
+// to keep); a missing one is no locks. With user:, the gateway reads it as
+// that user (root may lack CAP_DAC_OVERRIDE): only its contents are judged
+// here, and start-up reads it again after switching.
+void CheckLocksFile(const Config& c, Loaded* out) {
+  if (c.locks_file.empty()) return;
+  auto f = audit::fleet::ReadLocksFile(c.locks_file);
+  if (!f && (f.error().code == Code::kInvalidArgument || c.user.empty())) {
+    out->errors.push_back(c.Where("locks.file") + ": " + f.message() + " (fix it or move it away)");
+  }
+}
+
 Loaded LoadAll(const Config& config, bool private_keys) {
   Loaded out = LoadPolicyAndTrust(config);
   if (private_keys) {
@@ -206,6 +219,7 @@ Loaded LoadAll(const Config& config, bool private_keys) {
   CheckAuditLog(config, &out);
   CheckUser(config, &out);
   CheckRecordings(config, &out);
+  CheckLocksFile(config, &out);
   std::vector<HostKey> host_keys;
   CheckKeys(config.host_keys, "host_keys", config, &out, &host_keys);
   std::vector<std::string> types;

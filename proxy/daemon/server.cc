@@ -143,6 +143,9 @@ Result<std::unique_ptr<Server>> Server::Start(Config config,
   if (Status st = s->SwitchUser(); !st) return st.error();
   s->fleet_copier_ = StartFleetCopy(s->gw_->config(), s->audit_sink_, s->metrics_);
   s->fleet_locks_ = StartFleetLocks(s->gw_->config(), s->gw_.get());
+  auto file_locks = StartFileLocks(s->gw_->config(), s->gw_.get());
+  if (!file_locks) return file_locks.error();
+  s->file_locks_ = std::move(*file_locks);
   return s;
 }
 
@@ -545,6 +548,7 @@ void Server::Shutdown(const std::string& reason) {
   listeners_.clear();  // closes them
   pending_headers_.clear();  // and the connections still sending a PROXY header
   fleet_locks_.reset();
+  file_locks_.reset();
   int64_t open = static_cast<int64_t>(gw_->active());
   // Every connection learns the gateway stops at its next step; recorded
   // sessions end first (each is woken), then the connections carrying them.

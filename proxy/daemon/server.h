@@ -13,6 +13,7 @@
 
 #include "audit/fleet/copier.h"
 #include "audit/fleet/locks.h"
+#include "audit/fleet/locks_file.h"
 #include "common/proxy_protocol.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
@@ -152,6 +153,7 @@ class Server {
   std::string drain_reason_;          // the signal that started a drain; main thread only
   std::unique_ptr<audit::fleet::Copier> fleet_copier_;  // config fleet: (else null)
   std::unique_ptr<audit::fleet::LockWatcher> fleet_locks_;  // config fleet: (else null)
+  std::unique_ptr<audit::fleet::LocksFileWatcher> file_locks_;  // locks.file, no fleet (else null)
 };
 
 }  // namespace hopgate::proxy

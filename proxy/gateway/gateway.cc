@@ -124,25 +124,19 @@ void Gateway::RemoveWakeFd(int fd) {
   wake_fds_.erase(fd);
 }
 
-void Gateway::SetUserLocks(std::map<std::string, UserLock> locks) {
+void Gateway::SetLocks(audit::fleet::LockSet locks) {
   {
     std::lock_guard<std::mutex> lock(locks_mu_);
-    if (locks.size() == user_locks_.size() &&
-        std::equal(locks.begin(), locks.end(), user_locks_.begin(), [](const auto& x, const auto& y) {
-          return x.first == y.first && x.second.id == y.second.id;
-        })) {
-      return;  // nothing new: no need to wake everyone
-    }
-    user_locks_ = std::move(locks);
+    bool same = locks.SameIds(locks_);
+    locks_ = std::move(locks);
+    if (same) return;  // nothing new: no need to wake everyone
   }
   RecheckRevocations();
 }
 
-std::optional<Gateway::UserLock> Gateway::UserLocked(const std::string& user) const {
+std::optional<audit::fleet::LockMatch> Gateway::Locked(const audit::fleet::LockSubject& who) const {
   std::lock_guard<std::mutex> lock(locks_mu_);
-  auto it = user_locks_.find(user);
-  if (it == user_locks_.end()) return std::nullopt;
-  return it->second;
+  return locks_.Match(who, WallMs() / 1000);
 }
 
 void Gateway::RecheckRevocations() {

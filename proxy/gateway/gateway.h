@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "audit/fleet/lock_rule.h"
 #include "audit/sink.h"
 #include "policy/policy.h"
 #include "proxy/base/clock.h"
@@ -126,14 +127,12 @@ class Gateway {
   // Asks every connection to re-check its key or certificate against the
   // revocation list now in force (after a reload).
   void RecheckRevocations();
-  // Fleet-wide locks in force (hopctl lock), by user: set by the lock
-  // watcher; every connection then re-checks itself (like a revocation).
-  struct UserLock {
-    int64_t id = 0;
-    std::string reason;
-  };
-  void SetUserLocks(std::map<std::string, UserLock> locks);
-  std::optional<UserLock> UserLocked(const std::string& user) const;
+  // Locks in force (hopctl lock), from the fleet database or the locks
+  // file: set by their watcher; when new locks arrive every connection
+  // re-checks itself (like a revocation).
+  void SetLocks(audit::fleet::LockSet locks);
+  // The lock covering `who` now (WallMs), if any.
+  std::optional<audit::fleet::LockMatch> Locked(const audit::fleet::LockSubject& who) const;
   // Unauthenticated connections and per-source penalties (limits.max_startups,
   // per_source_max_startups, per_source_penalty).
   Startups& startups() { return startups_; }
@@ -194,7 +193,7 @@ class Gateway {
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> drain_deadline_ms_{0};
   mutable std::mutex locks_mu_;
-  std::map<std::string, UserLock> user_locks_;  // guarded by locks_mu_
+  audit::fleet::LockSet locks_;  // guarded by locks_mu_
 };
 
 }  // namespace hopgate::proxy
