@@ -120,6 +120,13 @@ struct Config {
   // no fleet. In a fleet the audit origin is "hopgate/<fleet_node>".
   std::string fleet_database;  // libpq URI, postgresql://...
   std::string fleet_node;      // this replica's name; default the hostname
+  // Concurrent sessions per user across every replica (counted in the fleet
+  // database); 0 = no fleet-wide limit. limits.max_sessions_per_user stays
+  // the per-replica one, and the only one while the database is down.
+  int64_t fleet_max_sessions_per_user = 0;
+  // How often a replica tells the database it is alive (seconds); its live
+  // sessions expire 3 intervals after its last heartbeat.
+  int64_t fleet_heartbeat_interval = 5;
 
   // Where each path-valued key was written (for messages about the file it
   // names): "audit.log" -> hopgate.yaml:6:8.
