@@ -443,11 +443,8 @@ int Connection::AuthSucceeded(const AuthAttempt& a) {
                           std::to_string(lock->id) + (lock->reason.empty() ? "" : ": " + lock->reason) + ")",
                       "locked");
   }
-  if (!gw_->AcquireUserSlot(a.user)) {
-    return RefuseAuth(a,
-                      "too many concurrent connections for user " + Quote(a.user) + " (limit " +
-                          std::to_string(gw_->config().max_sessions_per_user) + ")",
-                      "too_many_sessions");
+  if (std::string why; !gw_->AcquireUserSlot(a.user, &why)) {
+    return RefuseAuth(a, why, "too_many_sessions");
   }
   audit::Auth e = AuthEvent(a, true);
   if (Status st = gw_->audit().Record(id_, e); !st) {
@@ -474,6 +471,13 @@ int Connection::AuthSucceeded(const AuthAttempt& a) {
   key_type_ = a.key_type;
   fingerprint_ = a.fingerprint;
   startup_slot_.Release();
+  if (FleetSessions* fleet = gw_->fleet_sessions()) {
+    bool v6 = client_.address.find(':') != std::string::npos;
+    fleet->Opened(id_, user_,
+                  (v6 ? "[" + client_.address + "]" : client_.address) + ":" +
+                      std::to_string(client_.port),
+                  gw_->WallMs());
+  }
   alive_.Attach(session_.get(),
                 {ToMs(gw_->config().client_alive_interval), gw_->config().client_alive_count_max},
                 authenticated_ms_);
@@ -485,31 +489,9 @@ int Connection::AuthSucceeded(const AuthAttempt& a) {
   return SSH_AUTH_SUCCESS;
 }
 
-bool Connection::CheckFleetLock() {
-  auto lock = gw_->UserLocked(user_);
-  if (!lock) return false;
-  audit::LockApplied e;
-  e.user = user_;
-  e.lock_id = lock->id;
-  e.reason = lock->reason;
-  (void)gw_->audit().Record(id_, e);
-  spdlog::warn("conn={} user={} locked by the fleet (lock {}): closing the connection", id_, user_,
-               lock->id);
-  std::string text = "\r\nhopgate: user " + user_ + " locked (" +
-                     (lock->reason.empty() ? "lock " + std::to_string(lock->id) : lock->reason) +
-                     "); closing the connection\r\n";
-  for (auto& is : info_sessions_) {
-    if (is->channel != nullptr && !is->closed) {
-      ssh_channel_write_stderr(is->channel.get(), text.data(), static_cast<uint32_t>(text.size()));
-    }
-  }
-  end_reason_ = "locked by the fleet (lock " + std::to_string(lock->id) + ")";
-  return true;
-}
-
 void Connection::CheckRevocation() {
   if (!revocation_check_.exchange(false) || !authenticated_) return;
-  if (CheckFleetLock() || !gw_->config().close_revoked_sessions) return;
+  if (CheckTermination() || CheckFleetLock() || !gw_->config().close_revoked_sessions) return;
   auto trust = gw_->policy().GetTrust();
   std::optional<std::string> reason =
       cert_ ? trust->revoked.RevokedCertificate(*cert_) : trust->revoked.RevokedKey(key_);
@@ -599,6 +581,7 @@ void Connection::Teardown(const std::string& reason) {
   if (user_slot_) {
     gw_->ReleaseUserSlot(user_);
     user_slot_ = false;
+    if (FleetSessions* fleet = gw_->fleet_sessions()) fleet->Closed(id_);
   }
   audit::ConnectionClose e;
   e.user = user_;

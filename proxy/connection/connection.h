@@ -131,6 +131,9 @@ class Connection : public Driven, public LiveConnection {
   // A fleet-wide lock covers the user: audits lock_applied, tells the
   // user's terminals, and ends the connection. True if it did.
   bool CheckFleetLock();
+  // hopctl terminate asked for this connection: audits session_terminated,
+  // tells the user's terminals and ends the connection. True if it did.
+  bool CheckTermination();
   policy::Identity CurrentIdentity() const;
 
   // Requests: direct-tcpip (connection_channels.cc, connection_direct.cc),

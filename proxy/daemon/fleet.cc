@@ -3,6 +3,42 @@
 #include "proxy/base/logging.h"
 
 namespace hopgate::proxy {
+namespace {
+
+void Log(bool error, const std::string& message) {
+  if (error) {
+    spdlog::warn("{}", message);
+  } else {
+    spdlog::info("{}", message);
+  }
+}
+
+// The gateway's view of the publisher.
+class PublishedSessions : public FleetSessions {
+ public:
+  explicit PublishedSessions(std::shared_ptr<audit::fleet::LivePublisher> p) : p_(std::move(p)) {}
+  void Opened(const std::string& connection, const std::string& user, const std::string& source,
+              int64_t started_ms) override {
+    audit::fleet::LiveSession s;
+    s.conn = connection;
+    s.user = user;
+    s.source = source;
+    s.started_ms = started_ms;
+    p_->Opened(std::move(s));
+  }
+  void TargetAdded(const std::string& connection, const std::string& target) override {
+    p_->TargetAdded(connection, target);
+  }
+  void Closed(const std::string& connection) override { p_->Closed(connection); }
+  std::optional<int64_t> OthersOf(const std::string& user) const override {
+    return p_->OthersOf(user);
+  }
+
+ private:
+  std::shared_ptr<audit::fleet::LivePublisher> p_;
+};
+
+}  // namespace
 
 std::unique_ptr<audit::fleet::Copier> StartFleetCopy(const Config& config,
                                                      std::shared_ptr<audit::FileSink> sink,
@@ -52,6 +88,30 @@ std::unique_ptr<audit::fleet::LockWatcher> StartFleetLocks(const Config& config,
   auto watcher = std::make_unique<audit::fleet::LockWatcher>(std::move(o));
   watcher->Start();
   return watcher;
+}
+
+std::shared_ptr<audit::fleet::LivePublisher> StartFleetLive(const Config& config, Gateway* gw,
+                                                            std::shared_ptr<Metrics> metrics) {
+  if (config.fleet_database.empty()) return nullptr;
+  audit::fleet::LivePublisher::Options o;
+  o.dsn = config.fleet_database;
+  o.node = config.fleet_node;
+  o.heartbeat_ms = static_cast<int>(config.fleet_heartbeat_interval * 1000);
+  o.on_terminate = [gw](std::vector<audit::fleet::Termination> requests) {
+    for (auto& t : requests) {
+      spdlog::info("fleet: terminate request {} for conn={} from {}", t.id, t.conn,
+                   t.requested_by);
+      gw->Terminate(t.conn, Gateway::Termination{t.reason, t.requested_by, t.id});
+    }
+  };
+  o.status = [metrics](int64_t sessions, bool) {
+    if (sessions >= 0) metrics->FleetLiveSessions(sessions);
+  };
+  o.log = Log;
+  auto publisher = std::make_shared<audit::fleet::LivePublisher>(std::move(o));
+  gw->SetFleetSessions(std::make_shared<PublishedSessions>(publisher));
+  publisher->Start();
+  return publisher;
 }
 
 }  // namespace hopgate::proxy

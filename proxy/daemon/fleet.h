@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "audit/fleet/copier.h"
+#include "audit/fleet/live.h"
 #include "audit/fleet/locks.h"
 #include "proxy/gateway/gateway.h"
 #include "audit/sink.h"
@@ -23,5 +24,11 @@ std::unique_ptr<audit::fleet::Copier> StartFleetCopy(const Config& config,
 // Keeps `gw`'s fleet-wide locks current from config.fleet_database
 // (LISTEN/NOTIFY plus a re-read every 5 s); nullptr without a fleet.
 std::unique_ptr<audit::fleet::LockWatcher> StartFleetLocks(const Config& config, Gateway* gw);
+
+// Publishes `gw`'s live sessions to config.fleet_database (the live view:
+// hopctl sessions --live, terminate, fleet.max_sessions_per_user) and hands
+// it the fleet's counts and terminate requests; nullptr without a fleet.
+std::shared_ptr<audit::fleet::LivePublisher> StartFleetLive(const Config& config, Gateway* gw,
+                                                            std::shared_ptr<Metrics> metrics);
 
 }  // namespace hopgate::proxy

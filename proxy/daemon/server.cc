@@ -143,6 +143,7 @@ Result<std::unique_ptr<Server>> Server::Start(Config config,
   if (Status st = s->SwitchUser(); !st) return st.error();
   s->fleet_copier_ = StartFleetCopy(s->gw_->config(), s->audit_sink_, s->metrics_);
   s->fleet_locks_ = StartFleetLocks(s->gw_->config(), s->gw_.get());
+  s->fleet_live_ = StartFleetLive(s->gw_->config(), s->gw_.get(), s->metrics_);
   return s;
 }
 
@@ -558,6 +559,8 @@ void Server::Shutdown(const std::string& reason) {
     spdlog::warn("recorded sessions did not end within 10s; waiting for them");
   }
   gw_->JoinTasks();
+  // Every connection has ended: the replica withdraws from the live view.
+  if (fleet_live_) fleet_live_->Stop();
   gw_->tasks().Stop();
   gw_->upstream().Shutdown();
   gw_->FlushSuppressed(/*all=*/true);  // audit floods still being counted

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "audit/fleet/copier.h"
+#include "audit/fleet/live.h"
 #include "audit/fleet/locks.h"
 #include "common/proxy_protocol.h"
 #include "common/result.h"
@@ -152,6 +153,7 @@ class Server {
   std::string drain_reason_;          // the signal that started a drain; main thread only
   std::unique_ptr<audit::fleet::Copier> fleet_copier_;  // config fleet: (else null)
   std::unique_ptr<audit::fleet::LockWatcher> fleet_locks_;  // config fleet: (else null)
+  std::shared_ptr<audit::fleet::LivePublisher> fleet_live_;  // config fleet: (else null)
 };
 
 }  // namespace hopgate::proxy
