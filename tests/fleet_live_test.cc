@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "tests/support/harness.h"
+#include "tests/support/recorded_world.h"
 #include "tests/support/postgres.h"
 
 using namespace hopgate::testing;
@@ -142,9 +143,10 @@ TEST_CASE("sessions of both replicas are live with their node; terminate ends on
   WARN("session ended " << std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::steady_clock::now() - asked).count()
                         << " ms after hopctl terminate returned");
-  CHECK(ReadFile(f.dir + "/via-b.log")
-            .find("hopgate: session terminated by an administrator: security incident") !=
-        std::string::npos);
+  // ssh -J: the terminal is the target's, end to end; the notice rides the
+  // SSH disconnect, which the client prints when it reads it before the
+  // channel's close (not always), so only the audit is checked here. The
+  // recorded case below shows the notice on the terminal.
   auto ended = f.b->AuditEvents("session_terminated");
   REQUIRE(ended.size() == 1);
   CHECK(ended[0]["connection"] == id_b);
@@ -233,12 +235,42 @@ TEST_CASE("a replica killed with SIGKILL has its sessions expire from the live v
   auto via_a = f.Live(*f.a, "via-a");
   REQUIRE(f.a->WaitForAudit("channel_open", "decision", "allow", 30'000));
   REQUIRE(WaitUntil([&] { return f.LiveSessions().size() == 1; }, 30'000));
-  // SIGTERM drains; a second one during the drain stops at once.
-  f.a->process().Signal(SIGTERM);
-  REQUIRE(WaitUntil([&] { return f.a->Log().find("limits.drain_timeout") != std::string::npos; },
-                    30'000));
-  f.a->process().Signal(SIGTERM);
+  f.a->process().Signal(SIGTERM);  // no drain in tests: it stops at once
   REQUIRE(f.a->process().Wait(60'000).has_value());
   CHECK(f.pg.Query("SELECT count(*) FROM fleet_sessions") == std::vector<std::string>{"0"});
   CHECK(f.pg.Query("SELECT count(*) FROM fleet_nodes") == std::vector<std::string>{"0"});
+}
+
+TEST_CASE("a terminated recorded session shows the administrator's reason on the terminal") {
+  Postgres pg;
+  RecordedWorld w("", "", "", {},
+                  "fleet:\n  database: \"" + pg.dsn() + "\"\n  node: gate-r\n"
+                  "  heartbeat_interval: 1s\n");
+  Process live(w.Ssh({"sleep 120"}), w.dir + "/live.log");
+  REQUIRE(w.gate->WaitForAudit("session_open", "result", "success", 30'000));
+  std::string id;
+  REQUIRE(WaitUntil([&] {
+    RunResult r = Run({Gate::HopctlBinary(), "sessions", "--live", "--config", w.gate->config_path(),
+                       "--json"});
+    if (r.exit_code != 0) return false;
+    json list = json::parse(r.out);
+    if (list.size() != 1) return false;
+    id = list[0]["id"].get<std::string>();
+    return true;
+  }, 30'000));
+  // The recorded session is running (its inner login done).
+  REQUIRE(WaitUntil([&] { return !w.gate->AuditEvents("session_request").empty(); }, 30'000));
+  RunResult term = Run({Gate::HopctlBinary(), "terminate", id, "--reason", "maintenance window",
+                        "--database", pg.dsn()});
+  INFO(term.err);
+  REQUIRE(term.exit_code == 0);
+  REQUIRE(WaitUntil([&] { return !live.Running(); }, 20'000));
+  std::string out = ReadFile(w.dir + "/live.log");
+  INFO(out);
+  CHECK(out.find("hopgate: session terminated by an administrator: maintenance window") !=
+        std::string::npos);
+  auto ended = w.gate->AuditEvents("session_terminated");
+  REQUIRE(ended.size() == 1);
+  CHECK(ended[0]["connection"] == id);
+  CHECK(ended[0]["reason"] == "maintenance window");
 }

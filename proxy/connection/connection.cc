@@ -188,6 +188,7 @@ void Connection::BetweenPolls(int64_t now) {
   }
   AdoptIncoming();
   CheckRevocation();
+  FinishTermination(now);
   if (!end_reason_.empty()) return;
   ServeForwards(now);
   ServePendingDirect(now);
@@ -208,7 +209,7 @@ int64_t Connection::NextDeadline(int64_t now) const {
   for (const auto& f : forwards_) {
     if (!f->registered) next = std::min(next, std::max(now, f->paused_until_ms));
   }
-  if (stop_deadline_ms_ != 0) next = std::min(next, now + 50);
+  if (stop_deadline_ms_ != 0 || terminate_deadline_ms_ != 0) next = std::min(next, now + 50);
   if (!pending_opens_.empty()) next = std::min(next, now + 100);
   for (const auto& p : pending_direct_) next = std::min(next, PendingDeadline(*p));
   return std::max(next, now + 1);

@@ -8,6 +8,14 @@
 #include "proxy/connection/connection_parts.h"
 
 namespace hopgate::proxy {
+namespace {
+
+// How long recorded sessions get to end themselves after hopctl terminate,
+// and the moment left to the client after the last one ended.
+constexpr int64_t kTerminateGraceMs = 1'500;
+constexpr int64_t kTerminateSettleMs = 300;
+
+}  // namespace
 
 bool Connection::CheckFleetLock() {
   auto lock = gw_->UserLocked(user_);
@@ -32,7 +40,8 @@ bool Connection::CheckFleetLock() {
 }
 
 bool Connection::CheckTermination() {
-  auto t = gw_->TakeTermination(id_);
+  if (terminate_deadline_ms_ != 0) return true;  // under way
+  auto t = gw_->PeekTermination(id_);
   if (!t) return false;
   audit::SessionTerminated e;
   e.user = user_;
@@ -50,11 +59,24 @@ bool Connection::CheckTermination() {
       ssh_channel_write_stderr(is->channel.get(), text.data(), static_cast<uint32_t>(text.size()));
     }
   }
-  // The reason the client prints ("Received disconnect from ...: <notice>"),
-  // also for ssh -J, whose terminal the gateway cannot write to.
+  // The reason an OpenSSH client prints ("Received disconnect from ...:
+  // <notice>") when it reads the disconnect before its channels' close.
   ssh_session_set_disconnect_message(session_.get(), notice.c_str());
-  end_reason_ = "terminated by an administrator: " + t->reason;
+  terminate_reason_ = "terminated by an administrator: " + t->reason;
+  terminate_deadline_ms_ = gw_->NowMs() + kTerminateGraceMs;
+  FinishTermination(gw_->NowMs());
   return true;
+}
+
+void Connection::FinishTermination(int64_t now) {
+  if (terminate_deadline_ms_ == 0 || !end_reason_.empty()) return;
+  // Recorded sessions end themselves first, with the notice on the user's
+  // terminal; a moment for the client to show it before the disconnect.
+  bool settling = recorded_ended_ms_ != 0 && now < recorded_ended_ms_ + kTerminateSettleMs;
+  if ((!HasRecordedChannels() && !settling) || now >= terminate_deadline_ms_) {
+    end_reason_ = terminate_reason_;
+    gw_->ForgetTermination(id_);
+  }
 }
 
 }  // namespace hopgate::proxy

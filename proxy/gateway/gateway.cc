@@ -189,15 +189,19 @@ void Gateway::Terminate(const std::string& connection, Termination t) {
     terminations_[connection] = {std::move(t), now};
   }
   RecheckRevocations();
+  WakeAll();  // recorded sessions too
 }
 
-std::optional<Gateway::Termination> Gateway::TakeTermination(const std::string& connection) {
+std::optional<Gateway::Termination> Gateway::PeekTermination(const std::string& connection) const {
   std::lock_guard<std::mutex> lock(locks_mu_);
   auto it = terminations_.find(connection);
   if (it == terminations_.end()) return std::nullopt;
-  Termination t = std::move(it->second.first);
-  terminations_.erase(it);
-  return t;
+  return it->second.first;
+}
+
+void Gateway::ForgetTermination(const std::string& connection) {
+  std::lock_guard<std::mutex> lock(locks_mu_);
+  terminations_.erase(connection);
 }
 
 void Gateway::ReleaseUserSlot(const std::string& user) {

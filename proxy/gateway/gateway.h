@@ -160,8 +160,11 @@ class Gateway {
     std::string requested_by;
     int64_t request_id = 0;
   };
+  // Recorded sessions riding the connection end first, with the notice on
+  // their terminals (they read it with PeekTermination too).
   void Terminate(const std::string& connection, Termination t);
-  std::optional<Termination> TakeTermination(const std::string& connection);
+  std::optional<Termination> PeekTermination(const std::string& connection) const;
+  void ForgetTermination(const std::string& connection);
   // Unauthenticated connections and per-source penalties (limits.max_startups,
   // per_source_max_startups, per_source_penalty).
   Startups& startups() { return startups_; }
