@@ -168,6 +168,24 @@ TEST_CASE("sessions of both replicas are live with their node; terminate ends on
   CHECK(unknown.exit_code == 1);
   CHECK(unknown.err == "hopctl: no live session " + id_b +
                            " in the fleet (hopctl sessions --live lists them)\n");
+  // Without a database: a gateway's own open sessions, from its audit log.
+  RunResult local = Run({Gate::HopctlBinary(), "sessions", "--live", "--audit", f.b->audit_path(),
+                         "--json"});
+  INFO(local.err);
+  REQUIRE(local.exit_code == 0);
+  CHECK(json::parse(local.out).empty());  // gate-b's only session was terminated
+  local = Run({Gate::HopctlBinary(), "sessions", "--live", "--audit", f.a->audit_path(), "--json"});
+  REQUIRE(local.exit_code == 0);
+  REQUIRE(json::parse(local.out).size() == 1);
+  CHECK(json::parse(local.out)[0]["id"] == id_a);
+  // A database no replica has set up yet has no live sessions.
+  f.pg.Query("CREATE DATABASE empty");
+  std::string empty = f.pg.dsn();
+  empty.replace(empty.rfind("/postgres"), 9, "/empty");
+  RunResult none_yet = Run({Gate::HopctlBinary(), "sessions", "--live", "--database", empty, "--json"});
+  INFO(none_yet.err);
+  CHECK(none_yet.exit_code == 0);
+  CHECK(none_yet.out == "[]\n");
   // Without a database, terminate says what it needs.
   RunResult none = Run({Gate::HopctlBinary(), "terminate", id_a, "--reason", "x"});
   CHECK(none.exit_code == 2);

@@ -2,7 +2,6 @@
 // one to end a session. The replicas' side is live_publisher.cc.
 #include "audit/fleet/live.h"
 
-#include "audit/fleet/schema.h"
 
 namespace hopgate::audit::fleet {
 namespace {
@@ -28,17 +27,26 @@ int64_t Int(const std::optional<std::string>& v) {
   }
 }
 
+// A database no replica has set up yet (hopctl may run with a read-only
+// user, so it never migrates): no live sessions.
+bool NoTablesYet(const Error& e) {
+  return e.message.find("does not exist") != std::string::npos &&
+         e.message.find("fleet_") != std::string::npos;
+}
+
 }  // namespace
 
 Result<std::vector<LiveSession>> ListLiveSessions(Pg& db) {
-  if (auto v = Migrate(db); !v) return v.error();
   auto rows = db.Query(
       "SELECT s.node, s.conn, s.username, s.source, s.targets, "
       "(extract(epoch FROM s.started) * 1000)::bigint, "
       "greatest(0, (extract(epoch FROM now() - s.started) * 1000)::bigint) "
       "FROM fleet_sessions s JOIN fleet_nodes n ON n.node = s.node "
       "WHERE n.expires > now() ORDER BY s.started, s.node, s.conn");
-  if (!rows) return rows.error();
+  if (!rows) {
+    if (NoTablesYet(rows.error())) return std::vector<LiveSession>();
+    return rows.error();
+  }
   std::vector<LiveSession> out;
   for (const auto& r : rows->rows) {
     LiveSession s;
@@ -57,7 +65,6 @@ Result<std::vector<LiveSession>> ListLiveSessions(Pg& db) {
 Result<std::optional<TerminationRequest>> RequestTermination(Pg& db, const std::string& conn,
                                                              const std::string& reason,
                                                              const std::string& requested_by) {
-  if (auto v = Migrate(db); !v) return v.error();
   auto rows = db.Query(
       "WITH s AS (SELECT s.node FROM fleet_sessions s JOIN fleet_nodes n ON n.node = s.node "
       "           WHERE s.conn = $1 AND n.expires > now() LIMIT 1), "
@@ -65,7 +72,10 @@ Result<std::optional<TerminationRequest>> RequestTermination(Pg& db, const std::
       "      SELECT node, $1, $2, $3 FROM s RETURNING id, node) "
       "SELECT id, node, pg_notify('hopgate_terminate', node) FROM t",
       {conn, reason, requested_by});
-  if (!rows) return rows.error();
+  if (!rows) {
+    if (NoTablesYet(rows.error())) return std::optional<TerminationRequest>();
+    return rows.error();
+  }
   if (rows->size() == 0) return std::optional<TerminationRequest>();
   return std::optional<TerminationRequest>(
       TerminationRequest{Int(rows->rows[0][0]), rows->rows[0][1].value_or("")});
