@@ -193,6 +193,14 @@ void Fill(json& j, const LockApplied& e) {
   j["value"] = e.value;
 }
 
+void Fill(json& j, const SessionTerminated& e) {
+  j["user"] = e.user;
+  j["reason"] = e.reason;
+  j["requested_by"] = e.requested_by;
+  j["request_id"] = e.request_id;
+  if (!e.node.empty()) j["node"] = e.node;
+}
+
 void Fill(json& j, const RecordingProgress& e) {
   j["session"] = e.session;
   j["channel"] = e.channel;

@@ -134,6 +134,17 @@ struct LockApplied {
   std::string value;  // as the lock names it
 };
 
+// A live connection ended by an administrator (hopctl terminate), on the
+// replica (`node`, empty outside a fleet) that served it.
+struct SessionTerminated {
+  static constexpr const char* kType = "session_terminated";
+  std::string user;
+  std::string reason;
+  std::string requested_by;  // "hopctl (root@admin1)"
+  int64_t request_id = 0;
+  std::string node;
+};
+
 struct PolicyReload {
   static constexpr const char* kType = "policy_reload";
   bool success = false;
@@ -254,7 +265,8 @@ using Body = std::variant<ServerStart, ServerStop, ConnectionOpen, Auth, Channel
                           ChannelClose, ConnectionClose, SessionLimit, CredentialRevoked,
                           PolicyReload, SessionOpen, SessionRequest, SessionClose, SftpOperation,
                           RecordingFailed, Checkpoint, RecordingProgress, DrainStart,
-                          ProxyProtocolRefused, AuditSuppressed, LockApplied>;
+                          ProxyProtocolRefused, AuditSuppressed, LockApplied,
+                          SessionTerminated>;
 
 struct Event {
   int64_t time_ms = 0;          // Unix milliseconds

@@ -30,5 +30,7 @@ void AddReplayCommand(CLI::App& app, Commands* out);
 void AddDrainCommand(CLI::App& app, Commands* out);
 // `lock`, `locks`, `unlock`: fleet-wide locks (fleet_cmd.cc).
 void AddFleetCommands(CLI::App& app, Commands* out);
+// `terminate`: ends a live session wherever it runs (live_cmd.cc).
+void AddTerminateCommand(CLI::App& app, Commands* out);
 
 }  // namespace hopgate::hopctl

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   AddReplayCommand(app, &commands);
   AddDrainCommand(app, &commands);
   AddFleetCommands(app, &commands);
+  AddTerminateCommand(app, &commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -17,6 +17,7 @@
 #include "audit/timestamps.h"
 #include "common/time_util.h"
 #include "hopctl/command.h"
+#include "hopctl/live_cmd.h"
 #include "hopctl/progress.h"
 #include "hopctl/session_story.h"
 #include "proxy/config/config.h"
@@ -217,8 +218,33 @@ struct SessionsArgs {
   audit::SessionFilter filter;
   std::string since, until, grep;
   bool json = false;
+  bool live = false;
   size_t limit = 0;
 };
+
+// sessions --live without a fleet database: this gateway's sessions still
+// open in its audit log (no connection_close yet).
+int RunLocalLive(const SessionsArgs& a) {
+  auto ix = OpenIndex(a.src);
+  if (!ix) return 2;
+  auto list = ix->Sessions(a.filter);
+  if (!list) {
+    fprintf(stderr, "hopctl: %s\n", Safe(list.message()).c_str());
+    return 2;
+  }
+  std::vector<audit::SessionSummary> open;
+  for (auto& s : *list) {
+    if (!s.end_ms && s.end_reason.empty()) open.push_back(std::move(s));
+  }
+  if (a.json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& s : open) arr.push_back(s.ToJson());
+    printf("%s\n", arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else {
+    PrintSessions(open);
+  }
+  return 0;
+}
 
 // --grep over one index, or over every replica's (a fleet): one listing.
 int RunGrep(const std::vector<audit::SessionIndex*>& indexes, const SessionsArgs& a) {
@@ -298,6 +324,11 @@ int RunSessions(SessionsArgs a) {
   bool bad_config = false;
   std::string dsn = FleetDsn(a.src, &bad_config);
   if (bad_config) return 2;
+  if (a.live && !a.grep.empty()) {
+    fprintf(stderr, "hopctl: --live lists open sessions; --grep searches recordings: not both\n");
+    return 2;
+  }
+  if (a.live) return dsn.empty() ? RunLocalLive(a) : RunLiveSessions(dsn, a.filter.user, a.json);
   if (!dsn.empty()) return RunFleetSessions(dsn, a);
   auto ix = OpenIndex(a.src);
   if (!ix) return 2;
@@ -402,6 +433,9 @@ void AddSessionCommands(CLI::App& app, Commands* out) {
   s->add_option("--grep", a->grep, "print the recorded lines (terminal output, typed input, exec commands) containing TEXT");
   s->add_option("--limit", a->limit, "--grep: at most N lines");
   s->add_flag("--json", a->json, "JSON output");
+  s->add_flag("--live", a->live,
+              "only sessions open right now: on every replica (with --database or --config's "
+              "fleet.database), else this gateway's open ones in its audit log");
   AddSourceOptions(s, &a->src);
   out->push_back({s, [a] { return RunSessions(*a); }});
 

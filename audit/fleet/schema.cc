@@ -35,6 +35,30 @@ const std::vector<const char*> kMigrations = {
          reason text NOT NULL DEFAULT '',
          created timestamptz NOT NULL DEFAULT now(),
          expires timestamptz);)",
+    // 3: the live view (audit/fleet/live.h): each replica's heartbeat, the
+    // sessions open on it now, and hopctl terminate's requests.
+    R"(CREATE TABLE fleet_nodes (
+         node text PRIMARY KEY,
+         last_seen timestamptz NOT NULL,
+         expires timestamptz NOT NULL);
+       CREATE TABLE fleet_sessions (
+         node text NOT NULL,
+         conn text NOT NULL,
+         username text NOT NULL,
+         source text NOT NULL,
+         targets text NOT NULL DEFAULT '',
+         started timestamptz NOT NULL,
+         PRIMARY KEY (node, conn));
+       CREATE INDEX fleet_sessions_conn ON fleet_sessions (conn);
+       CREATE TABLE fleet_terminations (
+         id bigserial PRIMARY KEY,
+         node text NOT NULL,
+         conn text NOT NULL,
+         reason text NOT NULL,
+         requested_by text NOT NULL,
+         created timestamptz NOT NULL DEFAULT now(),
+         claimed timestamptz);
+       CREATE INDEX fleet_terminations_open ON fleet_terminations (node) WHERE claimed IS NULL;)",
 };
 
 Result<int> CurrentVersion(Pg& db) {

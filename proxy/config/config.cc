@@ -429,7 +429,17 @@ void ParseLogLevel(const YAML::Node& r, Config* c, Diagnostics* d) {
 void ParseFleet(const YAML::Node& r, Config* c, Diagnostics* d) {
   auto n = r["fleet"];
   if (!n) return;
-  if (!CheckMap(n, {"database", "node"}, "fleet", d)) return;
+  if (!CheckMap(n, {"database", "node", "max_sessions_per_user", "heartbeat_interval"}, "fleet", d)) {
+    return;
+  }
+  if (auto v = n["max_sessions_per_user"]) {
+    if (auto i = ReadInt(v, "fleet.max_sessions_per_user", 0, 1000000, d)) {
+      c->fleet_max_sessions_per_user = *i;
+    }
+  }
+  if (auto v = n["heartbeat_interval"]) {
+    ReadPositiveDuration(v, "fleet.heartbeat_interval", &c->fleet_heartbeat_interval, d);
+  }
   if (auto v = n["database"]) {
     c->where["fleet.database"] = d->Locate(v);
     if (auto s = ReadString(v, "fleet.database", d)) {

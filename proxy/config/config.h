@@ -124,6 +124,13 @@ struct Config {
   // the gateway (audit/fleet/locks_file.h). Default locks.json beside the
   // audit log; empty in a fleet (the locks are in the database).
   std::string locks_file;
+  // Concurrent sessions per user across every replica (counted in the fleet
+  // database); 0 = no fleet-wide limit. limits.max_sessions_per_user stays
+  // the per-replica one, and the only one while the database is down.
+  int64_t fleet_max_sessions_per_user = 0;
+  // How often a replica tells the database it is alive (seconds); its live
+  // sessions expire 3 intervals after its last heartbeat.
+  int64_t fleet_heartbeat_interval = 5;
 
   // Where each path-valued key was written (for messages about the file it
   // names): "audit.log" -> hopgate.yaml:6:8.

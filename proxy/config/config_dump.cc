@@ -107,6 +107,8 @@ std::string Config::Dump() const {
   if (!fleet_database.empty()) {
     out += "fleet:\n  database: " + Quote(RedactPassword(fleet_database)) + "\n";
     out += "  node: " + Quote(fleet_node) + "\n";
+    out += "  max_sessions_per_user: " + std::to_string(fleet_max_sessions_per_user) + "\n";
+    out += "  heartbeat_interval: " + FormatDuration(fleet_heartbeat_interval) + "\n";
   }
   if (!locks_file.empty()) out += "locks:\n  file: " + Quote(locks_file) + "\n";
   return out;

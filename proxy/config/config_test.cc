@@ -390,3 +390,32 @@ TEST_CASE("locks.file: default beside the audit log, none in a fleet") {
   auto unknown = ParseConfig(base + "locks:\n  path: /x\n", "/etc/hopgate/c.yaml");
   CHECK_FALSE(unknown.config);
 }
+
+TEST_CASE("fleet.max_sessions_per_user and fleet.heartbeat_interval parse and load back") {
+  const std::string base =
+      "version: 1\nlisten: [\"0.0.0.0:22\"]\nhost_keys: [k]\npolicy: p\naudit: {log: a}\n";
+  auto r = ParseConfig(base + "fleet:\n  database: \"postgresql://db1/hopgate\"\n  node: g1\n"
+                              "  max_sessions_per_user: 2\n  heartbeat_interval: 2s\n",
+                       "/c.yaml");
+  INFO(r.diagnostics.ToString());
+  REQUIRE(r.config);
+  CHECK(r.config->fleet_max_sessions_per_user == 2);
+  CHECK(r.config->fleet_heartbeat_interval == 2);
+  auto again = ParseConfig(r.config->Dump(), "/c.yaml");
+  REQUIRE(again.config);
+  CHECK(again.config->fleet_max_sessions_per_user == 2);
+  CHECK(again.config->fleet_heartbeat_interval == 2);
+  // Defaults: no fleet-wide limit, a heartbeat every 5 s.
+  auto d = ParseConfig(base + "fleet: {database: \"postgresql://db1/x\"}\n", "/c.yaml");
+  REQUIRE(d.config);
+  CHECK(d.config->fleet_max_sessions_per_user == 0);
+  CHECK(d.config->fleet_heartbeat_interval == 5);
+  auto bad = ParseConfig(base + "fleet:\n  database: \"postgresql://db1/x\"\n"
+                                "  max_sessions_per_user: -1\n  heartbeat_interval: 0s\n",
+                         "/b.yaml");
+  CHECK_FALSE(bad.config);
+  std::string e = bad.diagnostics.ToString();
+  INFO(e);
+  CHECK(e.find("/b.yaml:8:26: fleet.max_sessions_per_user") != std::string::npos);
+  CHECK(e.find("/b.yaml:9:23: fleet.heartbeat_interval must be at least 1s") != std::string::npos);
+}

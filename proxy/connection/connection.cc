@@ -188,6 +188,7 @@ void Connection::BetweenPolls(int64_t now) {
   }
   AdoptIncoming();
   CheckRevocation();
+  FinishTermination(now);
   if (!end_reason_.empty()) return;
   ServeForwards(now);
   ServePendingDirect(now);
@@ -208,7 +209,7 @@ int64_t Connection::NextDeadline(int64_t now) const {
   for (const auto& f : forwards_) {
     if (!f->registered) next = std::min(next, std::max(now, f->paused_until_ms));
   }
-  if (stop_deadline_ms_ != 0) next = std::min(next, now + 50);
+  if (stop_deadline_ms_ != 0 || terminate_deadline_ms_ != 0) next = std::min(next, now + 50);
   if (!pending_opens_.empty()) next = std::min(next, now + 100);
   for (const auto& p : pending_direct_) next = std::min(next, PendingDeadline(*p));
   return std::max(next, now + 1);
@@ -439,11 +440,8 @@ int Connection::AuthPlainKey(AuthAttempt& a, const std::string& blob, char state
 int Connection::AuthSucceeded(const AuthAttempt& a) {
   audit::fleet::LockSubject subject = LockSubjectOf(a);
   if (auto lock = gw_->Locked(subject)) return RefuseAuth(a, LockedText(*lock), "locked");
-  if (!gw_->AcquireUserSlot(a.user)) {
-    return RefuseAuth(a,
-                      "too many concurrent connections for user " + Quote(a.user) + " (limit " +
-                          std::to_string(gw_->config().max_sessions_per_user) + ")",
-                      "too_many_sessions");
+  if (std::string why; !gw_->AcquireUserSlot(a.user, &why)) {
+    return RefuseAuth(a, why, "too_many_sessions");
   }
   audit::Auth e = AuthEvent(a, true);
   if (Status st = gw_->audit().Record(id_, e); !st) {
@@ -471,6 +469,13 @@ int Connection::AuthSucceeded(const AuthAttempt& a) {
   fingerprint_ = a.fingerprint;
   lock_subject_ = std::move(subject);
   startup_slot_.Release();
+  if (FleetSessions* fleet = gw_->fleet_sessions()) {
+    bool v6 = client_.address.find(':') != std::string::npos;
+    fleet->Opened(id_, user_,
+                  (v6 ? "[" + client_.address + "]" : client_.address) + ":" +
+                      std::to_string(client_.port),
+                  gw_->WallMs());
+  }
   alive_.Attach(session_.get(),
                 {ToMs(gw_->config().client_alive_interval), gw_->config().client_alive_count_max},
                 authenticated_ms_);
@@ -484,7 +489,7 @@ int Connection::AuthSucceeded(const AuthAttempt& a) {
 
 void Connection::CheckRevocation() {
   if (!revocation_check_.exchange(false) || !authenticated_) return;
-  if (CheckFleetLock() || !gw_->config().close_revoked_sessions) return;
+  if (CheckTermination() || CheckFleetLock() || !gw_->config().close_revoked_sessions) return;
   auto trust = gw_->policy().GetTrust();
   std::optional<std::string> reason =
       cert_ ? trust->revoked.RevokedCertificate(*cert_) : trust->revoked.RevokedKey(key_);
@@ -574,6 +579,7 @@ void Connection::Teardown(const std::string& reason) {
   if (user_slot_) {
     gw_->ReleaseUserSlot(user_);
     user_slot_ = false;
+    if (FleetSessions* fleet = gw_->fleet_sessions()) fleet->Closed(id_);
   }
   audit::ConnectionClose e;
   e.user = user_;

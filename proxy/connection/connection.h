@@ -135,6 +135,12 @@ class Connection : public Driven, public LiveConnection {
   // A lock (hopctl lock) covers this connection: audits lock_applied, tells
   // the user's terminals, and ends the connection. True if it did.
   bool CheckFleetLock();
+  // hopctl terminate asked for this connection: audits session_terminated,
+  // tells the user's terminals and ends the connection. True if it did.
+  bool CheckTermination();
+  // Ends a terminated connection once its recorded sessions have (or after
+  // a grace).
+  void FinishTermination(int64_t now);
   policy::Identity CurrentIdentity() const;
 
   // Requests: direct-tcpip (connection_channels.cc, connection_direct.cc),
@@ -281,6 +287,9 @@ class Connection : public Driven, public LiveConnection {
   // limits.client_alive_*: probes a client that has gone silent.
   AliveCheck alive_;
 
+  // hopctl terminate under way: the reason to end with, and by when.
+  std::string terminate_reason_;
+  int64_t terminate_deadline_ms_ = 0;
   std::string end_reason_;  // set when the loop must end
   // Why an unauthenticated connection was dropped, for the metrics.
   enum class Drop { kNone, kLoginGrace, kAuthTries, kHandshake } drop_ = Drop::kNone;

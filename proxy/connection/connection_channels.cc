@@ -67,7 +67,12 @@ Status Connection::AuditChannelOpen(const audit::ChannelOpen& e) {
       !AdmitRefusal("channel_refused", e.reason.empty() ? e.error : e.reason)) {
     return Status::Ok();
   }
-  return gw_->audit().Record(id_, e);
+  Status st = gw_->audit().Record(id_, e);
+  FleetSessions* fleet = gw_->fleet_sessions();
+  if (st && fleet && e.allow && e.error.empty() && !e.destination.empty() && e.kind == "direct-tcpip") {
+    fleet->TargetAdded(id_, e.destination);
+  }
+  return st;
 }
 
 void Connection::FlushRefusalSummaries(bool all) {

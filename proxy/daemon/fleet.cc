@@ -27,6 +27,30 @@ std::function<void(std::vector<audit::fleet::FleetLock>)> LocksApplier(Gateway* 
     gw->SetLocks(std::move(set));
   };
 }
+// The gateway's view of the publisher.
+class PublishedSessions : public FleetSessions {
+ public:
+  explicit PublishedSessions(std::shared_ptr<audit::fleet::LivePublisher> p) : p_(std::move(p)) {}
+  void Opened(const std::string& connection, const std::string& user, const std::string& source,
+              int64_t started_ms) override {
+    audit::fleet::LiveSession s;
+    s.conn = connection;
+    s.user = user;
+    s.source = source;
+    s.started_ms = started_ms;
+    p_->Opened(std::move(s));
+  }
+  void TargetAdded(const std::string& connection, const std::string& target) override {
+    p_->TargetAdded(connection, target);
+  }
+  void Closed(const std::string& connection) override { p_->Closed(connection); }
+  std::optional<int64_t> OthersOf(const std::string& user) const override {
+    return p_->OthersOf(user);
+  }
+
+ private:
+  std::shared_ptr<audit::fleet::LivePublisher> p_;
+};
 
 }  // namespace
 
@@ -77,6 +101,30 @@ Result<std::unique_ptr<audit::fleet::LocksFileWatcher>> StartFileLocks(const Con
   auto watcher = std::make_unique<audit::fleet::LocksFileWatcher>(std::move(o));
   watcher->Start();
   return std::move(watcher);
+}
+
+std::shared_ptr<audit::fleet::LivePublisher> StartFleetLive(const Config& config, Gateway* gw,
+                                                            std::shared_ptr<Metrics> metrics) {
+  if (config.fleet_database.empty()) return nullptr;
+  audit::fleet::LivePublisher::Options o;
+  o.dsn = config.fleet_database;
+  o.node = config.fleet_node;
+  o.heartbeat_ms = static_cast<int>(config.fleet_heartbeat_interval * 1000);
+  o.on_terminate = [gw](std::vector<audit::fleet::Termination> requests) {
+    for (auto& t : requests) {
+      spdlog::info("fleet: terminate request {} for conn={} from {}", t.id, t.conn,
+                   t.requested_by);
+      gw->Terminate(t.conn, Gateway::Termination{t.reason, t.requested_by, t.id});
+    }
+  };
+  o.status = [metrics](int64_t sessions, bool) {
+    if (sessions >= 0) metrics->FleetLiveSessions(sessions);
+  };
+  o.log = LogLine;
+  auto publisher = std::make_shared<audit::fleet::LivePublisher>(std::move(o));
+  gw->SetFleetSessions(std::make_shared<PublishedSessions>(publisher));
+  publisher->Start();
+  return publisher;
 }
 
 }  // namespace hopgate::proxy

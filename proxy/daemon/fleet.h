@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "audit/fleet/copier.h"
+#include "audit/fleet/live.h"
 #include "audit/fleet/locks.h"
 #include "audit/fleet/locks_file.h"
 #include "proxy/gateway/gateway.h"
@@ -32,5 +33,10 @@ std::unique_ptr<audit::fleet::LockWatcher> StartFleetLocks(const Config& config,
 // last good set to keep); later, the last good set stays in force.
 Result<std::unique_ptr<audit::fleet::LocksFileWatcher>> StartFileLocks(const Config& config,
                                                                       Gateway* gw);
+// Publishes `gw`'s live sessions to config.fleet_database (the live view:
+// hopctl sessions --live, terminate, fleet.max_sessions_per_user) and hands
+// it the fleet's counts and terminate requests; nullptr without a fleet.
+std::shared_ptr<audit::fleet::LivePublisher> StartFleetLive(const Config& config, Gateway* gw,
+                                                            std::shared_ptr<Metrics> metrics);
 
 }  // namespace hopgate::proxy

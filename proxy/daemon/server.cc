@@ -146,6 +146,7 @@ Result<std::unique_ptr<Server>> Server::Start(Config config,
   auto file_locks = StartFileLocks(s->gw_->config(), s->gw_.get());
   if (!file_locks) return file_locks.error();
   s->file_locks_ = std::move(*file_locks);
+  s->fleet_live_ = StartFleetLive(s->gw_->config(), s->gw_.get(), s->metrics_);
   return s;
 }
 
@@ -560,6 +561,8 @@ void Server::Shutdown(const std::string& reason) {
     spdlog::warn("recorded sessions did not end within 10s; waiting for them");
   }
   gw_->JoinTasks();
+  // Every connection has ended: the replica withdraws from the live view.
+  if (fleet_live_) fleet_live_->Stop();
   gw_->tasks().Stop();
   gw_->upstream().Shutdown();
   gw_->FlushSuppressed(/*all=*/true);  // audit floods still being counted

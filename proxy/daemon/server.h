@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "audit/fleet/copier.h"
+#include "audit/fleet/live.h"
 #include "audit/fleet/locks.h"
 #include "audit/fleet/locks_file.h"
 #include "common/proxy_protocol.h"
@@ -154,6 +155,7 @@ class Server {
   std::unique_ptr<audit::fleet::Copier> fleet_copier_;  // config fleet: (else null)
   std::unique_ptr<audit::fleet::LockWatcher> fleet_locks_;  // config fleet: (else null)
   std::unique_ptr<audit::fleet::LocksFileWatcher> file_locks_;  // locks.file, no fleet (else null)
+  std::shared_ptr<audit::fleet::LivePublisher> fleet_live_;  // config fleet: (else null)
 };
 
 }  // namespace hopgate::proxy

@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "common/encoding.h"
+#include "common/strings.h"
 
 namespace hopgate::proxy {
 
@@ -144,12 +145,57 @@ void Gateway::RecheckRevocations() {
   for (LiveConnection* c : connections_) c->RequestRevocationCheck();
 }
 
-bool Gateway::AcquireUserSlot(const std::string& user) {
+bool Gateway::AcquireUserSlot(const std::string& user, std::string* why) {
+  std::optional<int64_t> others;
+  int64_t fleet_max = config_.fleet_max_sessions_per_user;
+  if (fleet_max > 0 && fleet_sessions_) others = fleet_sessions_->OthersOf(user);
   std::lock_guard<std::mutex> lock(mu_);
   int64_t& n = user_slots_[user];
-  if (config_.max_sessions_per_user > 0 && n >= config_.max_sessions_per_user) return false;
+  if (config_.max_sessions_per_user > 0 && n >= config_.max_sessions_per_user) {
+    if (why) {
+      *why = "too many concurrent connections for user " + Quote(user) + " (limit " +
+             std::to_string(config_.max_sessions_per_user) + ")";
+    }
+    return false;
+  }
+  // Database down (no count): only the local limit above applies.
+  if (others && *others + n >= fleet_max) {
+    if (why) {
+      *why = "too many concurrent sessions for user " + Quote(user) +
+             " across the fleet (fleet.max_sessions_per_user " + std::to_string(fleet_max) +
+             ": " + std::to_string(*others) + " on other replicas, " + std::to_string(n) +
+             " here)";
+    }
+    return false;
+  }
   ++n;
   return true;
+}
+
+void Gateway::Terminate(const std::string& connection, Termination t) {
+  {
+    std::lock_guard<std::mutex> lock(locks_mu_);
+    int64_t now = NowMs();
+    // Requests for connections that had already ended are dropped after a minute.
+    for (auto it = terminations_.begin(); it != terminations_.end();) {
+      it = now - it->second.second > 60'000 ? terminations_.erase(it) : std::next(it);
+    }
+    terminations_[connection] = {std::move(t), now};
+  }
+  RecheckRevocations();
+  WakeAll();  // recorded sessions too
+}
+
+std::optional<Gateway::Termination> Gateway::PeekTermination(const std::string& connection) const {
+  std::lock_guard<std::mutex> lock(locks_mu_);
+  auto it = terminations_.find(connection);
+  if (it == terminations_.end()) return std::nullopt;
+  return it->second.first;
+}
+
+void Gateway::ForgetTermination(const std::string& connection) {
+  std::lock_guard<std::mutex> lock(locks_mu_);
+  terminations_.erase(connection);
 }
 
 void Gateway::ReleaseUserSlot(const std::string& user) {

@@ -42,6 +42,21 @@ class LiveConnection {
   virtual void RequestRevocationCheck() = 0;
 };
 
+// The fleet's live view (fleet.database, audit/fleet/live.h), as the
+// gateway sees it: connections report their lifecycle (never blocking), and
+// logins ask how many sessions a user has on the other replicas.
+class FleetSessions {
+ public:
+  virtual ~FleetSessions() = default;
+  virtual void Opened(const std::string& connection, const std::string& user,
+                      const std::string& source, int64_t started_ms) = 0;
+  virtual void TargetAdded(const std::string& connection, const std::string& target) = 0;
+  virtual void Closed(const std::string& connection) = 0;
+  // The user's live sessions on the other replicas; nullopt while the
+  // database is unavailable.
+  virtual std::optional<int64_t> OthersOf(const std::string& user) const = 0;
+};
+
 // The policy and the trust snapshot in force, swapped together on reload,
 // and the addresses of the policy's names (Policy::NamesToResolve()),
 // resolved before the policy takes effect and refreshed while it is in force.
@@ -133,6 +148,22 @@ class Gateway {
   void SetLocks(audit::fleet::LockSet locks);
   // The lock covering `who` now (WallMs), if any.
   std::optional<audit::fleet::LockMatch> Locked(const audit::fleet::LockSubject& who) const;
+  // The fleet's live view; null without a fleet. Set once by the daemon
+  // before any connection is accepted.
+  void SetFleetSessions(std::shared_ptr<FleetSessions> f) { fleet_sessions_ = std::move(f); }
+  FleetSessions* fleet_sessions() const { return fleet_sessions_.get(); }
+  // hopctl terminate: asks connection `connection`, if it is here, to end
+  // with `reason` (audited as session_terminated); it looks at once.
+  struct Termination {
+    std::string reason;
+    std::string requested_by;
+    int64_t request_id = 0;
+  };
+  // Recorded sessions riding the connection end first, with the notice on
+  // their terminals (they read it with PeekTermination too).
+  void Terminate(const std::string& connection, Termination t);
+  std::optional<Termination> PeekTermination(const std::string& connection) const;
+  void ForgetTermination(const std::string& connection);
   // Unauthenticated connections and per-source penalties (limits.max_startups,
   // per_source_max_startups, per_source_penalty).
   Startups& startups() { return startups_; }
@@ -148,8 +179,10 @@ class Gateway {
   // them when `all`: at shutdown). Called by the control thread.
   void FlushSuppressed(bool all);
 
-  // Per-user concurrent connection slots (limits.max_sessions_per_user).
-  bool AcquireUserSlot(const std::string& user);
+  // Per-user concurrent connection slots (limits.max_sessions_per_user, and
+  // fleet.max_sessions_per_user counted with the other replicas' sessions
+  // while the fleet database is reachable). False with `*why` set when full.
+  bool AcquireUserSlot(const std::string& user, std::string* why = nullptr);
   void ReleaseUserSlot(const std::string& user);
 
   bool stopping() const { return stopping_.load(); }
@@ -194,6 +227,9 @@ class Gateway {
   std::atomic<int64_t> drain_deadline_ms_{0};
   mutable std::mutex locks_mu_;
   audit::fleet::LockSet locks_;  // guarded by locks_mu_
+  // Asked for, not yet taken, with when (steady ms): guarded by locks_mu_.
+  std::map<std::string, std::pair<Termination, int64_t>> terminations_;
+  std::shared_ptr<FleetSessions> fleet_sessions_;
 };
 
 }  // namespace hopgate::proxy

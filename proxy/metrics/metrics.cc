@@ -82,7 +82,8 @@ constexpr const char* kAuditTypes[] = {
     "server_start",  "server_stop",   "connection_open",  "auth",          "channel_open",
     "channel_close", "session_limit", "connection_close", "policy_reload", "credential_revoked",
     "session_open", "session_request", "session_close", "sftp", "recording_failed",
-    "proxy_protocol_refused", "audit_suppressed", "lock_applied", "drain_start", "other",
+    "proxy_protocol_refused", "audit_suppressed", "lock_applied", "drain_start",
+    "session_terminated", "other",
 };
 
 constexpr size_t kNumConnectionResults = std::size(kConnectionResults);
@@ -174,6 +175,18 @@ class MetricsImpl final : public Metrics {
     fleet_lag_->Set(static_cast<double>(lag_events));
     fleet_up_->Set(database_up ? 1 : 0);
   }
+  void FleetLiveSessions(int64_t sessions) override {
+    std::lock_guard<std::mutex> lock(fleet_mu_);
+    if (fleet_live_ == nullptr) {
+      fleet_live_ = &prometheus::BuildGauge()
+                         .Name("hopgate_fleet_live_sessions")
+                         .Help("Sessions open across the fleet (every live replica), as this "
+                               "replica last read them from the fleet database.")
+                         .Register(registry_)
+                         .Add({});
+    }
+    fleet_live_->Set(static_cast<double>(sessions));
+  }
   void SignerSignature(const std::string& kind) override {
     signer_signatures_[kind == "audit_checkpoint" ? 1 : 0]->Increment();
   }
@@ -230,6 +243,7 @@ class MetricsImpl final : public Metrics {
   std::mutex fleet_mu_;
   Gauge* fleet_lag_ = nullptr;  // guarded by fleet_mu_
   Gauge* fleet_up_ = nullptr;   // guarded by fleet_mu_
+  Gauge* fleet_live_ = nullptr;  // guarded by fleet_mu_
 
   std::mutex policy_mu_;
   prometheus::Family<Gauge>* policy_info_ = nullptr;

@@ -111,6 +111,9 @@ class Metrics {
   // the database) and hopgate_fleet_database_up (1 while it is reachable).
   // Registered on the first call, so a gateway without a fleet has neither.
   virtual void FleetCopy(uint64_t lag_events, bool database_up) = 0;
+  // hopgate_fleet_live_sessions: sessions open across the fleet as this
+  // replica last read them (the live view); registered on the first call.
+  virtual void FleetLiveSessions(int64_t sessions) = 0;
 
   static const char* const kAuthReasons[];  // null-terminated; "other" last
 };

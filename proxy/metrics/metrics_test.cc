@@ -246,7 +246,7 @@ TEST_CASE("every series exists at zero before any traffic") {
   CHECK(CountLinesStartingWith(text, "hopgate_upstream_connect_failures_total{") == 8);
   CHECK(CountLinesStartingWith(text, "hopgate_policy_reloads_total{") == 2);
   CHECK(CountLinesStartingWith(text, "hopgate_policy_info") == 0);  // until PolicyVersion
-  CHECK(CountLinesStartingWith(text, "hopgate_audit_events_total{") == 20);
+  CHECK(CountLinesStartingWith(text, "hopgate_audit_events_total{") == 21);
   // The fleet gauges appear only in a fleet (the first FleetCopy).
   CHECK(CountLinesStartingWith(text, "hopgate_fleet_") == 0);
   CHECK(HasLine(text, "hopgate_audit_write_errors_total 0"));
@@ -514,6 +514,9 @@ TEST_CASE("the fleet copy gauges appear with the first report and follow it") {
   text = Scrape(port);
   CHECK(HasLine(text, "hopgate_fleet_copy_lag_events 0"));
   CHECK(HasLine(text, "hopgate_fleet_database_up 1"));
+  CHECK(text.find("hopgate_fleet_live_sessions") == std::string::npos);
+  m->FleetLiveSessions(3);
+  CHECK(HasLine(Scrape(port), "hopgate_fleet_live_sessions 3"));
 }
 
 }  // namespace hopgate::proxy

@@ -490,6 +490,14 @@ void RecordedSession::Loop() {
                   "idle timeout (" + std::to_string(*g.idle_timeout) + "s, rule " +
                       spec_.decision.rule + ")");
     }
+    if (end_reason_.empty()) {
+      if (auto t = gw_->PeekTermination(spec_.connection_id)) {  // hopctl terminate
+        end_reason_ = "terminated by an administrator: " + t->reason;
+        EndAll("\r\nhopgate: session terminated by an administrator: " + t->reason + "\r\n",
+               end_reason_);
+        break;
+      }
+    }
     if (!end_reason_.empty()) {
       std::string msg = recording_failed_
                             ? std::string(kRecordingFailed)
