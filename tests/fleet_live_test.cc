@@ -186,6 +186,11 @@ TEST_CASE("sessions of both replicas are live with their node; terminate ends on
   INFO(none_yet.err);
   CHECK(none_yet.exit_code == 0);
   CHECK(none_yet.out == "[]\n");
+  // ... and no locks (hopctl locks reads without setting the database up).
+  RunResult no_locks = Run({Gate::HopctlBinary(), "locks", "--database", empty});
+  INFO(no_locks.err);
+  CHECK(no_locks.exit_code == 0);
+  CHECK(no_locks.out == "ID  KIND  VALUE  CREATED  EXPIRES  REASON\n");
   // Without a database, terminate says what it needs.
   RunResult none = Run({Gate::HopctlBinary(), "terminate", id_a, "--reason", "x"});
   CHECK(none.exit_code == 2);

@@ -31,6 +31,12 @@ Result<int64_t> AddLock(Pg& db, const std::string& kind, const std::string& valu
 }
 
 Result<std::vector<FleetLock>> ActiveLocks(Pg& db) {
+  // A database no replica has set up yet (no table) has no locks.
+  auto exists = db.Query("SELECT to_regclass('fleet_locks') IS NOT NULL");
+  if (!exists) return exists.error();
+  if (exists->rows.size() != 1 || exists->rows[0][0].value_or("f") != "t") {
+    return std::vector<FleetLock>{};
+  }
   auto rows = db.Query(
       "SELECT id, kind, value, reason, "
       "to_char(created AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
