@@ -21,19 +21,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string Metrics(const Gate& gate) {
-  return Run({"curl", "-s", "http://127.0.0.1:" + std::to_string(gate.MetricsPort()) + "/metrics"})
-      .out;
-}
-
-// The value of a metric line (name with its labels) in a scrape, or -1.
-double MetricValue(const std::string& scrape, const std::string& name) {
-  std::istringstream in(scrape);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
-  }
-  return -1;
-}
+std::string Metrics(const Gate& gate) { return gate.ScrapeMetrics(); }
 
 struct LiveFleet {
   Postgres pg;
@@ -157,7 +145,7 @@ TEST_CASE("sessions of both replicas are live with their node; terminate ends on
   CHECK(ended[0]["requested_by"].get<std::string>().rfind("hopctl (", 0) == 0);
   CHECK(f.b->WaitForAudit("connection_close", "reason",
                           "terminated by an administrator: security incident", 10'000));
-  CHECK(MetricValue(Metrics(*f.b), "hopgate_audit_events_total{type=\"session_terminated\"}") == 1);
+  CHECK(Gate::MetricValue(Metrics(*f.b), "hopgate_audit_events_total{type=\"session_terminated\"}") == 1);
   CHECK(via_a->Running());  // the other session goes on
   CHECK(WaitUntil([&] { return f.LiveSessions().count(id_b) == 0; }, 10'000));
   CHECK(f.LiveSessions().count(id_a) == 1);
@@ -202,19 +190,19 @@ TEST_CASE("fleet.max_sessions_per_user counts the other replica's sessions") {
   auto first = f.Live(*f.a, "first");
   REQUIRE(f.a->WaitForAudit("channel_open", "decision", "allow", 30'000));
   // gate-b has read the fleet's sessions (its gauge shows alice's).
-  REQUIRE(WaitUntil([&] { return MetricValue(Metrics(*f.b), "hopgate_fleet_live_sessions") == 1; },
+  REQUIRE(WaitUntil([&] { return Gate::MetricValue(Metrics(*f.b), "hopgate_fleet_live_sessions") == 1; },
                     30'000));
   RunResult second = f.Login(*f.b, "second");
   CHECK(second.exit_code != 0);
   CHECK(HasAuthFailure(*f.b, "too many concurrent sessions for user \"alice\" across the fleet "
                              "(fleet.max_sessions_per_user 1: 1 on other replicas, 0 here)"));
-  CHECK(MetricValue(Metrics(*f.b), "hopgate_auth_total{method=\"publickey\",reason=\"too_many_sessions\","
+  CHECK(Gate::MetricValue(Metrics(*f.b), "hopgate_auth_total{method=\"publickey\",reason=\"too_many_sessions\","
                                    "result=\"failure\"}") >= 1);
 
   // Once the first session ends, a login on gate-b goes through.
   first->Signal(SIGTERM);
   first->Wait(20'000);
-  REQUIRE(WaitUntil([&] { return MetricValue(Metrics(*f.b), "hopgate_fleet_live_sessions") == 0; },
+  REQUIRE(WaitUntil([&] { return Gate::MetricValue(Metrics(*f.b), "hopgate_fleet_live_sessions") == 0; },
                     30'000));
   RunResult third = f.Login(*f.b, "third");
   INFO(third.err << f.b->Log());

@@ -95,19 +95,7 @@ bool CaughtUp(Postgres& pg, const Gate& gate, const std::string& origin) {
   return std::includes(db.begin(), db.end(), local.begin(), local.end());
 }
 
-std::string Metrics(const Gate& gate) {
-  return Run({"curl", "-s", "http://127.0.0.1:" + std::to_string(gate.MetricsPort()) + "/metrics"})
-      .out;
-}
-
-// The value of an unlabelled metric in a scrape, or -1.
-double MetricValue(const std::string& scrape, const std::string& name) {
-  std::istringstream in(scrape);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
-  }
-  return -1;
-}
+std::string Metrics(const Gate& gate) { return gate.ScrapeMetrics(); }
 
 struct Fleet {
   Postgres pg;
@@ -220,7 +208,7 @@ TEST_CASE("the database down blocks no login; the copy catches up, nothing missi
   Fleet f;
   REQUIRE(f.Login(*f.a, "before").out == "before\n");
   REQUIRE(WaitUntil([&] { return CaughtUp(f.pg, *f.a, "hopgate/gate-a"); }, 30'000));
-  CHECK(MetricValue(Metrics(*f.a), "hopgate_fleet_database_up") == 1);
+  CHECK(Gate::MetricValue(Metrics(*f.a), "hopgate_fleet_database_up") == 1);
 
   f.pg.Stop();
   RunResult during = f.Login(*f.a, "during");
@@ -235,8 +223,8 @@ TEST_CASE("the database down blocks no login; the copy catches up, nothing missi
   // The metrics say so: the database is down and events wait to be copied.
   CHECK(WaitUntil([&] {
     std::string m = Metrics(*f.a);
-    return MetricValue(m, "hopgate_fleet_database_up") == 0 &&
-           MetricValue(m, "hopgate_fleet_copy_lag_events") > 0;
+    return Gate::MetricValue(m, "hopgate_fleet_database_up") == 0 &&
+           Gate::MetricValue(m, "hopgate_fleet_copy_lag_events") > 0;
   }, 20'000));
 
   // A replica restarted during the outage resumes where its copy ended.
@@ -248,7 +236,7 @@ TEST_CASE("the database down blocks no login; the copy catches up, nothing missi
   f.pg.Start();
   CHECK(WaitUntil([&] { return CaughtUp(f.pg, *f.a, "hopgate/gate-a"); }, 60'000));
   CHECK(WaitUntil([&] { return CaughtUp(f.pg, *f.b, "hopgate/gate-b"); }, 60'000));
-  CHECK(WaitUntil([&] { return MetricValue(Metrics(*f.a), "hopgate_fleet_database_up") == 1; }, 20'000));
+  CHECK(WaitUntil([&] { return Gate::MetricValue(Metrics(*f.a), "hopgate_fleet_database_up") == 1; }, 20'000));
   // Exactly the local events: every seq of each replica once, none extra.
   for (auto [gate, origin] : {std::pair{f.a.get(), "hopgate/gate-a"}, std::pair{f.b.get(), "hopgate/gate-b"}}) {
     std::set<std::string> local = LocalEvents(*gate, origin);

@@ -9,15 +9,10 @@
 #include "audit/fleet/log_tail.h"
 #include "audit/fleet/pg.h"
 #include "audit/fleet/schema.h"
+#include "common/clock.h"
 
 namespace hopgate::audit::fleet {
 namespace {
-
-int64_t MonoMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // jsonb refuses the escape \u0000; in the jsonb copy it becomes U+FFFD (the
 // `line` column keeps the original, byte for byte). A backslash always
@@ -81,7 +76,7 @@ void Copier::Start() { thread_ = std::thread([this] { Run(); }); }
 void Copier::Stop(int drain_ms) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!stop_) drain_until_ms_ = MonoMs() + drain_ms;
+    if (!stop_) drain_until_ms_ = SteadyMs() + drain_ms;
     stop_ = true;
   }
   cv_.notify_all();
@@ -95,13 +90,13 @@ bool Copier::Stopping() {
 
 bool Copier::PastDrain() {
   std::lock_guard<std::mutex> lock(mu_);
-  return stop_ && MonoMs() >= drain_until_ms_;
+  return stop_ && SteadyMs() >= drain_until_ms_;
 }
 
 bool Copier::Pause(int ms) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stop_; });
-  return !stop_ || MonoMs() < drain_until_ms_;
+  return !stop_ || SteadyMs() < drain_until_ms_;
 }
 
 void Copier::Report(bool up) {
@@ -139,7 +134,7 @@ void Copier::Run() {
   std::vector<LogLine> batch;
   int backoff = options_.min_backoff_ms;
   bool down = false;  // an outage was logged and not yet its end
-  int64_t last_check = MonoMs();
+  int64_t last_check = SteadyMs();
   while (!PastDrain()) {
     if (!db) {
       if (Stopping()) return;  // no draining into a database that is down
@@ -159,7 +154,7 @@ void Copier::Run() {
       down = false;
       backoff = options_.min_backoff_ms;
       batch.clear();
-      last_check = MonoMs();
+      last_check = SteadyMs();
     }
     if (batch.empty()) {
       if (Status st = tail.Read(options_.batch, &batch); !st) {
@@ -169,8 +164,8 @@ void Copier::Run() {
     if (batch.empty()) {
       if (Stopping()) return;  // caught up
       // Idle: notice a database that went away, for the metric.
-      if (MonoMs() - last_check >= 2000) {
-        last_check = MonoMs();
+      if (SteadyMs() - last_check >= 2000) {
+        last_check = SteadyMs();
         if (Status st = db->Exec("SELECT 1"); !st) {
           Log(true, "fleet database unavailable (" + st.message() +
                         "): events stay in the local audit log and are copied when it is back");
@@ -194,7 +189,7 @@ void Copier::Run() {
     }
     copied_ = batch.back().seq + 1;
     batch.clear();
-    last_check = MonoMs();
+    last_check = SteadyMs();
     Report(true);
   }
 }

@@ -1,4 +1,5 @@
 // A replica's side of the live view (live.h): publishes its sessions, beats
+
 // its heartbeat, expires dead replicas, reads the fleet's per-user counts
 // and claims the terminate requests addressed to it.
 #include <algorithm>
@@ -6,15 +7,10 @@
 
 #include "audit/fleet/live.h"
 #include "audit/fleet/schema.h"
+#include "common/clock.h"
 
 namespace hopgate::audit::fleet {
 namespace {
-
-int64_t MonoMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string Join(const std::vector<std::string>& v) {
   std::string out;
@@ -128,7 +124,7 @@ Status LivePublisher::Serve(Pg& db, bool* announced) {
   options_.log(false, "fleet sessions: publishing this replica's live sessions as node " +
                           options_.node + " (heartbeat every " +
                           std::to_string(options_.heartbeat_ms / 1000) + "s)");
-  int64_t next_beat = MonoMs() + options_.heartbeat_ms;
+  int64_t next_beat = SteadyMs() + options_.heartbeat_ms;
   while (true) {
     if (Stopping()) {
       Withdraw(db);
@@ -136,9 +132,9 @@ Status LivePublisher::Serve(Pg& db, bool* announced) {
     }
     if (Status st = PublishDirty(db); !st) return st;
     bool reread = false;
-    if (MonoMs() >= next_beat) {
+    if (SteadyMs() >= next_beat) {
       if (Status st = Heartbeat(db); !st) return st;
-      next_beat = MonoMs() + options_.heartbeat_ms;
+      next_beat = SteadyMs() + options_.heartbeat_ms;
       reread = true;
     }
     auto n = db.WaitForNotifications(options_.poll_ms);

@@ -3,18 +3,9 @@
 #include <chrono>
 
 #include "audit/fleet/schema.h"
+#include "common/clock.h"
 
 namespace hopgate::audit::fleet {
-namespace {
-
-int64_t MonoMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 Result<int64_t> AddLock(Pg& db, const std::string& kind, const std::string& value,
                         const std::string& reason, int64_t ttl_seconds) {
   if (auto v = Migrate(db); !v) return v.error();
@@ -100,7 +91,7 @@ void LockWatcher::Run() {
     int64_t next_read = 0;
     bool first = true;
     while (st) {  // one connection's life
-      if (MonoMs() >= next_read) {
+      if (SteadyMs() >= next_read) {
         auto locks = ActiveLocks(**db);
         if (!locks) {
           st = locks.error();
@@ -115,7 +106,7 @@ void LockWatcher::Run() {
         backoff = 250;
         first = false;
         options_.on_locks(std::move(*locks));
-        next_read = MonoMs() + options_.reread_ms;
+        next_read = SteadyMs() + options_.reread_ms;
       }
       {
         std::lock_guard<std::mutex> lock(mu_);

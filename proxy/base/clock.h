@@ -1,23 +1,12 @@
-// The daemon's two clocks: steady milliseconds for timeouts and deadlines
-// (never stepped: a clock set back an hour does not stretch a timeout), and
-// wall-clock Unix milliseconds for timestamps people read.
+// The daemon's two clocks (common/clock.h): steady milliseconds for timeouts
+// and deadlines, wall-clock Unix milliseconds for timestamps people read.
 #pragma once
 
-#include <chrono>
-#include <cstdint>
+#include "common/clock.h"
 
 namespace hopgate::proxy {
 
-inline int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-inline int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using hopgate::SteadyMs;
+using hopgate::WallMs;
 
 }  // namespace hopgate::proxy

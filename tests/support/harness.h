@@ -124,6 +124,10 @@ class Gate {
   // The port metrics are served on, from the log (configure metrics.listen
   // with port 0); 0 if the gateway has not said.
   int MetricsPort() const;
+  // A scrape of its /metrics (curl), and the value of one series in it
+  // (the name with its labels, as printed), or -1 if absent.
+  std::string ScrapeMetrics() const;
+  static double MetricValue(const std::string& scrape, const std::string& series);
   const std::string& dir() const { return dir_; }
   const std::string& config_path() const { return config_; }
   const std::string& policy_path() const { return policy_; }

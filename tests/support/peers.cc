@@ -163,6 +163,18 @@ int Gate::MetricsPort() const {
   return port;
 }
 
+std::string Gate::ScrapeMetrics() const {
+  return Run({"curl", "-s", "http://127.0.0.1:" + std::to_string(MetricsPort()) + "/metrics"}).out;
+}
+
+double Gate::MetricValue(const std::string& scrape, const std::string& series) {
+  std::istringstream in(scrape);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
 Gate::~Gate() {
   if (!proc_) return;
   bool was_running = proc_->Running();
