@@ -20,6 +20,7 @@
 #include "common/time_util.h"
 #include "hopctl/command.h"
 #include "hopctl/session_story.h"
+#include "hopctl/table.h"
 #include "proxy/config/config.h"
 
 namespace hopgate::hopctl {
@@ -80,18 +81,7 @@ void PrintLive(const std::vector<audit::fleet::LiveSession>& list) {
     rows.push_back({Safe(s.conn), Safe(s.node), Safe(s.user), Safe(s.source), Joined(s.targets),
                     FormatRfc3339(s.started_ms / 1000), HumanDuration(s.duration_ms)});
   }
-  std::vector<size_t> width(rows[0].size(), 0);
-  for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  }
-  for (const auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) {
-      line += r[i];
-      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
-    }
-    printf("%s\n", line.c_str());
-  }
+  PrintTable(rows);
 }
 
 struct TerminateArgs {

@@ -16,6 +16,7 @@
 #include "audit/index.h"
 #include "audit/timestamps.h"
 #include "common/time_util.h"
+#include "hopctl/table.h"
 #include "hopctl/command.h"
 #include "hopctl/live_cmd.h"
 #include "hopctl/progress.h"
@@ -176,22 +177,6 @@ std::string DurationText(const audit::SessionSummary& s) {
   if (!s.end_ms) return s.end_reason.empty() ? "open" : "?";
   if (!s.start_ms) return "?";
   return HumanDuration(*s.end_ms - *s.start_ms);
-}
-
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width;
-  for (const auto& r : rows) {
-    width.resize(std::max(width.size(), r.size()));
-    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  }
-  for (const auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) {
-      line += r[i];
-      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
-    }
-    printf("%s\n", line.c_str());
-  }
 }
 
 // `nodes` (a fleet): each row's replica, in a NODE column after the id.

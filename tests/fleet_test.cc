@@ -367,16 +367,6 @@ TEST_CASE("a lock cuts the user's live session on another replica and refuses he
   CHECK(Run({Gate::HopctlBinary(), "locks", "--database", f.pg.dsn()}).out.find("alice") == std::string::npos);
 }
 
-// "SHA256:..." as ssh-keygen -l prints it for a public key file.
-std::string Fingerprint(const std::string& pub) {
-  RunResult r = Run({"ssh-keygen", "-l", "-f", pub});
-  REQUIRE(r.exit_code == 0);
-  std::istringstream in(r.out);
-  std::string bits, fp;
-  in >> bits >> fp;
-  return fp;
-}
-
 bool RefusedWith(const Gate& gate, const std::string& reason) {
   for (const auto& e : LocalEventsOf(gate, "auth")) {
     if (e["result"] == "failure" && e["reason"] == reason) return true;
@@ -393,7 +383,7 @@ TEST_CASE("fleet locks on a key and on a source address") {
   std::string hopctl = Gate::HopctlBinary(), dsn = f.pg.dsn();
 
   // A key: its holder is refused on every replica until the lock lifts.
-  std::string fp = Fingerprint(f.alice.public_path);
+  std::string fp = KeyFingerprint(f.alice.public_path);
   RunResult key = Run({hopctl, "lock", "--key", fp, "--reason", "laptop stolen", "--database", dsn});
   INFO(key.err);
   REQUIRE(key.exit_code == 0);

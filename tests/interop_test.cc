@@ -24,12 +24,6 @@ std::string Support(const std::string& file) {
   return rel;
 }
 
-std::string Fingerprint(const std::string& pub) {
-  std::string out = Run({"ssh-keygen", "-l", "-E", "sha256", "-f", pub}).out;
-  size_t at = out.find("SHA256:");
-  return out.substr(at, out.find(' ', at) - at);
-}
-
 std::string Strip(std::string line) {
   while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
   return line.substr(0, line.rfind(' '));  // drop the comment
@@ -83,10 +77,10 @@ TEST_CASE("PuTTY: plink, pscp and psftp through a recorded host") {
   std::string ppk = t.w.dir + "/alice.ppk";
   REQUIRE(Run({"puttygen", t.w.alice.private_path, "-O", "private", "-o", ppk}).exit_code == 0);
   std::string proxy = "plink -batch -i " + ppk + " -hostkey " +
-                      Fingerprint(t.w.dir + "/host_ed25519.pub") + " -P " + t.gate_port +
+                      KeyFingerprint(t.w.dir + "/host_ed25519.pub") + " -P " + t.gate_port +
                       " -nc db1:22 alice@127.0.0.1";
   std::vector<std::string> common = {"-batch", "-i", ppk, "-hostkey",
-                                     Fingerprint(t.w.dir + "/recording_host_ed25519.pub"),
+                                     KeyFingerprint(t.w.dir + "/recording_host_ed25519.pub"),
                                      "-proxycmd", proxy};
   auto with = [&](std::vector<std::string> head, const std::vector<std::string>& tail) {
     head.insert(head.end(), common.begin(), common.end());

@@ -89,16 +89,6 @@ struct World {
   }
 };
 
-// "SHA256:..." as ssh-keygen -l prints it for a public key file.
-std::string Fingerprint(const std::string& pub) {
-  RunResult r = Run({"ssh-keygen", "-l", "-f", pub});
-  REQUIRE(r.exit_code == 0);
-  std::istringstream in(r.out);
-  std::string bits, fp;
-  in >> bits >> fp;
-  return fp;
-}
-
 }  // namespace
 
 TEST_CASE("a lock on a user cuts her live ssh -J session, refuses her next login, and unlock lets her in") {
@@ -149,7 +139,7 @@ TEST_CASE("a lock on a user cuts her live ssh -J session, refuses her next login
 
 TEST_CASE("a lock on a key refuses its holder but not another user's key; bad values are refused") {
   World w;
-  std::string fp = Fingerprint(w.alice.public_path);
+  std::string fp = KeyFingerprint(w.alice.public_path);
   int64_t id = w.Lock({"--key", fp, "--reason", "laptop stolen"});
   // (A login under way as the lock arrives is cut rather than refused: wait for a refusal.)
   CHECK(WaitUntil([&] {
@@ -222,7 +212,7 @@ TEST_CASE("locks on a certificate serial and on the CA key that signed it") {
   CHECK(w.Hopctl({"unlock", "--cert-serial", "42"}).exit_code == 0);
 
   // A lock on the CA's key: every certificate it signed, whatever its serial.
-  std::string ca_fp = Fingerprint(w.ca.public_path);
+  std::string ca_fp = KeyFingerprint(w.ca.public_path);
   int64_t by_ca = w.Lock({"--key", ca_fp});
   CHECK(WaitUntil([&] {
     return w.Login(cert43, "alice", "no").exit_code != 0 &&

@@ -379,6 +379,15 @@ void WriteRandomFile(const std::string& path, size_t size) {
   }
 }
 
+std::string KeyFingerprint(const std::string& public_path) {
+  RunResult r = Run({"ssh-keygen", "-l", "-E", "sha256", "-f", public_path});
+  if (r.exit_code != 0) Fatal("ssh-keygen -l " + public_path + ": " + r.err);
+  std::istringstream in(r.out);
+  std::string bits, fp;
+  in >> bits >> fp;
+  return fp;
+}
+
 KeyPair GenerateKey(const std::string& dir, const std::string& name, const std::string& type) {
   KeyPair k;
   k.private_path = dir + "/" + name;

@@ -87,6 +87,10 @@ struct KeyPair {
   std::string public_path;
   std::string public_line;  // "ssh-ed25519 AAAA... comment"
 };
+
+// "SHA256:..." as `ssh-keygen -l` prints it for a public key file.
+std::string KeyFingerprint(const std::string& public_path);
+
 KeyPair GenerateKey(const std::string& dir, const std::string& name,
                     const std::string& type = "ed25519");
 
