@@ -63,12 +63,17 @@ TEST_CASE("checkpoints are signed, cover open recordings, and verify with ssh-ke
   std::string cast = ReadFile(progress["path"].get<std::string>());
   REQUIRE(cast.size() >= progress["bytes"].get<uint64_t>());
   CHECK(Sha256Hex(cast.substr(0, progress["bytes"].get<uint64_t>())) == progress["sha256"]);
-  // The checkpoint right after it signs the tree of every line before it.
-  auto lines = w.gate->Audit();
+  // The checkpoint right after it signs the tree of every line before it
+  // (written just after the progress lines: read again until it is there).
+  std::vector<nlohmann::json> lines;
   size_t at = progress["seq"].get<size_t>();
   size_t cp = at + 1;
-  while (cp < lines.size() && lines[cp]["type"] == "recording_progress") ++cp;
-  REQUIRE(cp < lines.size());
+  REQUIRE(WaitUntil([&] {
+    lines = w.gate->Audit();
+    cp = at + 1;
+    while (cp < lines.size() && lines[cp]["type"] == "recording_progress") ++cp;
+    return cp < lines.size();
+  }, 10'000));
   CHECK(lines[cp]["type"] == "checkpoint");
   CHECK(lines[cp]["tree_size"] == cp);
   std::string text = lines[cp]["checkpoint"];
